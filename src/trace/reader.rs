@@ -1,0 +1,252 @@
+//! Reads a trace: checks the header and version, parses every event, tolerates a truncated
+//! last line (a crashed writer), and names the file, line and field of anything wrong.
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+use super::schema::{
+    DiagnosticEvent, EndEvent, Event, EvictEvent, FORMAT_MAJOR, FORMAT_NAME, Header, KvEvent,
+    MarkerEvent, PromptEvent, SnapshotEvent, StructureEvent, TokenEvent,
+};
+
+/// Deserialize the variant named `$kind` with `$de`; `None` for an unknown kind.
+macro_rules! dispatch {
+    ($kind:expr, $de:expr) => {
+        match $kind {
+            "prompt" => Some(typed::<PromptEvent>($kind, $de).map(Event::Prompt)),
+            "token" => Some(typed::<TokenEvent>($kind, $de).map(Event::Token)),
+            "structure" => Some(typed::<StructureEvent>($kind, $de).map(Event::Structure)),
+            "kv" => Some(typed::<KvEvent>($kind, $de).map(Event::Kv)),
+            "evict" => Some(typed::<EvictEvent>($kind, $de).map(Event::Evict)),
+            "marker" => Some(typed::<MarkerEvent>($kind, $de).map(Event::Marker)),
+            "snapshot" => Some(typed::<SnapshotEvent>($kind, $de).map(Event::Snapshot)),
+            "diagnostic" => Some(typed::<DiagnosticEvent>($kind, $de).map(Event::Diagnostic)),
+            "end" => Some(typed::<EndEvent>($kind, $de).map(Event::End)),
+            _ => None,
+        }
+    };
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: the file is empty; expected a memento trace header on line 1", path.display())]
+    Empty { path: PathBuf },
+    #[error("{}:{line}: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error(
+        "{}:1: trace format version {found} is not supported; this memento reads version {FORMAT_MAJOR}.x",
+        path.display()
+    )]
+    UnsupportedVersion { path: PathBuf, found: String },
+}
+
+/// Something the reader skipped but kept going after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadWarning {
+    pub line: usize,
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct TraceFile {
+    pub path: PathBuf,
+    pub header: Header,
+    pub events: Vec<Event>,
+    pub warnings: Vec<ReadWarning>,
+}
+
+pub fn read_trace(path: &Path) -> Result<TraceFile, TraceError> {
+    let io = |source| TraceError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    if len == 0 {
+        return Err(TraceError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    // SAFETY: the map is read-only and lives only for this call; a writer appending to the
+    // file meanwhile can only extend it past the mapped length.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+    parse_trace(path, &map)
+}
+
+/// Parse trace bytes; `path` is only used in messages.
+pub fn parse_trace(path: &Path, bytes: &[u8]) -> Result<TraceFile, TraceError> {
+    let invalid = |line: usize, message: String| TraceError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(TraceError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    let mut lines = Lines::new(bytes);
+    let (header_no, header_line, _) = lines.next_nonblank().ok_or_else(|| TraceError::Empty {
+        path: path.to_path_buf(),
+    })?;
+    let header = parse_header(path, header_no, header_line)?;
+
+    let mut events = Vec::with_capacity(bytes.len() / 80);
+    let mut warnings = Vec::new();
+    while let Some((no, line, terminated)) = lines.next_nonblank() {
+        match parse_event(line) {
+            Ok(Some(event)) => events.push(event),
+            Ok(None) => warnings.push(ReadWarning {
+                line: no,
+                message: format!(
+                    "unknown event type `{}` skipped",
+                    event_type(line).unwrap_or("?")
+                ),
+            }),
+            Err(message) if !terminated => warnings.push(ReadWarning {
+                line: no,
+                message: format!("truncated last line ignored ({message})"),
+            }),
+            Err(message) => return Err(invalid(no, message)),
+        }
+    }
+    Ok(TraceFile {
+        path: path.to_path_buf(),
+        header,
+        events,
+        warnings,
+    })
+}
+
+fn parse_header(path: &Path, no: usize, line: &[u8]) -> Result<Header, TraceError> {
+    let invalid = |message: String| TraceError::Invalid {
+        path: path.to_path_buf(),
+        line: no,
+        message,
+    };
+    let value: serde_json::Value = serde_json::from_slice(line).map_err(|e| {
+        invalid(format!(
+            "not a memento trace: expected a JSON header with \"format\": \"{FORMAT_NAME}\" ({e})"
+        ))
+    })?;
+    let format = value.get("format").and_then(|f| f.as_str());
+    if format != Some(FORMAT_NAME) {
+        return Err(invalid(format!(
+            "not a memento trace: header field `format` must be \"{FORMAT_NAME}\", found {}",
+            value
+                .get("format")
+                .map_or("nothing".to_string(), |f| f.to_string())
+        )));
+    }
+    let version = value
+        .get("version")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| invalid("header field `version`: expected a string like \"1.0\"".into()))?;
+    let major = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
+    if major != Some(FORMAT_MAJOR) {
+        return Err(TraceError::UnsupportedVersion {
+            path: path.to_path_buf(),
+            found: version.to_string(),
+        });
+    }
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| invalid(format!("header field `{}`: {}", e.path(), e.inner())))
+}
+
+/// The `type` of an event line written the canonical way (`{"type":"...",`), cheaply.
+fn event_type(line: &[u8]) -> Option<&str> {
+    let rest = line.strip_prefix(b"{\"type\":\"")?;
+    let end = memchr::memchr(b'"', rest)?;
+    std::str::from_utf8(&rest[..end]).ok()
+}
+
+/// Parse one event line. `Ok(None)` for an event type this version does not know.
+pub fn parse_event(line: &[u8]) -> Result<Option<Event>, String> {
+    if let Some(kind) = event_type(line) {
+        // Canonical order: deserialize straight into the variant, keeping field paths.
+        let mut de = serde_json::Deserializer::from_slice(line);
+        let Some(event) = dispatch!(kind, serde_path_to_error::deserialize(&mut de)) else {
+            return Ok(None);
+        };
+        let event = event?;
+        de.end().map_err(|e| format!("{kind} event: {e}"))?;
+        return Ok(Some(event));
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(line).map_err(|e| format!("not a JSON event: {e}"))?;
+    let kind = value
+        .get("type")
+        .and_then(|t| t.as_str())
+        .ok_or("event field `type`: expected a string naming the event")?
+        .to_string();
+    match dispatch!(kind.as_str(), serde_path_to_error::deserialize(value)) {
+        Some(event) => event.map(Some),
+        None => Ok(None),
+    }
+}
+
+fn typed<T: DeserializeOwned>(
+    kind: &str,
+    result: Result<T, serde_path_to_error::Error<serde_json::Error>>,
+) -> Result<T, String> {
+    result.map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            format!("{kind} event: {}", e.inner())
+        } else {
+            format!("{kind} event field `{path}`: {}", e.inner())
+        }
+    })
+}
+
+/// Lines with their 1-based numbers and whether they ended with a newline.
+struct Lines<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    no: usize,
+}
+
+impl<'a> Lines<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Lines {
+            bytes,
+            at: 0,
+            no: 0,
+        }
+    }
+
+    fn next_nonblank(&mut self) -> Option<(usize, &'a [u8], bool)> {
+        while self.at < self.bytes.len() {
+            let rest = &self.bytes[self.at..];
+            self.no += 1;
+            let (line, terminated) = match memchr::memchr(b'\n', rest) {
+                Some(end) => {
+                    self.at += end + 1;
+                    (&rest[..end], true)
+                }
+                None => {
+                    self.at = self.bytes.len();
+                    (rest, false)
+                }
+            };
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                return Some((self.no, line, terminated));
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,53 @@
+//! Where events go: a trace file, memory, a channel to the UI, or several at once.
+
+use super::schema::{Event, Header};
+
+pub trait EventSink {
+    /// Called once, before any event.
+    fn header(&mut self, header: &Header) -> std::io::Result<()>;
+    fn event(&mut self, event: &Event) -> std::io::Result<()>;
+}
+
+/// Keeps everything in memory.
+#[derive(Debug, Default, Clone)]
+pub struct MemorySink {
+    pub header: Option<Header>,
+    pub events: Vec<Event>,
+}
+
+impl EventSink for MemorySink {
+    fn header(&mut self, header: &Header) -> std::io::Result<()> {
+        self.header = Some(header.clone());
+        Ok(())
+    }
+
+    fn event(&mut self, event: &Event) -> std::io::Result<()> {
+        self.events.push(event.clone());
+        Ok(())
+    }
+}
+
+/// Sends to two sinks.
+pub struct Tee<A, B>(pub A, pub B);
+
+impl<A: EventSink, B: EventSink> EventSink for Tee<A, B> {
+    fn header(&mut self, header: &Header) -> std::io::Result<()> {
+        self.0.header(header)?;
+        self.1.header(header)
+    }
+
+    fn event(&mut self, event: &Event) -> std::io::Result<()> {
+        self.0.event(event)?;
+        self.1.event(event)
+    }
+}
+
+impl<S: EventSink + ?Sized> EventSink for &mut S {
+    fn header(&mut self, header: &Header) -> std::io::Result<()> {
+        (**self).header(header)
+    }
+
+    fn event(&mut self, event: &Event) -> std::io::Result<()> {
+        (**self).event(event)
+    }
+}

@@ -5,6 +5,13 @@
 //! of the KV eviction policies ([`kv`]), importers ([`import`]), the replayable timeline
 //! ([`timeline`]) and the terminal UI ([`tui`]).
 
+pub mod cli;
+pub mod fetch;
+pub mod import;
 pub mod kv;
+pub mod stats;
 pub mod structure;
+pub mod synth;
+pub mod timeline;
+pub mod tokenize;
 pub mod trace;

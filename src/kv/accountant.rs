@@ -40,6 +40,8 @@ pub struct Eviction {
     pub span: Range<u64>,
     /// Entries actually freed (positions of the span that were cached).
     pub freed: u64,
+    /// Bytes freed across all layers (exact, sliding-window layers included).
+    pub freed_bytes: u64,
     pub reason: EvictionReason,
     /// Restart only: the memento positions whose KV must be recomputed without the block.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -207,6 +209,7 @@ impl KvAccountant {
         let index = block.index;
         let cached = span.start.min(self.appended_to)..span.end.min(self.appended_to);
         let freed = cached.end - cached.start - overlap(&self.evicted, &cached);
+        let bytes_before = self.live_bytes();
         self.insert_evicted(span.clone());
         self.live -= freed;
         self.evicted_total += freed;
@@ -214,6 +217,7 @@ impl KvAccountant {
             block: index,
             span,
             freed,
+            freed_bytes: bytes_before - self.live_bytes(),
             reason,
             recompute,
         })

@@ -56,15 +56,27 @@ pub fn simulate(
     let mut evictions = Vec::new();
     let mut next = 0;
     for pos in 0..end {
-        while next < boundaries.len() && boundaries[next].at <= pos {
-            for e in acc.observe(&boundaries[next]) {
-                evictions.push((pos, e));
+        if pos >= prompt_len {
+            while next < boundaries.len() && boundaries[next].at <= pos {
+                for e in acc.observe(&boundaries[next]) {
+                    evictions.push((pos, e));
+                }
+                next += 1;
             }
-            next += 1;
         }
         let reading = acc.append(pos);
         if pos + 1 >= prompt_len {
             readings.push(reading);
+        }
+        if pos + 1 == prompt_len {
+            // Blocks completed inside the prompt are compacted after prefill, before the
+            // first generated token (as the reference implementation does).
+            while next < boundaries.len() && boundaries[next].at < prompt_len {
+                for e in acc.observe(&boundaries[next]) {
+                    evictions.push((pos, e));
+                }
+                next += 1;
+            }
         }
     }
     for b in &boundaries[next..] {

@@ -62,6 +62,8 @@ pub struct TraceFile {
     pub path: PathBuf,
     pub header: Header,
     pub events: Vec<Event>,
+    /// The 1-based line of each event, for messages.
+    pub lines: Vec<usize>,
     pub warnings: Vec<ReadWarning>,
 }
 
@@ -102,10 +104,14 @@ pub fn parse_trace(path: &Path, bytes: &[u8]) -> Result<TraceFile, TraceError> {
     let header = parse_header(path, header_no, header_line)?;
 
     let mut events = Vec::with_capacity(bytes.len() / 80);
+    let mut numbers = Vec::with_capacity(bytes.len() / 80);
     let mut warnings = Vec::new();
     while let Some((no, line, terminated)) = lines.next_nonblank() {
         match parse_event(line) {
-            Ok(Some(event)) => events.push(event),
+            Ok(Some(event)) => {
+                events.push(event);
+                numbers.push(no);
+            }
             Ok(None) => warnings.push(ReadWarning {
                 line: no,
                 message: format!(
@@ -124,6 +130,7 @@ pub fn parse_trace(path: &Path, bytes: &[u8]) -> Result<TraceFile, TraceError> {
         path: path.to_path_buf(),
         header,
         events,
+        lines: numbers,
         warnings,
     })
 }

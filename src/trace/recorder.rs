@@ -129,21 +129,23 @@ impl<S: EventSink> Recorder<S> {
             ids: ids.filter(|ids| !ids.is_empty()),
         }))?;
         let mut boundaries = Vec::new();
-        let mut evictions = Vec::new();
         for (piece, _) in pieces {
             let pos = self.next_pos;
             let found = self.segmenter.push(pos, piece);
-            let step = self.apply_boundaries(pos, found)?;
-            boundaries.extend(step.0);
-            evictions.extend(step.1);
+            self.write_structure(&found)?;
+            boundaries.extend(found);
             self.accountant.append(pos);
             self.next_pos += 1;
             self.write_diagnostics()?;
         }
         self.prompt_len = self.next_pos;
         let reading = self.write_kv()?;
+        // Blocks completed inside the prompt are compacted after prefill, before the first
+        // generated token (as the reference implementation does).
+        let pos = self.next_pos.saturating_sub(1);
+        let evictions = self.evict_for(pos, &boundaries)?;
         Ok(StepOutcome {
-            pos: self.next_pos.saturating_sub(1),
+            pos,
             boundaries,
             evictions,
             reading,
@@ -227,8 +229,13 @@ impl<S: EventSink> Recorder<S> {
         pos: u64,
         found: Vec<Boundary>,
     ) -> std::io::Result<(Vec<Boundary>, Vec<Eviction>)> {
-        let mut evictions = Vec::new();
-        for boundary in &found {
+        self.write_structure(&found)?;
+        let evictions = self.evict_for(pos, &found)?;
+        Ok((found, evictions))
+    }
+
+    fn write_structure(&mut self, found: &[Boundary]) -> std::io::Result<()> {
+        for boundary in found {
             let seq = self.next_seq();
             self.sink.event(&Event::Structure(StructureEvent {
                 seq,
@@ -241,19 +248,27 @@ impl<S: EventSink> Recorder<S> {
                 (SpanKind::Summary, Edge::Close) => self.state.mementos_closed += 1,
                 _ => {}
             }
+        }
+        self.state.open = self.spans.innermost();
+        Ok(())
+    }
+
+    fn evict_for(&mut self, pos: u64, found: &[Boundary]) -> std::io::Result<Vec<Eviction>> {
+        let mut evictions = Vec::new();
+        for boundary in found {
             for eviction in self.accountant.observe(boundary) {
                 self.write_eviction(pos, &eviction)?;
                 evictions.push(eviction);
             }
         }
-        self.state.open = self.spans.innermost();
-        Ok((found, evictions))
+        Ok(evictions)
     }
 
     fn write_eviction(&mut self, pos: u64, e: &Eviction) -> std::io::Result<()> {
-        let per_token = self.accountant.shape().map_or(0, |s| s.bytes_per_token());
         self.state.evictions += 1;
         self.state.evicted = self.accountant.evicted_total();
+        self.state.live = self.accountant.live();
+        self.state.bytes = self.accountant.live_bytes();
         let seq = self.next_seq();
         self.sink.event(&Event::Evict(EvictEvent {
             seq,
@@ -263,7 +278,7 @@ impl<S: EventSink> Recorder<S> {
             from: e.span.start,
             to: e.span.end,
             freed: e.freed,
-            freed_bytes: e.freed * per_token,
+            freed_bytes: e.freed_bytes,
             live: self.accountant.live(),
             reason: e.reason,
             recompute: e.recompute.as_ref().map(|r| [r.start, r.end]),

@@ -1,0 +1,83 @@
+//! Open a trace file, or import a source file on the fly, as a validated timeline.
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::import::{ImportOptions, RecordSettings, read_transcripts, record};
+use crate::kv::{KvPolicy, KvShape};
+use crate::timeline::Timeline;
+use crate::tokenize::TextTokenizer;
+use crate::trace::{FORMAT_NAME, read_trace};
+
+/// True when the file's first line is a memento trace header.
+pub fn looks_like_trace(path: &Path) -> bool {
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut head = vec![0u8; 4096];
+    let n = file.read(&mut head).unwrap_or(0);
+    let head = &head[..n];
+    let first = head.split(|&b| b == b'\n').next().unwrap_or(head);
+    let first = String::from_utf8_lossy(first);
+    first.trim_start().starts_with('{') && first.contains(FORMAT_NAME)
+}
+
+/// Source formats memento can import, by extension.
+fn importable(path: &Path) -> bool {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    matches!(
+        ext.as_str(),
+        "json" | "jsonl" | "ndjson" | "parquet" | "txt" | "md"
+    )
+}
+
+/// A timeline from a trace, or from the first transcript of an importable file (counted
+/// with the estimate, KV sized for `shape`).
+pub fn load_timeline(path: &Path, shape: &KvShape) -> anyhow::Result<(Timeline, Vec<String>)> {
+    if looks_like_trace(path) || !importable(path) {
+        let file = read_trace(path)?;
+        let warnings = file
+            .warnings
+            .iter()
+            .map(|w| format!("{}:{}: {}", path.display(), w.line, w.message))
+            .collect();
+        let timeline = Timeline::from_file(file).with_context(|| path.display().to_string())?;
+        return Ok((timeline, warnings));
+    }
+    let options = ImportOptions {
+        select: crate::import::RowSelect {
+            row: None,
+            limit: Some(1),
+        },
+        ..ImportOptions::default()
+    };
+    let transcript = read_transcripts(path, &options)?
+        .into_iter()
+        .next()
+        .with_context(|| format!("{}: nothing to import", path.display()))?;
+    let tokenizer = TextTokenizer::Estimate;
+    let recorded = record(
+        &transcript,
+        &RecordSettings {
+            tokenizer: &tokenizer,
+            shape: shape.clone(),
+            policy: KvPolicy::MEMENTO,
+            lenient: true,
+            snapshot_every: 256,
+        },
+    )?;
+    let header = recorded.header.context("recorder wrote no header")?;
+    let mut timeline = Timeline::new(header);
+    for event in recorded.events {
+        timeline
+            .push(event)
+            .with_context(|| path.display().to_string())?;
+    }
+    timeline.settle();
+    Ok((timeline, Vec::new()))
+}

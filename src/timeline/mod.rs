@@ -1,0 +1,555 @@
+//! The timeline: a stream of trace events folded into what the views need. A replay pushes a
+//! file's events; a live run pushes events as the engine emits them. Either way the views
+//! read the same timeline.
+
+mod series;
+mod tokens;
+
+use std::ops::Range;
+
+pub use series::PolicySeries;
+pub use tokens::{TokenSpan, TokenStore};
+
+use crate::kv::{KvPolicy, KvShape};
+use crate::structure::{Boundary, Edge, Outline, SpanKind};
+use crate::trace::{
+    DiagnosticEvent, EndEvent, Event, EvictEvent, Header, MarkerEvent, OpenSpan, RunState,
+    TraceFile,
+};
+
+/// Seek points: the folded state is stored every this many tokens when the trace has no
+/// snapshots of its own.
+const CHECKPOINT_EVERY: u64 = 256;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
+pub struct TimelineError {
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum LogEntry {
+    Token(u32),
+    Kv {
+        live: u64,
+        bytes: u64,
+    },
+    Evict {
+        live: u64,
+        freed: u64,
+        freed_bytes: u64,
+    },
+    Structure(u32),
+    Other,
+}
+
+#[derive(Debug, Clone)]
+struct Checkpoint {
+    log_index: usize,
+    state: RunState,
+    open: OpenSpansFold,
+}
+
+/// Which spans are open, for validating structure events.
+#[derive(Debug, Clone, Default)]
+struct Balance {
+    think: bool,
+    answer: bool,
+    block: Option<u32>,
+    memento: Option<Option<u32>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Timeline {
+    pub header: Header,
+    prompt_text: Option<String>,
+    prompt_len: u64,
+    tokens: TokenStore,
+    boundaries: Vec<Boundary>,
+    evictions: Vec<EvictEvent>,
+    kv_live: Vec<u64>,
+    kv_bytes: Vec<u64>,
+    markers: Vec<MarkerEvent>,
+    diagnostics: Vec<DiagnosticEvent>,
+    end: Option<EndEvent>,
+    log: Vec<LogEntry>,
+    checkpoints: Vec<Checkpoint>,
+    last_checkpoint_tokens: u64,
+    state: RunState,
+    open: OpenSpansFold,
+    balance: Balance,
+    current_span: TokenSpan,
+    series: Vec<PolicySeries>,
+    /// Where a file's snapshots disagree with the replayed state.
+    pub inconsistencies: Vec<String>,
+}
+
+/// The innermost open span, folded from structure events.
+#[derive(Debug, Clone, Default)]
+struct OpenSpansFold {
+    think: bool,
+    answer: bool,
+    inner: Option<OpenSpan>,
+}
+
+impl OpenSpansFold {
+    fn apply(&mut self, b: &Boundary) {
+        let open = b.edge == Edge::Open;
+        match b.span {
+            SpanKind::Think => self.think = open,
+            SpanKind::Answer => self.answer = open,
+            SpanKind::Block | SpanKind::Summary => {
+                self.inner = open.then_some(OpenSpan {
+                    kind: b.span,
+                    block: b.block,
+                })
+            }
+        }
+    }
+
+    fn innermost(&self) -> Option<OpenSpan> {
+        self.inner
+            .or(self.answer.then_some(OpenSpan {
+                kind: SpanKind::Answer,
+                block: None,
+            }))
+            .or(self.think.then_some(OpenSpan {
+                kind: SpanKind::Think,
+                block: None,
+            }))
+    }
+}
+
+impl Timeline {
+    pub fn new(header: Header) -> Self {
+        let shape = header.model.shape.clone();
+        let mask = header.policy.mask_delimiters;
+        let mut policies = vec![
+            KvPolicy::FULL,
+            KvPolicy {
+                mask_delimiters: mask,
+                ..KvPolicy::MEMENTO
+            },
+        ];
+        if !policies.contains(&header.policy) {
+            policies.push(header.policy);
+        }
+        let series = policies
+            .into_iter()
+            .map(|p| PolicySeries::new(p, shape.clone()))
+            .collect();
+        Timeline {
+            header,
+            prompt_text: None,
+            prompt_len: 0,
+            tokens: TokenStore::default(),
+            boundaries: Vec::new(),
+            evictions: Vec::new(),
+            kv_live: Vec::new(),
+            kv_bytes: Vec::new(),
+            markers: Vec::new(),
+            diagnostics: Vec::new(),
+            end: None,
+            log: Vec::new(),
+            checkpoints: vec![Checkpoint {
+                log_index: 0,
+                state: RunState::default(),
+                open: OpenSpansFold::default(),
+            }],
+            last_checkpoint_tokens: 0,
+            state: RunState::default(),
+            open: OpenSpansFold::default(),
+            balance: Balance::default(),
+            current_span: TokenSpan::Outside,
+            series,
+            inconsistencies: Vec::new(),
+        }
+    }
+
+    /// Build from a file, validating every event.
+    pub fn from_file(file: TraceFile) -> Result<Timeline, TimelineError> {
+        let mut timeline = Timeline::new(file.header);
+        for (event, line) in file.events.into_iter().zip(file.lines) {
+            timeline.push_at(event, Some(line))?;
+        }
+        timeline.settle();
+        Ok(timeline)
+    }
+
+    pub fn push(&mut self, event: Event) -> Result<(), TimelineError> {
+        self.push_at(event, None)
+    }
+
+    /// Bring the simulated policies up to the last pushed position (done automatically at
+    /// the end event and at every recorded KV reading).
+    pub fn settle(&mut self) {
+        let end = self.next_pos();
+        for s in &mut self.series {
+            s.advance_to(end);
+        }
+    }
+
+    fn push_at(&mut self, event: Event, line: Option<usize>) -> Result<(), TimelineError> {
+        let fail = |message: String| TimelineError { line, message };
+        if self.end.is_some() {
+            return Err(fail(format!(
+                "{} event after the end event",
+                event.type_name()
+            )));
+        }
+        let entry = match event {
+            Event::Prompt(p) => {
+                if self.prompt_text.is_some() || !self.tokens.is_empty() {
+                    return Err(fail(
+                        "prompt event after the prompt or the first token".into(),
+                    ));
+                }
+                self.prompt_len = p.tokens;
+                for s in &mut self.series {
+                    s.set_prompt_len(p.tokens);
+                }
+                self.prompt_text = Some(p.text);
+                LogEntry::Other
+            }
+            Event::Token(t) => {
+                let expected = self.next_pos();
+                if t.pos != expected {
+                    return Err(fail(format!(
+                        "token event at position {}, expected {expected}: positions run on from the prompt without gaps",
+                        t.pos
+                    )));
+                }
+                for s in &mut self.series {
+                    s.advance_to(t.pos);
+                }
+                let index = self.tokens.len() as u32;
+                self.tokens.push(t, self.current_span);
+                self.state.generated += 1;
+                LogEntry::Token(index)
+            }
+            Event::Structure(s) => {
+                let b = s.boundary;
+                self.check_balance(&b).map_err(fail)?;
+                self.open.apply(&b);
+                self.current_span = span_after(&self.balance);
+                match (b.span, b.edge) {
+                    (SpanKind::Block, Edge::Close) => self.state.blocks_closed += 1,
+                    (SpanKind::Summary, Edge::Close) => self.state.mementos_closed += 1,
+                    _ => {}
+                }
+                self.state.open = self.open.innermost();
+                for series in &mut self.series {
+                    series.boundary(&b);
+                }
+                self.boundaries.push(b);
+                LogEntry::Structure(self.boundaries.len() as u32 - 1)
+            }
+            Event::Kv(k) => {
+                if k.pos >= self.next_pos().max(1) {
+                    return Err(fail(format!(
+                        "kv event at position {}, past the last token",
+                        k.pos
+                    )));
+                }
+                for s in &mut self.series {
+                    s.advance_to(k.pos + 1);
+                }
+                self.kv_live.push(k.live);
+                self.kv_bytes.push(k.bytes);
+                self.state.live = k.live;
+                self.state.bytes = k.bytes;
+                self.state.peak = self.state.peak.max(k.live);
+                self.state.peak_bytes = self.state.peak_bytes.max(k.bytes);
+                self.maybe_checkpoint();
+                LogEntry::Kv {
+                    live: k.live,
+                    bytes: k.bytes,
+                }
+            }
+            Event::Evict(e) => {
+                if e.from > e.to || e.to > self.next_pos() {
+                    return Err(fail(format!(
+                        "evict event span [{}, {}) is not inside the positions written so far (0..{})",
+                        e.from,
+                        e.to,
+                        self.next_pos()
+                    )));
+                }
+                self.state.live = e.live;
+                self.state.bytes = self.state.bytes.saturating_sub(e.freed_bytes);
+                self.state.evicted += e.freed;
+                self.state.evictions += 1;
+                let entry = LogEntry::Evict {
+                    live: e.live,
+                    freed: e.freed,
+                    freed_bytes: e.freed_bytes,
+                };
+                self.evictions.push(e);
+                entry
+            }
+            Event::Marker(m) => {
+                self.markers.push(m);
+                LogEntry::Other
+            }
+            Event::Snapshot(s) => {
+                if s.state != self.state {
+                    self.inconsistencies.push(format!(
+                        "{}snapshot at position {} disagrees with the replayed events",
+                        line.map(|l| format!("line {l}: ")).unwrap_or_default(),
+                        s.pos
+                    ));
+                }
+                self.log.push(LogEntry::Other);
+                self.checkpoints.push(Checkpoint {
+                    log_index: self.log.len(),
+                    state: self.state.clone(),
+                    open: self.open.clone(),
+                });
+                self.last_checkpoint_tokens = self.state.generated;
+                return Ok(());
+            }
+            Event::Diagnostic(d) => {
+                self.diagnostics.push(d);
+                LogEntry::Other
+            }
+            Event::End(e) => {
+                self.settle();
+                self.end = Some(e);
+                LogEntry::Other
+            }
+        };
+        self.log.push(entry);
+        Ok(())
+    }
+
+    fn maybe_checkpoint(&mut self) {
+        if self.state.generated >= self.last_checkpoint_tokens + CHECKPOINT_EVERY {
+            self.checkpoints.push(Checkpoint {
+                log_index: self.log.len() + 1,
+                state: self.state.clone(),
+                open: self.open.clone(),
+            });
+            self.last_checkpoint_tokens = self.state.generated;
+        }
+    }
+
+    fn check_balance(&mut self, b: &Boundary) -> Result<(), String> {
+        let bal = &mut self.balance;
+        let name = b.name();
+        match (b.span, b.edge) {
+            (SpanKind::Think, Edge::Open) => bal.think = true,
+            // `</think>` without `<think>` is legal: the segmenter reports it as a diagnostic.
+            (SpanKind::Think, Edge::Close) => bal.think = false,
+            (SpanKind::Answer, Edge::Open) => bal.answer = true,
+            (SpanKind::Answer, Edge::Close) => {
+                if !bal.answer {
+                    return Err("structure event closes the answer, which is not open".into());
+                }
+                bal.answer = false;
+            }
+            (SpanKind::Block, Edge::Open) => {
+                if let Some(open) = bal.block {
+                    return Err(format!(
+                        "structure event `{name}` while block {} is still open",
+                        open + 1
+                    ));
+                }
+                if b.block.is_none() {
+                    return Err("structure event opens a block without a `block` index".into());
+                }
+                bal.block = b.block;
+            }
+            (SpanKind::Block, Edge::Close) => {
+                if bal.block != b.block || b.block.is_none() {
+                    return Err(format!(
+                        "structure event `{name}` closes a block that is not open"
+                    ));
+                }
+                bal.block = None;
+            }
+            (SpanKind::Summary, Edge::Open) => {
+                if bal.memento.is_some() {
+                    return Err(format!(
+                        "structure event `{name}` while a memento is still open"
+                    ));
+                }
+                bal.memento = Some(b.block);
+            }
+            (SpanKind::Summary, Edge::Close) => {
+                if bal.memento != Some(b.block) {
+                    return Err(format!(
+                        "structure event `{name}` closes a memento that is not open"
+                    ));
+                }
+                bal.memento = None;
+            }
+        }
+        Ok(())
+    }
+
+    // ---- reading ----
+
+    pub fn prompt_text(&self) -> Option<&str> {
+        self.prompt_text.as_deref()
+    }
+
+    pub fn prompt_len(&self) -> u64 {
+        self.prompt_len
+    }
+
+    pub fn tokens(&self) -> &TokenStore {
+        &self.tokens
+    }
+
+    /// Tokens generated (prompt excluded).
+    pub fn len(&self) -> u64 {
+        self.tokens.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// The logical position of generated token `i`.
+    pub fn pos_of(&self, i: u64) -> u64 {
+        self.prompt_len + i
+    }
+
+    /// One past the last position written.
+    pub fn next_pos(&self) -> u64 {
+        self.prompt_len + self.tokens.len() as u64
+    }
+
+    pub fn boundaries(&self) -> &[Boundary] {
+        &self.boundaries
+    }
+
+    pub fn evictions(&self) -> &[EvictEvent] {
+        &self.evictions
+    }
+
+    pub fn markers(&self) -> &[MarkerEvent] {
+        &self.markers
+    }
+
+    pub fn diagnostics(&self) -> &[DiagnosticEvent] {
+        &self.diagnostics
+    }
+
+    pub fn end(&self) -> Option<&EndEvent> {
+        self.end.as_ref()
+    }
+
+    pub fn shape(&self) -> &KvShape {
+        &self.header.model.shape
+    }
+
+    pub fn outline(&self) -> Outline {
+        Outline::from_boundaries(self.prompt_len, &self.boundaries, self.next_pos())
+    }
+
+    /// Recorded live tokens after each step (prefill first, when there is a prompt).
+    pub fn recorded_live(&self) -> &[u64] {
+        &self.kv_live
+    }
+
+    pub fn recorded_bytes(&self) -> &[u64] {
+        &self.kv_bytes
+    }
+
+    /// The simulated series: full context first, memento second, then the trace's own
+    /// policy when it is neither.
+    pub fn series(&self) -> &[PolicySeries] {
+        &self.series
+    }
+
+    /// Everything folded so far.
+    pub fn state(&self) -> &RunState {
+        &self.state
+    }
+
+    /// The state after `cursor` generated tokens (0 = after the prompt), from the nearest
+    /// checkpoint, never replaying from the start.
+    pub fn state_at(&self, cursor: u64) -> RunState {
+        let at = self
+            .checkpoints
+            .partition_point(|c| c.state.generated <= cursor)
+            .max(1)
+            - 1;
+        let checkpoint = &self.checkpoints[at];
+        let mut state = checkpoint.state.clone();
+        let mut open = checkpoint.open.clone();
+        for entry in &self.log[checkpoint.log_index.min(self.log.len())..] {
+            match *entry {
+                LogEntry::Token(i) if i as u64 >= cursor => break,
+                LogEntry::Token(_) => state.generated += 1,
+                LogEntry::Kv { live, bytes } => {
+                    state.live = live;
+                    state.bytes = bytes;
+                    state.peak = state.peak.max(live);
+                    state.peak_bytes = state.peak_bytes.max(bytes);
+                }
+                LogEntry::Evict {
+                    live,
+                    freed,
+                    freed_bytes,
+                } => {
+                    state.live = live;
+                    state.bytes = state.bytes.saturating_sub(freed_bytes);
+                    state.evicted += freed;
+                    state.evictions += 1;
+                }
+                LogEntry::Structure(i) => {
+                    let b = &self.boundaries[i as usize];
+                    open.apply(b);
+                    match (b.span, b.edge) {
+                        (SpanKind::Block, Edge::Close) => state.blocks_closed += 1,
+                        (SpanKind::Summary, Edge::Close) => state.mementos_closed += 1,
+                        _ => {}
+                    }
+                }
+                LogEntry::Other => {}
+            }
+        }
+        state.open = open.innermost();
+        state
+    }
+
+    /// Evicted position ranges in effect once `cursor` tokens have been generated.
+    pub fn evicted_at(&self, cursor: u64) -> Vec<Range<u64>> {
+        let last = if cursor == 0 {
+            self.prompt_len.saturating_sub(1)
+        } else {
+            self.pos_of(cursor - 1)
+        };
+        let mut spans: Vec<Range<u64>> = self
+            .evictions
+            .iter()
+            .filter(|e| e.pos <= last)
+            .map(|e| e.from..e.to)
+            .collect();
+        spans.sort_by_key(|r| r.start);
+        spans
+    }
+
+    /// Seconds since start at generated token `i`, when the trace is timed.
+    pub fn time_of(&self, i: u64) -> Option<f64> {
+        self.tokens.time(i as usize)
+    }
+}
+
+/// The span a token belongs to, given what is open.
+fn span_after(b: &Balance) -> TokenSpan {
+    if let Some(m) = b.memento {
+        TokenSpan::Memento(m)
+    } else if let Some(block) = b.block {
+        TokenSpan::Block(block)
+    } else if b.answer {
+        TokenSpan::Answer
+    } else if b.think {
+        TokenSpan::Think
+    } else {
+        TokenSpan::Outside
+    }
+}

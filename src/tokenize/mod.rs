@@ -1,0 +1,116 @@
+//! Token counts for imported text: a real tokenizer when one is given (`tokenizer.json` or a
+//! GGUF file), otherwise the documented estimate.
+
+mod estimate;
+mod gguf;
+mod hf;
+
+use std::path::{Path, PathBuf};
+
+pub use estimate::{ESTIMATE_RULE, estimate_pieces, estimate_run, split_at_tags};
+pub use gguf::{GgufTokenizer, SUPPORTED_PRE, load_gguf_tokenizer};
+
+use crate::trace::TokenizerInfo;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenizeError {
+    #[error("{}: {message}", path.display())]
+    Load { path: PathBuf, message: String },
+    #[error("tokenizing failed: {0}")]
+    Encode(String),
+}
+
+/// A token piece: its exact text and, with a real tokenizer, its id.
+pub type Piece = (String, Option<u32>);
+
+pub enum TextTokenizer {
+    Estimate,
+    Hf {
+        tokenizer: Box<tokenizers::Tokenizer>,
+        info: TokenizerInfo,
+    },
+}
+
+impl TextTokenizer {
+    /// Load from a `tokenizer.json`, a directory holding one, or a `.gguf` file, with the
+    /// MEMENTO tags registered as single tokens.
+    pub fn load(path: &Path) -> Result<TextTokenizer, TokenizeError> {
+        TextTokenizer::load_with(path, true)
+    }
+
+    /// Load as [`TextTokenizer::load`]; `register_tags = false` keeps the vocabulary exactly
+    /// as the file defines it.
+    pub fn load_with(path: &Path, register_tags: bool) -> Result<TextTokenizer, TokenizeError> {
+        let fail = |message: String| TokenizeError::Load {
+            path: path.to_path_buf(),
+            message,
+        };
+        let file = if path.is_dir() {
+            path.join("tokenizer.json")
+        } else {
+            path.to_path_buf()
+        };
+        if !file.exists() {
+            return Err(fail(if path.is_dir() {
+                "directory has no tokenizer.json".into()
+            } else {
+                "no such file".into()
+            }));
+        }
+        let is_gguf = file
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gguf"));
+        let (mut tokenizer, info) = if is_gguf {
+            let g = load_gguf_tokenizer(&file).map_err(fail)?;
+            let info = TokenizerInfo::Gguf {
+                path: file.display().to_string(),
+                pre: g.pre.clone(),
+                vocab_size: g.vocab_size,
+            };
+            (g.tokenizer, info)
+        } else {
+            let t = tokenizers::Tokenizer::from_file(&file)
+                .map_err(|e| fail(format!("not a valid tokenizer.json: {e}")))?;
+            let info = TokenizerInfo::HfJson {
+                path: file.display().to_string(),
+                vocab_size: t.get_vocab_size(false) as u64,
+            };
+            (t, info)
+        };
+        if register_tags {
+            hf::ensure_tags(&mut tokenizer).map_err(fail)?;
+        }
+        Ok(TextTokenizer::Hf {
+            tokenizer: Box::new(tokenizer),
+            info,
+        })
+    }
+
+    pub fn info(&self) -> TokenizerInfo {
+        match self {
+            TextTokenizer::Estimate => TokenizerInfo::Estimate {
+                rule: ESTIMATE_RULE.to_string(),
+            },
+            TextTokenizer::Hf { info, .. } => info.clone(),
+        }
+    }
+
+    /// Split `text` into token pieces that concatenate to exactly `text`.
+    pub fn pieces(&self, text: &str) -> Result<Vec<Piece>, TokenizeError> {
+        match self {
+            TextTokenizer::Estimate => Ok(estimate_pieces(text)
+                .into_iter()
+                .map(|p| (p, None))
+                .collect()),
+            TextTokenizer::Hf { tokenizer, .. } => Ok(hf::pieces(tokenizer, text)
+                .map_err(TokenizeError::Encode)?
+                .into_iter()
+                .map(|(p, id)| (p, Some(id)))
+                .collect()),
+        }
+    }
+
+    pub fn count(&self, text: &str) -> Result<usize, TokenizeError> {
+        Ok(self.pieces(text)?.len())
+    }
+}

@@ -15,3 +15,5 @@ pub mod synth;
 pub mod timeline;
 pub mod tokenize;
 pub mod trace;
+pub mod tui;
+pub mod units;

@@ -47,6 +47,7 @@ pub fn synthesize(settings: &SynthSettings) -> Transcript {
         let jitter = rng.random_range(0.5..1.5);
         let target = ((settings.mean_block_tokens as f64) * jitter) as usize;
         let first_term = term + 1;
+        let sum_before = sum;
         let mut text = String::new();
         if block == 1 {
             text.push_str(&format!(
@@ -77,9 +78,15 @@ pub fn synthesize(settings: &SynthSettings) -> Transcript {
             };
             text.push_str(&sentence);
         }
+        let block_sum = sum - sum_before;
         let memento = format!(
-            "a_k = {a} + (k-1)*{d}; terms {first_term}..{term} added; S_{term} = {sum}; next term {}.",
-            a + term * d
+            "Setup: a_k = {a} + (k-1)*{d}, need S_{n}. Method: running sum term by term (closed form not used yet). \
+             Added terms {first_term}..{term}: their sum = {block_sum}; a_{term} = {}; checked S_{term} = {sum} twice. \
+             State: S_{term} = {sum}; next term a_{} = {}; {} terms left.",
+            a + (term - 1) * d,
+            term + 1,
+            a + term * d,
+            n - term,
         );
         response.push_str("<|block_start|>");
         response.push_str(text.trim_end());

@@ -4,6 +4,7 @@ mod args;
 mod fetch;
 mod import;
 mod load;
+mod replay;
 mod stats;
 mod synth;
 
@@ -29,6 +30,8 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Blocks, mementos, compression and peak KV (full vs memento) per trace and in aggregate
     Stats(stats::StatsArgs),
+    /// Replay a trace in the terminal
+    Replay(replay::ReplayArgs),
     /// Generate a deterministic synthetic trace
     Synth(synth::SynthArgs),
     /// Download the default model (SmolLM2-135M-Instruct Q4_1) into the cache
@@ -39,6 +42,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Import(a) => import::run(a),
         Command::Stats(a) => stats::run(a),
+        Command::Replay(a) => replay::run(a),
         Command::Synth(a) => synth::run(a),
         Command::Fetch(a) => fetch::run(a),
     }

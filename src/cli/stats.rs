@@ -8,6 +8,7 @@ use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use super::args::ShapeArgs;
 use super::load::load_timeline;
 use crate::stats::{AggregateStats, TraceStats, aggregate, trace_stats};
+use crate::units::bytes;
 
 #[derive(Args, Debug)]
 pub struct StatsArgs {
@@ -83,12 +84,12 @@ fn traces_table(all: &[TraceStats]) -> Table {
             format!(
                 "{} tok\n{}",
                 s.full.peak_tokens,
-                bytes(s.full.peak_bytes as f64)
+                bytes(s.full.peak_bytes)
             ),
             format!(
                 "{} tok\n{}",
                 s.memento.peak_tokens,
-                bytes(s.memento.peak_bytes as f64)
+                bytes(s.memento.peak_bytes)
             ),
             s.peak_ratio_bytes
                 .map_or("-".into(), |r| format!("{r:.2}×")),
@@ -120,7 +121,7 @@ fn aggregate_table(a: &AggregateStats) -> Table {
             format!(
                 "{} tok, {}",
                 opt(a.mean_full_peak_tokens, 0),
-                a.mean_full_peak_bytes.map_or("-".into(), bytes)
+                a.mean_full_peak_bytes.map_or("-".into(), |b| bytes(b as u64))
             ),
         ),
         (
@@ -128,7 +129,7 @@ fn aggregate_table(a: &AggregateStats) -> Table {
             format!(
                 "{} tok, {}",
                 opt(a.mean_memento_peak_tokens, 0),
-                a.mean_memento_peak_bytes.map_or("-".into(), bytes)
+                a.mean_memento_peak_bytes.map_or("-".into(), |b| bytes(b as u64))
             ),
         ),
         (
@@ -145,20 +146,4 @@ fn aggregate_table(a: &AggregateStats) -> Table {
 
 fn opt(v: Option<f64>, digits: usize) -> String {
     v.map_or("-".into(), |v| format!("{v:.digits$}"))
-}
-
-/// Bytes in binary units, as the paper's per-token sizes are given.
-pub fn bytes(b: f64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{v:.0} {}", UNITS[0])
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
 }

@@ -449,6 +449,14 @@ impl Timeline {
         Outline::from_boundaries(self.prompt_len, &self.boundaries, self.next_pos())
     }
 
+    /// The outline as it stood once `cursor` tokens were generated: spans not yet closed
+    /// at that point are open, and nothing later is known.
+    pub fn outline_at(&self, cursor: u64) -> Outline {
+        let end = self.pos_of(cursor.min(self.len()));
+        let known = self.boundaries.partition_point(|b| b.at < end);
+        Outline::from_boundaries(self.prompt_len, &self.boundaries[..known], end)
+    }
+
     /// Recorded live tokens after each step (prefill first, when there is a prompt).
     pub fn recorded_live(&self) -> &[u64] {
         &self.kv_live

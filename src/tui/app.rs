@@ -1,0 +1,274 @@
+//! Replay state: a timeline and a playhead. Actions in, state out; no terminal, no I/O, so
+//! every control is testable headless.
+
+use std::time::Duration;
+
+use super::keymap::{Action, KeyMap};
+use super::theme::Theme;
+use crate::structure::{Edge, SpanKind};
+use crate::timeline::Timeline;
+
+/// Playback speeds, as multiples of real time (or of the default rate for untimed traces).
+pub const SPEEDS: [f64; 11] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+/// Tokens per second at 1× for a trace with no timing.
+pub const UNTIMED_RATE: f64 = 40.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Reasoning,
+    Mementos,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    None,
+    Quit,
+}
+
+pub struct App {
+    pub timeline: Timeline,
+    /// What the title bar names (usually the file).
+    pub title: String,
+    /// Tokens shown: 0 (only the prompt) to the trace's length.
+    pub cursor: u64,
+    pub playing: bool,
+    speed_index: usize,
+    /// Fractional tokens (untimed) or seconds (timed) carried between ticks.
+    carry: f64,
+    /// Reasoning pane: lines scrolled up from the playhead (0 = follow).
+    pub scroll: usize,
+    pub focus: Focus,
+    /// Selected row in the memento list.
+    pub selected: usize,
+    pub help: bool,
+    pub theme: Theme,
+    themes: Vec<Theme>,
+    pub keymap: KeyMap,
+    /// Lines in a page of the reasoning pane, set by the view.
+    pub page: usize,
+}
+
+impl App {
+    pub fn new(timeline: Timeline, title: String, theme: Theme) -> App {
+        let mut themes = vec![Theme::dark(), Theme::light()];
+        if !themes.iter().any(|t| t.name == theme.name) {
+            themes.push(theme.clone());
+        }
+        App {
+            timeline,
+            title,
+            cursor: 0,
+            playing: false,
+            speed_index: 2,
+            carry: 0.0,
+            scroll: 0,
+            focus: Focus::Reasoning,
+            selected: 0,
+            help: false,
+            theme,
+            themes,
+            keymap: KeyMap::default(),
+            page: 10,
+        }
+    }
+
+    pub fn speed(&self) -> f64 {
+        SPEEDS[self.speed_index]
+    }
+
+    pub fn len(&self) -> u64 {
+        self.timeline.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.timeline.is_empty()
+    }
+
+    pub fn update(&mut self, action: Action) -> Effect {
+        if self.help {
+            // Help is modal: any of these close it, everything else is ignored.
+            if matches!(action, Action::ToggleHelp | Action::Quit) {
+                self.help = false;
+            }
+            return Effect::None;
+        }
+        match action {
+            Action::TogglePlay => {
+                if self.cursor >= self.len() {
+                    self.cursor = 0;
+                }
+                self.playing = !self.playing;
+                self.carry = 0.0;
+            }
+            Action::StepForward => self.step_to(self.cursor + 1),
+            Action::StepBack => self.step_to(self.cursor.saturating_sub(1)),
+            Action::StepBlockForward => {
+                let next = self.span_ends().into_iter().find(|&e| e > self.cursor);
+                self.step_to(next.unwrap_or(self.len()));
+            }
+            Action::StepBlockBack => {
+                let prev = self.span_ends().into_iter().rev().find(|&e| e < self.cursor);
+                self.step_to(prev.unwrap_or(0));
+            }
+            Action::NextBlock => {
+                let next = self.block_starts().into_iter().find(|&s| s > self.cursor);
+                self.step_to(next.unwrap_or(self.len()));
+            }
+            Action::PrevBlock => {
+                let prev = self.block_starts().into_iter().rev().find(|&s| s < self.cursor);
+                self.step_to(prev.unwrap_or(0));
+            }
+            Action::Home => self.step_to(0),
+            Action::End => self.step_to(self.len()),
+            Action::ScrubForward => self.scrub(0.01),
+            Action::ScrubBack => self.scrub(-0.01),
+            Action::ScrubForwardFar => self.scrub(0.1),
+            Action::ScrubBackFar => self.scrub(-0.1),
+            Action::SpeedUp => self.speed_index = (self.speed_index + 1).min(SPEEDS.len() - 1),
+            Action::SpeedDown => self.speed_index = self.speed_index.saturating_sub(1),
+            Action::Up => match self.focus {
+                Focus::Reasoning => self.scroll += 1,
+                Focus::Mementos => self.selected = self.selected.saturating_sub(1),
+            },
+            Action::Down => match self.focus {
+                Focus::Reasoning => self.scroll = self.scroll.saturating_sub(1),
+                Focus::Mementos => self.selected = (self.selected + 1).min(self.memento_count().saturating_sub(1)),
+            },
+            Action::PageUp => self.scroll += self.page.max(1),
+            Action::PageDown => self.scroll = self.scroll.saturating_sub(self.page.max(1)),
+            Action::Follow => self.scroll = 0,
+            Action::FocusNext => {
+                self.focus = match self.focus {
+                    Focus::Reasoning => Focus::Mementos,
+                    Focus::Mementos => Focus::Reasoning,
+                }
+            }
+            Action::Select => {
+                if self.focus == Focus::Mementos {
+                    if let Some(start) = self.memento_block_start(self.selected) {
+                        self.step_to(start);
+                    }
+                }
+            }
+            Action::ToggleTheme => {
+                let at = self.themes.iter().position(|t| t.name == self.theme.name).unwrap_or(0);
+                self.theme = self.themes[(at + 1) % self.themes.len()].clone();
+            }
+            Action::ToggleHelp => self.help = true,
+            Action::Quit => return Effect::Quit,
+        }
+        Effect::None
+    }
+
+    /// Advance playback by `dt` of wall time.
+    pub fn tick(&mut self, dt: Duration) {
+        if !self.playing {
+            return;
+        }
+        let len = self.len();
+        if self.cursor >= len {
+            self.playing = false;
+            return;
+        }
+        let dt = dt.as_secs_f64() * self.speed();
+        if self.timeline.tokens().timed() {
+            // Real time: show every token whose timestamp the play clock has passed.
+            let start = self.cursor_time();
+            self.carry += dt;
+            let until = start + self.carry;
+            let mut next = self.cursor;
+            while next < len && self.timeline.time_of(next).is_none_or(|t| t <= until) {
+                next += 1;
+            }
+            if next > self.cursor {
+                self.carry = until - self.timeline.time_of(next - 1).unwrap_or(until);
+                self.cursor = next;
+            }
+        } else {
+            self.carry += dt * UNTIMED_RATE;
+            let whole = self.carry.floor();
+            self.carry -= whole;
+            self.cursor = (self.cursor + whole as u64).min(len);
+        }
+        if self.cursor >= len {
+            self.playing = false;
+        }
+        self.follow_selection();
+    }
+
+    fn cursor_time(&self) -> f64 {
+        if self.cursor == 0 {
+            0.0
+        } else {
+            self.timeline.time_of(self.cursor - 1).unwrap_or(0.0)
+        }
+    }
+
+    /// Move the playhead (pausing playback), and follow it.
+    fn step_to(&mut self, cursor: u64) {
+        self.playing = false;
+        self.carry = 0.0;
+        self.cursor = cursor.min(self.len());
+        self.scroll = 0;
+        self.follow_selection();
+    }
+
+    fn scrub(&mut self, fraction: f64) {
+        let delta = ((self.len() as f64 * fraction.abs()).round() as u64).max(1);
+        let playing = self.playing;
+        if fraction > 0.0 {
+            self.step_to(self.cursor + delta);
+        } else {
+            self.step_to(self.cursor.saturating_sub(delta));
+        }
+        self.playing = playing && self.cursor < self.len();
+    }
+
+    /// Keep the memento list's selection on the latest memento reached.
+    fn follow_selection(&mut self) {
+        if self.focus == Focus::Mementos {
+            return;
+        }
+        let reached = self.mementos_reached();
+        self.selected = reached.saturating_sub(1);
+    }
+
+    /// Token counts (cursor values) where a block's content starts.
+    pub fn block_starts(&self) -> Vec<u64> {
+        let p = self.timeline.prompt_len();
+        self.timeline
+            .boundaries()
+            .iter()
+            .filter(|b| b.span == SpanKind::Block && b.edge == Edge::Open && b.at >= p)
+            .map(|b| b.tag_to() - p)
+            .collect()
+    }
+
+    /// Cursor values right after a block or memento ends.
+    pub fn span_ends(&self) -> Vec<u64> {
+        let p = self.timeline.prompt_len();
+        self.timeline
+            .boundaries()
+            .iter()
+            .filter(|b| matches!(b.span, SpanKind::Block | SpanKind::Summary) && b.edge == Edge::Close && b.at >= p)
+            .map(|b| if b.is_implicit() { b.at - p } else { b.at + 1 - p })
+            .collect()
+    }
+
+    /// Blocks that have a memento, in order.
+    pub fn memento_count(&self) -> usize {
+        self.timeline.outline().mementos().count()
+    }
+
+    /// Mementos whose opening the playhead has passed.
+    pub fn mementos_reached(&self) -> usize {
+        let p = self.timeline.prompt_len();
+        let shown_to = p + self.cursor;
+        self.timeline.outline().mementos().filter(|b| b.memento_open.as_ref().is_some_and(|o| o.at < shown_to)).count()
+    }
+
+    fn memento_block_start(&self, index: usize) -> Option<u64> {
+        let p = self.timeline.prompt_len();
+        self.timeline.outline().mementos().nth(index).map(|b| b.open.tag_to().saturating_sub(p))
+    }
+}

@@ -1,0 +1,272 @@
+//! Actions and the keys bound to them. The status-bar hints and the `?` help are generated
+//! from this map, so they never drift from what the keys do.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    TogglePlay,
+    StepForward,
+    StepBack,
+    StepBlockForward,
+    StepBlockBack,
+    NextBlock,
+    PrevBlock,
+    Home,
+    End,
+    ScrubForward,
+    ScrubBack,
+    ScrubForwardFar,
+    ScrubBackFar,
+    SpeedUp,
+    SpeedDown,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Follow,
+    FocusNext,
+    Select,
+    ToggleTheme,
+    ToggleHelp,
+    Quit,
+}
+
+impl Action {
+    pub fn description(self) -> &'static str {
+        match self {
+            Action::TogglePlay => "play / pause",
+            Action::StepForward => "step one token",
+            Action::StepBack => "step back one token",
+            Action::StepBlockForward => "to the next span end",
+            Action::StepBlockBack => "to the last span end",
+            Action::NextBlock => "next block",
+            Action::PrevBlock => "previous block",
+            Action::Home => "go to the start",
+            Action::End => "go to the end",
+            Action::ScrubForward => "scrub forward 1%",
+            Action::ScrubBack => "scrub back 1%",
+            Action::ScrubForwardFar => "scrub forward 10%",
+            Action::ScrubBackFar => "scrub back 10%",
+            Action::SpeedUp => "faster",
+            Action::SpeedDown => "slower",
+            Action::Up => "scroll up / previous row",
+            Action::Down => "scroll down / next row",
+            Action::PageUp => "scroll up a page",
+            Action::PageDown => "scroll down a page",
+            Action::Follow => "follow the playhead",
+            Action::FocusNext => "switch pane",
+            Action::Select => "jump to selected block",
+            Action::ToggleTheme => "switch theme",
+            Action::ToggleHelp => "help",
+            Action::Quit => "quit",
+        }
+    }
+
+    pub fn group(self) -> &'static str {
+        match self {
+            Action::TogglePlay | Action::SpeedUp | Action::SpeedDown => "playback",
+            Action::StepForward
+            | Action::StepBack
+            | Action::StepBlockForward
+            | Action::StepBlockBack
+            | Action::NextBlock
+            | Action::PrevBlock
+            | Action::Home
+            | Action::End
+            | Action::ScrubForward
+            | Action::ScrubBack
+            | Action::ScrubForwardFar
+            | Action::ScrubBackFar => "move",
+            Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Follow
+            | Action::FocusNext
+            | Action::Select => "view",
+            Action::ToggleTheme | Action::ToggleHelp | Action::Quit => "app",
+        }
+    }
+
+    /// The short label used in the status-bar hints.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Action::TogglePlay => "play",
+            Action::StepForward => "step",
+            Action::NextBlock => "block",
+            Action::ToggleHelp => "help",
+            Action::Quit => "quit",
+            _ => self.description(),
+        }
+    }
+}
+
+/// Actions shown in the status bar, in order.
+pub const HINTED: [Action; 5] = [
+    Action::TogglePlay,
+    Action::StepForward,
+    Action::NextBlock,
+    Action::ToggleHelp,
+    Action::Quit,
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyBinding {
+    pub code: KeyCode,
+    pub modifiers: KeyModifiers,
+}
+
+impl KeyBinding {
+    const fn plain(code: KeyCode) -> Self {
+        KeyBinding {
+            code,
+            modifiers: KeyModifiers::NONE,
+        }
+    }
+
+    const fn ch(c: char) -> Self {
+        KeyBinding::plain(KeyCode::Char(c))
+    }
+
+    const fn with(code: KeyCode, modifiers: KeyModifiers) -> Self {
+        KeyBinding { code, modifiers }
+    }
+
+    fn matches(&self, key: &KeyEvent) -> bool {
+        // A typed character already carries its shift state ('>' is shift-.).
+        let relevant = match key.code {
+            KeyCode::Char(_) => key.modifiers - KeyModifiers::SHIFT,
+            _ => key.modifiers,
+        };
+        self.code == key.code && self.modifiers == relevant
+    }
+
+    pub fn label(&self) -> String {
+        let base = match self.code {
+            KeyCode::Char(' ') => "space".to_string(),
+            KeyCode::Char(c) => c.to_string(),
+            KeyCode::Left => "←".into(),
+            KeyCode::Right => "→".into(),
+            KeyCode::Up => "↑".into(),
+            KeyCode::Down => "↓".into(),
+            KeyCode::PageUp => "pgup".into(),
+            KeyCode::PageDown => "pgdn".into(),
+            KeyCode::Home => "home".into(),
+            KeyCode::End => "end".into(),
+            KeyCode::Enter => "enter".into(),
+            KeyCode::Tab => "tab".into(),
+            KeyCode::Esc => "esc".into(),
+            other => format!("{other:?}").to_lowercase(),
+        };
+        let mut prefix = String::new();
+        if self.modifiers.contains(KeyModifiers::CONTROL) {
+            prefix.push_str("ctrl-");
+        }
+        if self.modifiers.contains(KeyModifiers::SHIFT) {
+            prefix.push_str("shift-");
+        }
+        prefix + &base
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct KeyMap {
+    bindings: Vec<(KeyBinding, Action)>,
+}
+
+impl Default for KeyMap {
+    fn default() -> Self {
+        use KeyCode::*;
+        let b = |k: KeyBinding, a: Action| (k, a);
+        KeyMap {
+            bindings: vec![
+                b(KeyBinding::ch(' '), Action::TogglePlay),
+                b(KeyBinding::ch('.'), Action::StepForward),
+                b(KeyBinding::ch('l'), Action::StepForward),
+                b(KeyBinding::ch(','), Action::StepBack),
+                b(KeyBinding::ch('h'), Action::StepBack),
+                b(KeyBinding::ch('>'), Action::StepBlockForward),
+                b(KeyBinding::ch('<'), Action::StepBlockBack),
+                b(KeyBinding::ch(']'), Action::NextBlock),
+                b(KeyBinding::ch('n'), Action::NextBlock),
+                b(KeyBinding::ch('['), Action::PrevBlock),
+                b(KeyBinding::ch('p'), Action::PrevBlock),
+                b(KeyBinding::plain(Home), Action::Home),
+                b(KeyBinding::ch('g'), Action::Home),
+                b(KeyBinding::plain(End), Action::End),
+                b(KeyBinding::ch('G'), Action::End),
+                b(KeyBinding::plain(Right), Action::ScrubForward),
+                b(KeyBinding::plain(Left), Action::ScrubBack),
+                b(KeyBinding::with(Right, KeyModifiers::SHIFT), Action::ScrubForwardFar),
+                b(KeyBinding::with(Left, KeyModifiers::SHIFT), Action::ScrubBackFar),
+                b(KeyBinding::ch('+'), Action::SpeedUp),
+                b(KeyBinding::ch('='), Action::SpeedUp),
+                b(KeyBinding::ch('-'), Action::SpeedDown),
+                b(KeyBinding::plain(Up), Action::Up),
+                b(KeyBinding::ch('k'), Action::Up),
+                b(KeyBinding::plain(Down), Action::Down),
+                b(KeyBinding::ch('j'), Action::Down),
+                b(KeyBinding::plain(PageUp), Action::PageUp),
+                b(KeyBinding::plain(PageDown), Action::PageDown),
+                b(KeyBinding::ch('f'), Action::Follow),
+                b(KeyBinding::plain(Tab), Action::FocusNext),
+                b(KeyBinding::plain(Enter), Action::Select),
+                b(KeyBinding::ch('t'), Action::ToggleTheme),
+                b(KeyBinding::ch('?'), Action::ToggleHelp),
+                b(KeyBinding::ch('q'), Action::Quit),
+                b(KeyBinding::plain(Esc), Action::Quit),
+                b(KeyBinding::with(Char('c'), KeyModifiers::CONTROL), Action::Quit),
+            ],
+        }
+    }
+}
+
+impl KeyMap {
+    pub fn action_for(&self, key: &KeyEvent) -> Option<Action> {
+        self.bindings.iter().find(|(k, _)| k.matches(key)).map(|(_, a)| *a)
+    }
+
+    /// Every key bound to `action`, as labels.
+    pub fn keys_for(&self, action: Action) -> Vec<String> {
+        self.bindings.iter().filter(|(_, a)| *a == action).map(|(k, _)| k.label()).collect()
+    }
+
+    /// (group, keys, description) for each action, in binding order.
+    pub fn help_rows(&self) -> Vec<(&'static str, String, &'static str)> {
+        let mut seen = Vec::new();
+        let mut rows = Vec::new();
+        for (_, action) in &self.bindings {
+            if seen.contains(action) {
+                continue;
+            }
+            seen.push(*action);
+            rows.push((action.group(), self.keys_for(*action).join(" "), action.description()));
+        }
+        rows.sort_by_key(|r| ["playback", "move", "view", "app"].iter().position(|g| *g == r.0));
+        rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shifted_characters_match_without_naming_shift() {
+        let map = KeyMap::default();
+        let gt = KeyEvent::new(KeyCode::Char('>'), KeyModifiers::SHIFT);
+        assert_eq!(map.action_for(&gt), Some(Action::StepBlockForward));
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(map.action_for(&ctrl_c), Some(Action::Quit));
+        let c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::NONE);
+        assert_eq!(map.action_for(&c), None);
+    }
+
+    #[test]
+    fn help_lists_every_action_once() {
+        let rows = KeyMap::default().help_rows();
+        assert_eq!(rows.len(), 25);
+        assert!(rows.iter().any(|r| r.1 == "space" && r.2 == "play / pause"));
+    }
+}

@@ -1,0 +1,88 @@
+//! The event loop: read input, apply actions, advance playback, and draw when something
+//! changed, at most 60 times a second.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crossterm::event::{self, Event, KeyEventKind};
+use crossterm::execute;
+use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
+
+use super::app::{App, Effect};
+use super::terminal::TerminalGuard;
+use super::view::{self, ViewCache, highlight};
+
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    /// Frames per second while playing.
+    pub fps: u32,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { fps: 60 }
+    }
+}
+
+/// Run the app in the terminal until the user quits or a termination signal arrives.
+pub fn run(app: &mut App, options: RunOptions) -> anyhow::Result<()> {
+    highlight::prewarm();
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    let mut guard = TerminalGuard::enter()?;
+    let mut cache = ViewCache::default();
+    let frame = Duration::from_secs_f64(1.0 / options.fps.max(1) as f64);
+    let idle = Duration::from_millis(250);
+    let mut last_tick = Instant::now();
+    let mut dirty = true;
+    let mut highlighted = highlight::ready();
+    loop {
+        if dirty {
+            let mut out = std::io::stdout();
+            execute!(out, BeginSynchronizedUpdate)?;
+            guard.terminal.draw(|f| view::draw(f, app, &mut cache))?;
+            execute!(out, EndSynchronizedUpdate)?;
+            app.scroll = app.scroll.min(cache.max_scroll);
+            app.page = cache.page;
+            dirty = false;
+        }
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let timeout = if app.playing { frame } else { idle };
+        if event::poll(timeout)? {
+            // Drain everything pending, so a burst of keys or resizes costs one frame.
+            loop {
+                match event::read()? {
+                    Event::Key(key) if key.kind != KeyEventKind::Release => {
+                        if let Some(action) = app.keymap.action_for(&key) {
+                            if app.update(action) == Effect::Quit {
+                                return Ok(());
+                            }
+                            dirty = true;
+                        }
+                    }
+                    Event::Resize(..) => dirty = true,
+                    _ => {}
+                }
+                if !event::poll(Duration::ZERO)? {
+                    break;
+                }
+            }
+        }
+        let now = Instant::now();
+        if app.playing {
+            let before = (app.cursor, app.playing);
+            app.tick(now - last_tick);
+            dirty |= before != (app.cursor, app.playing);
+        }
+        last_tick = now;
+        if !highlighted && highlight::ready() {
+            highlighted = true;
+            dirty = true;
+        }
+    }
+}

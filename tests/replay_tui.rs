@@ -1,0 +1,279 @@
+//! The replay app driven by actions, and its screens drawn into a test backend.
+
+use std::path::Path;
+use std::time::Duration;
+
+use memento::structure::{Edge, SpanKind};
+use memento::timeline::Timeline;
+use memento::trace::read_trace;
+use memento::tui::app::{App, Effect};
+use memento::tui::keymap::Action;
+use memento::tui::theme::Theme;
+use memento::tui::view::{self, ViewCache};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+
+const SAMPLE: &str = "sample-traces/synthetic-memento.trace.jsonl";
+
+fn app() -> App {
+    let file = read_trace(Path::new(SAMPLE)).unwrap();
+    let timeline = Timeline::from_file(file).unwrap();
+    App::new(timeline, "synthetic-memento.trace.jsonl".into(), Theme::dark())
+}
+
+fn draw(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    let mut cache = ViewCache::default();
+    terminal.draw(|f| view::draw(f, app, &mut cache)).unwrap();
+    terminal
+}
+
+fn screen(buffer: &Buffer) -> String {
+    let area = buffer.area;
+    (0..area.height)
+        .map(|y| (0..area.width).map(|x| buffer[(x, y)].symbol()).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Token counts where blocks and mementos open and close.
+fn edges(app: &App, span: SpanKind, edge: Edge) -> Vec<u64> {
+    let p = app.timeline.prompt_len();
+    app.timeline
+        .boundaries()
+        .iter()
+        .filter(|b| b.span == span && b.edge == edge)
+        .map(|b| b.at + 1 - p)
+        .collect()
+}
+
+#[test]
+fn step_advances_exactly_one_token_and_back() {
+    let mut app = app();
+    app.update(Action::StepForward);
+    assert_eq!(app.cursor, 1);
+    app.update(Action::StepForward);
+    app.update(Action::StepBack);
+    assert_eq!(app.cursor, 1);
+    app.update(Action::StepBack);
+    app.update(Action::StepBack);
+    assert_eq!(app.cursor, 0, "never below zero");
+}
+
+#[test]
+fn next_and_previous_block_land_on_block_starts() {
+    let mut app = app();
+    let starts = app.block_starts();
+    assert!(starts.len() >= 5);
+    app.update(Action::NextBlock);
+    assert_eq!(app.cursor, starts[0]);
+    app.update(Action::NextBlock);
+    assert_eq!(app.cursor, starts[1]);
+    app.update(Action::PrevBlock);
+    assert_eq!(app.cursor, starts[0]);
+    // The token before the cursor is the block's opening tag.
+    let last = app.timeline.tokens().text(app.cursor as usize - 1);
+    assert_eq!(last, "<|block_start|>");
+}
+
+#[test]
+fn step_block_stops_at_each_span_end_and_the_memento_end_evicts() {
+    let mut app = app();
+    let block_end = edges(&app, SpanKind::Block, Edge::Close)[0];
+    let memento_end = edges(&app, SpanKind::Summary, Edge::Close)[0];
+    app.update(Action::StepBlockForward);
+    assert_eq!(app.cursor, block_end);
+    assert_eq!(app.timeline.state_at(app.cursor).evictions, 0);
+    app.update(Action::StepBlockForward);
+    assert_eq!(app.cursor, memento_end);
+    assert_eq!(app.timeline.state_at(app.cursor).evictions, 1);
+    let before = app.timeline.state_at(app.cursor - 1).live;
+    let after = app.timeline.state_at(app.cursor).live;
+    assert!(after < before, "the gauge falls at the eviction: {before} → {after}");
+    app.update(Action::StepBlockBack);
+    assert_eq!(app.cursor, block_end);
+}
+
+#[test]
+fn play_advances_with_time_and_pause_holds() {
+    let mut app = app();
+    app.update(Action::TogglePlay);
+    assert!(app.playing);
+    app.tick(Duration::from_millis(500));
+    let after_half_second = app.cursor;
+    assert_eq!(after_half_second, 20, "untimed traces play at 40 tokens/s at 1×");
+    app.update(Action::SpeedUp);
+    app.tick(Duration::from_millis(500));
+    assert_eq!(app.cursor, 60, "2× doubles the rate");
+    app.update(Action::TogglePlay);
+    app.tick(Duration::from_secs(10));
+    assert_eq!(app.cursor, 60, "paused playback holds");
+}
+
+#[test]
+fn playback_stops_at_the_end_and_home_end_jump() {
+    let mut app = app();
+    app.update(Action::End);
+    assert_eq!(app.cursor, app.len());
+    app.update(Action::Home);
+    assert_eq!(app.cursor, 0);
+    app.update(Action::ScrubForwardFar);
+    let tenth = (app.len() as f64 * 0.1).round() as u64;
+    assert_eq!(app.cursor, tenth);
+    app.update(Action::End);
+    app.update(Action::TogglePlay);
+    assert_eq!(app.cursor, 0, "play at the end restarts from the top");
+    for _ in 0..100 {
+        app.tick(Duration::from_secs(60));
+    }
+    assert_eq!(app.cursor, app.len());
+    assert!(!app.playing);
+}
+
+#[test]
+fn help_is_modal_and_quit_quits() {
+    let mut app = app();
+    app.update(Action::ToggleHelp);
+    assert!(app.help);
+    assert_eq!(app.update(Action::StepForward), Effect::None);
+    assert_eq!(app.cursor, 0, "keys do nothing under help");
+    assert_eq!(app.update(Action::Quit), Effect::None, "esc closes help first");
+    assert!(!app.help);
+    assert_eq!(app.update(Action::Quit), Effect::Quit);
+}
+
+#[test]
+fn selecting_a_memento_jumps_to_its_block() {
+    let mut app = app();
+    app.update(Action::End);
+    app.update(Action::FocusNext);
+    app.update(Action::Up);
+    app.update(Action::Up);
+    let row = app.selected;
+    app.update(Action::Select);
+    assert_eq!(app.cursor, app.block_starts()[row]);
+}
+
+fn mid_block(app: &mut App) {
+    app.update(Action::NextBlock);
+    app.update(Action::NextBlock);
+    for _ in 0..60 {
+        app.update(Action::StepForward);
+    }
+}
+
+fn after_eviction(app: &mut App) {
+    for _ in 0..4 {
+        app.update(Action::StepBlockForward);
+    }
+}
+
+#[test]
+fn snapshot_80x24_mid_block() {
+    let mut app = app();
+    mid_block(&mut app);
+    insta::assert_snapshot!(screen(draw(&app, 80, 24).backend().buffer()));
+}
+
+#[test]
+fn snapshot_80x24_after_eviction() {
+    let mut app = app();
+    after_eviction(&mut app);
+    insta::assert_snapshot!(screen(draw(&app, 80, 24).backend().buffer()));
+}
+
+#[test]
+fn snapshot_160x48_mid_block() {
+    let mut app = app();
+    mid_block(&mut app);
+    insta::assert_snapshot!(screen(draw(&app, 160, 48).backend().buffer()));
+}
+
+#[test]
+fn snapshot_160x48_after_eviction() {
+    let mut app = app();
+    after_eviction(&mut app);
+    insta::assert_snapshot!(screen(draw(&app, 160, 48).backend().buffer()));
+}
+
+#[test]
+fn snapshot_help_80x24() {
+    let mut app = app();
+    app.update(Action::ToggleHelp);
+    insta::assert_snapshot!(screen(draw(&app, 80, 24).backend().buffer()));
+}
+
+/// Cells of the reasoning pane whose symbol starts `needle` on some row.
+fn find(buffer: &Buffer, needle: &str) -> Option<(u16, u16)> {
+    let area = buffer.area;
+    for y in 0..area.height {
+        let row: String = (0..area.width).map(|x| buffer[(x, y)].symbol()).collect();
+        if let Some(at) = row.find(needle) {
+            let x = row[..at].chars().count() as u16;
+            return Some((x, y));
+        }
+    }
+    None
+}
+
+#[test]
+fn evicted_block_text_dims_and_spans_take_their_colours() {
+    let mut app = app();
+    let theme = Theme::dark();
+    // Block 1 closed, its memento not yet: block text in the block colour.
+    app.update(Action::StepBlockForward);
+    let terminal = draw(&app, 160, 48);
+    let buffer = terminal.backend().buffer();
+    let header = find(buffer, "▍block 1").expect("block 1 header on screen");
+    assert_eq!(buffer[header].fg, theme.block);
+    assert_eq!(buffer[(header.0, header.1 + 1)].fg, theme.block);
+    // Memento 1 ends: block 1 is evicted and dims; the memento keeps its colour.
+    app.update(Action::StepBlockForward);
+    let terminal = draw(&app, 160, 48);
+    let buffer = terminal.backend().buffer();
+    let header = find(buffer, "▍block 1").expect("block 1 header on screen");
+    assert!(screen(buffer).contains("▍block 1 · 290 tok · evicted"));
+    assert_eq!(buffer[header].fg, theme.evicted);
+    assert_eq!(buffer[(header.0, header.1 + 1)].fg, theme.evicted);
+    let memento = find(buffer, "▍memento 1").expect("memento header");
+    assert_eq!(buffer[(memento.0, memento.1 + 1)].fg, theme.memento);
+    assert!(find(buffer, "✂ block 1 evicted: −290 KV entries").is_some());
+}
+
+#[test]
+fn memento_list_knows_only_what_the_playhead_has_reached() {
+    let mut app = app();
+    app.update(Action::NextBlock);
+    app.update(Action::NextBlock);
+    for _ in 0..60 {
+        app.update(Action::StepForward);
+    }
+    let text = screen(draw(&app, 80, 24).backend().buffer());
+    assert!(text.contains("… #2      60→-"), "{text}");
+    assert!(text.contains("Mementos 1/2"), "{text}");
+}
+
+#[test]
+fn tiny_terminals_get_a_message_not_a_panic() {
+    let app = app();
+    for (w, h) in [(10, 5), (39, 30), (80, 11), (1, 1)] {
+        let terminal = draw(&app, w, h);
+        let text = screen(terminal.backend().buffer());
+        assert!(text.contains("small") || w < 20, "{w}×{h}: {text}");
+    }
+    for (w, h) in [(40, 12), (61, 20), (120, 40), (250, 70)] {
+        draw(&app, w, h);
+    }
+}
+
+#[test]
+fn light_theme_draws_with_its_own_colours() {
+    let mut app = app();
+    app.update(Action::ToggleTheme);
+    assert_eq!(app.theme.name, "light");
+    let terminal = draw(&app, 80, 24);
+    let buffer = terminal.backend().buffer();
+    let title = find(buffer, "memento").unwrap();
+    assert_eq!(buffer[title].fg, Theme::light().title);
+}

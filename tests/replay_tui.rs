@@ -19,7 +19,11 @@ const SAMPLE: &str = "sample-traces/synthetic-memento.trace.jsonl";
 fn app() -> App {
     let file = read_trace(Path::new(SAMPLE)).unwrap();
     let timeline = Timeline::from_file(file).unwrap();
-    App::new(timeline, "synthetic-memento.trace.jsonl".into(), Theme::dark())
+    App::new(
+        timeline,
+        "synthetic-memento.trace.jsonl".into(),
+        Theme::dark(),
+    )
 }
 
 fn draw(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
@@ -32,7 +36,11 @@ fn draw(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
 fn screen(buffer: &Buffer) -> String {
     let area = buffer.area;
     (0..area.height)
-        .map(|y| (0..area.width).map(|x| buffer[(x, y)].symbol()).collect::<String>())
+        .map(|y| {
+            (0..area.width)
+                .map(|x| buffer[(x, y)].symbol())
+                .collect::<String>()
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -90,7 +98,10 @@ fn step_block_stops_at_each_span_end_and_the_memento_end_evicts() {
     assert_eq!(app.timeline.state_at(app.cursor).evictions, 1);
     let before = app.timeline.state_at(app.cursor - 1).live;
     let after = app.timeline.state_at(app.cursor).live;
-    assert!(after < before, "the gauge falls at the eviction: {before} → {after}");
+    assert!(
+        after < before,
+        "the gauge falls at the eviction: {before} → {after}"
+    );
     app.update(Action::StepBlockBack);
     assert_eq!(app.cursor, block_end);
 }
@@ -102,7 +113,10 @@ fn play_advances_with_time_and_pause_holds() {
     assert!(app.playing);
     app.tick(Duration::from_millis(500));
     let after_half_second = app.cursor;
-    assert_eq!(after_half_second, 20, "untimed traces play at 40 tokens/s at 1×");
+    assert_eq!(
+        after_half_second, 20,
+        "untimed traces play at 40 tokens/s at 1×"
+    );
     app.update(Action::SpeedUp);
     app.tick(Duration::from_millis(500));
     assert_eq!(app.cursor, 60, "2× doubles the rate");
@@ -138,7 +152,11 @@ fn help_is_modal_and_quit_quits() {
     assert!(app.help);
     assert_eq!(app.update(Action::StepForward), Effect::None);
     assert_eq!(app.cursor, 0, "keys do nothing under help");
-    assert_eq!(app.update(Action::Quit), Effect::None, "esc closes help first");
+    assert_eq!(
+        app.update(Action::Quit),
+        Effect::None,
+        "esc closes help first"
+    );
     assert!(!app.help);
     assert_eq!(app.update(Action::Quit), Effect::Quit);
 }

@@ -24,8 +24,11 @@ pub fn looks_like_trace(path: &Path) -> bool {
     first.trim_start().starts_with('{') && first.contains(FORMAT_NAME)
 }
 
-/// Source formats memento can import, by extension.
+/// Source formats memento can import, by extension (`*.trace.jsonl` is always a trace).
 fn importable(path: &Path) -> bool {
+    if path.to_string_lossy().ends_with(".trace.jsonl") {
+        return false;
+    }
     let ext = path
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())

@@ -41,7 +41,10 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() {
         bail!("replay needs a terminal; for scripts use `memento stats` instead");
     }
-    let title = args.file.file_name().map_or_else(|| args.file.display().to_string(), |n| n.to_string_lossy().to_string());
+    let title = args.file.file_name().map_or_else(
+        || args.file.display().to_string(),
+        |n| n.to_string_lossy().to_string(),
+    );
     let mut app = App::new(timeline, title, theme);
     if args.end {
         app.cursor = app.len();

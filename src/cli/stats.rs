@@ -81,11 +81,7 @@ fn traces_table(all: &[TraceStats]) -> Table {
             opt(s.mean_block_tokens, 0),
             opt(s.mean_memento_tokens, 0),
             s.compression.map_or("-".into(), |c| format!("{c:.1}×")),
-            format!(
-                "{} tok\n{}",
-                s.full.peak_tokens,
-                bytes(s.full.peak_bytes)
-            ),
+            format!("{} tok\n{}", s.full.peak_tokens, bytes(s.full.peak_bytes)),
             format!(
                 "{} tok\n{}",
                 s.memento.peak_tokens,
@@ -121,7 +117,8 @@ fn aggregate_table(a: &AggregateStats) -> Table {
             format!(
                 "{} tok, {}",
                 opt(a.mean_full_peak_tokens, 0),
-                a.mean_full_peak_bytes.map_or("-".into(), |b| bytes(b as u64))
+                a.mean_full_peak_bytes
+                    .map_or("-".into(), |b| bytes(b as u64))
             ),
         ),
         (
@@ -129,7 +126,8 @@ fn aggregate_table(a: &AggregateStats) -> Table {
             format!(
                 "{} tok, {}",
                 opt(a.mean_memento_peak_tokens, 0),
-                a.mean_memento_peak_bytes.map_or("-".into(), |b| bytes(b as u64))
+                a.mean_memento_peak_bytes
+                    .map_or("-".into(), |b| bytes(b as u64))
             ),
         ),
         (

@@ -36,7 +36,8 @@ pub struct GgufTokenizer {
 
 pub fn load_gguf_tokenizer(path: &Path) -> Result<GgufTokenizer, String> {
     let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let content = Content::read(&mut file).map_err(|e| format!("not a readable GGUF file: {e}"))?;
+    let content = Content::read(&mut file)
+        .map_err(|e| format!("not a readable GGUF file: {}", candle_message(&e)))?;
     from_metadata(&content.metadata)
 }
 
@@ -50,7 +51,7 @@ pub fn from_metadata(md: &HashMap<String, Value>) -> Result<GgufTokenizer, Strin
     let pre = match md.get("tokenizer.ggml.pre") {
         Some(v) => v
             .to_string()
-            .map_err(|e| format!("metadata `tokenizer.ggml.pre`: {e}"))?
+            .map_err(|e| format!("metadata `tokenizer.ggml.pre`: {}", candle_message(&e)))?
             .clone(),
         None => "default".to_string(),
     };
@@ -60,9 +61,12 @@ pub fn from_metadata(md: &HashMap<String, Value>) -> Result<GgufTokenizer, Strin
     let mut vocab = ahash::AHashMap::with_capacity(tokens.len());
     let mut texts = Vec::with_capacity(tokens.len());
     for (id, t) in tokens.iter().enumerate() {
-        let text = t
-            .to_string()
-            .map_err(|e| format!("metadata `tokenizer.ggml.tokens[{id}]`: {e}"))?;
+        let text = t.to_string().map_err(|e| {
+            format!(
+                "metadata `tokenizer.ggml.tokens[{id}]`: {}",
+                candle_message(&e)
+            )
+        })?;
         vocab.insert(text.clone(), id as u32);
         texts.push(text.clone());
     }
@@ -70,7 +74,7 @@ pub fn from_metadata(md: &HashMap<String, Value>) -> Result<GgufTokenizer, Strin
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            let m = m.to_string().map_err(|e| format!("metadata `tokenizer.ggml.merges[{i}]`: {e}"))?;
+            let m = m.to_string().map_err(|e| format!("metadata `tokenizer.ggml.merges[{i}]`: {}", candle_message(&e)))?;
             m.split_once(' ')
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .ok_or_else(|| format!("metadata `tokenizer.ggml.merges[{i}]`: expected two tokens separated by a space, found {m:?}"))
@@ -79,7 +83,12 @@ pub fn from_metadata(md: &HashMap<String, Value>) -> Result<GgufTokenizer, Strin
     let types: Vec<i32> = match md.get("tokenizer.ggml.token_type") {
         Some(v) => v
             .to_vec()
-            .map_err(|e| format!("metadata `tokenizer.ggml.token_type`: {e}"))?
+            .map_err(|e| {
+                format!(
+                    "metadata `tokenizer.ggml.token_type`: {}",
+                    candle_message(&e)
+                )
+            })?
             .iter()
             .map(|t| t.to_i32().unwrap_or(1))
             .collect(),
@@ -149,16 +158,21 @@ fn pre_tokenizer_for(pre: &str) -> Result<PreTokenizerWrapper, String> {
     })
 }
 
+/// candle appends a backtrace to its messages when RUST_BACKTRACE is set; keep the message.
+fn candle_message(e: &candle_core::Error) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_string()
+}
+
 fn string<'a>(md: &'a HashMap<String, Value>, key: &str) -> Result<&'a String, String> {
     md.get(key)
         .ok_or_else(|| format!("metadata `{key}` is missing"))?
         .to_string()
-        .map_err(|e| format!("metadata `{key}`: {e}"))
+        .map_err(|e| format!("metadata `{key}`: {}", candle_message(&e)))
 }
 
 fn array<'a>(md: &'a HashMap<String, Value>, key: &str) -> Result<&'a Vec<Value>, String> {
     md.get(key)
         .ok_or_else(|| format!("metadata `{key}` is missing"))?
         .to_vec()
-        .map_err(|e| format!("metadata `{key}`: {e}"))
+        .map_err(|e| format!("metadata `{key}`: {}", candle_message(&e)))
 }

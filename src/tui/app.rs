@@ -9,7 +9,9 @@ use crate::structure::{Edge, SpanKind};
 use crate::timeline::Timeline;
 
 /// Playback speeds, as multiples of real time (or of the default rate for untimed traces).
-pub const SPEEDS: [f64; 11] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+pub const SPEEDS: [f64; 11] = [
+    0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0,
+];
 /// Tokens per second at 1× for a trace with no timing.
 pub const UNTIMED_RATE: f64 = 40.0;
 
@@ -107,7 +109,11 @@ impl App {
                 self.step_to(next.unwrap_or(self.len()));
             }
             Action::StepBlockBack => {
-                let prev = self.span_ends().into_iter().rev().find(|&e| e < self.cursor);
+                let prev = self
+                    .span_ends()
+                    .into_iter()
+                    .rev()
+                    .find(|&e| e < self.cursor);
                 self.step_to(prev.unwrap_or(0));
             }
             Action::NextBlock => {
@@ -115,7 +121,11 @@ impl App {
                 self.step_to(next.unwrap_or(self.len()));
             }
             Action::PrevBlock => {
-                let prev = self.block_starts().into_iter().rev().find(|&s| s < self.cursor);
+                let prev = self
+                    .block_starts()
+                    .into_iter()
+                    .rev()
+                    .find(|&s| s < self.cursor);
                 self.step_to(prev.unwrap_or(0));
             }
             Action::Home => self.step_to(0),
@@ -132,7 +142,9 @@ impl App {
             },
             Action::Down => match self.focus {
                 Focus::Reasoning => self.scroll = self.scroll.saturating_sub(1),
-                Focus::Mementos => self.selected = (self.selected + 1).min(self.memento_count().saturating_sub(1)),
+                Focus::Mementos => {
+                    self.selected = (self.selected + 1).min(self.memento_count().saturating_sub(1))
+                }
             },
             Action::PageUp => self.scroll += self.page.max(1),
             Action::PageDown => self.scroll = self.scroll.saturating_sub(self.page.max(1)),
@@ -151,7 +163,11 @@ impl App {
                 }
             }
             Action::ToggleTheme => {
-                let at = self.themes.iter().position(|t| t.name == self.theme.name).unwrap_or(0);
+                let at = self
+                    .themes
+                    .iter()
+                    .position(|t| t.name == self.theme.name)
+                    .unwrap_or(0);
                 self.theme = self.themes[(at + 1) % self.themes.len()].clone();
             }
             Action::ToggleHelp => self.help = true,
@@ -250,8 +266,18 @@ impl App {
         self.timeline
             .boundaries()
             .iter()
-            .filter(|b| matches!(b.span, SpanKind::Block | SpanKind::Summary) && b.edge == Edge::Close && b.at >= p)
-            .map(|b| if b.is_implicit() { b.at - p } else { b.at + 1 - p })
+            .filter(|b| {
+                matches!(b.span, SpanKind::Block | SpanKind::Summary)
+                    && b.edge == Edge::Close
+                    && b.at >= p
+            })
+            .map(|b| {
+                if b.is_implicit() {
+                    b.at - p
+                } else {
+                    b.at + 1 - p
+                }
+            })
             .collect()
     }
 
@@ -264,11 +290,19 @@ impl App {
     pub fn mementos_reached(&self) -> usize {
         let p = self.timeline.prompt_len();
         let shown_to = p + self.cursor;
-        self.timeline.outline().mementos().filter(|b| b.memento_open.as_ref().is_some_and(|o| o.at < shown_to)).count()
+        self.timeline
+            .outline()
+            .mementos()
+            .filter(|b| b.memento_open.as_ref().is_some_and(|o| o.at < shown_to))
+            .count()
     }
 
     fn memento_block_start(&self, index: usize) -> Option<u64> {
         let p = self.timeline.prompt_len();
-        self.timeline.outline().mementos().nth(index).map(|b| b.open.tag_to().saturating_sub(p))
+        self.timeline
+            .outline()
+            .mementos()
+            .nth(index)
+            .map(|b| b.open.tag_to().saturating_sub(p))
     }
 }

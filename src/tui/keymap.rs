@@ -198,8 +198,14 @@ impl Default for KeyMap {
                 b(KeyBinding::ch('G'), Action::End),
                 b(KeyBinding::plain(Right), Action::ScrubForward),
                 b(KeyBinding::plain(Left), Action::ScrubBack),
-                b(KeyBinding::with(Right, KeyModifiers::SHIFT), Action::ScrubForwardFar),
-                b(KeyBinding::with(Left, KeyModifiers::SHIFT), Action::ScrubBackFar),
+                b(
+                    KeyBinding::with(Right, KeyModifiers::SHIFT),
+                    Action::ScrubForwardFar,
+                ),
+                b(
+                    KeyBinding::with(Left, KeyModifiers::SHIFT),
+                    Action::ScrubBackFar,
+                ),
                 b(KeyBinding::ch('+'), Action::SpeedUp),
                 b(KeyBinding::ch('='), Action::SpeedUp),
                 b(KeyBinding::ch('-'), Action::SpeedDown),
@@ -216,7 +222,10 @@ impl Default for KeyMap {
                 b(KeyBinding::ch('?'), Action::ToggleHelp),
                 b(KeyBinding::ch('q'), Action::Quit),
                 b(KeyBinding::plain(Esc), Action::Quit),
-                b(KeyBinding::with(Char('c'), KeyModifiers::CONTROL), Action::Quit),
+                b(
+                    KeyBinding::with(Char('c'), KeyModifiers::CONTROL),
+                    Action::Quit,
+                ),
             ],
         }
     }
@@ -224,12 +233,19 @@ impl Default for KeyMap {
 
 impl KeyMap {
     pub fn action_for(&self, key: &KeyEvent) -> Option<Action> {
-        self.bindings.iter().find(|(k, _)| k.matches(key)).map(|(_, a)| *a)
+        self.bindings
+            .iter()
+            .find(|(k, _)| k.matches(key))
+            .map(|(_, a)| *a)
     }
 
     /// Every key bound to `action`, as labels.
     pub fn keys_for(&self, action: Action) -> Vec<String> {
-        self.bindings.iter().filter(|(_, a)| *a == action).map(|(k, _)| k.label()).collect()
+        self.bindings
+            .iter()
+            .filter(|(_, a)| *a == action)
+            .map(|(k, _)| k.label())
+            .collect()
     }
 
     /// (group, keys, description) for each action, in binding order.
@@ -241,9 +257,17 @@ impl KeyMap {
                 continue;
             }
             seen.push(*action);
-            rows.push((action.group(), self.keys_for(*action).join(" "), action.description()));
+            rows.push((
+                action.group(),
+                self.keys_for(*action).join(" "),
+                action.description(),
+            ));
         }
-        rows.sort_by_key(|r| ["playback", "move", "view", "app"].iter().position(|g| *g == r.0));
+        rows.sort_by_key(|r| {
+            ["playback", "move", "view", "app"]
+                .iter()
+                .position(|g| *g == r.0)
+        });
         rows
     }
 }

@@ -29,7 +29,11 @@ impl Default for RunOptions {
 pub fn run(app: &mut App, options: RunOptions) -> anyhow::Result<()> {
     highlight::prewarm();
     let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+    for signal in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
     let mut guard = TerminalGuard::enter()?;

@@ -6,7 +6,9 @@ use std::sync::Once;
 
 use crossterm::cursor::{Hide, Show};
 use crossterm::execute;
-use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
@@ -18,7 +20,8 @@ impl TerminalGuard {
     pub fn enter() -> std::io::Result<TerminalGuard> {
         install_panic_hook();
         enable_raw_mode()?;
-        let entered = execute!(stdout(), EnterAlternateScreen, Hide).and_then(|_| Terminal::new(CrosstermBackend::new(stdout())));
+        let entered = execute!(stdout(), EnterAlternateScreen, Hide)
+            .and_then(|_| Terminal::new(CrosstermBackend::new(stdout())));
         match entered {
             Ok(mut terminal) => {
                 terminal.clear()?;

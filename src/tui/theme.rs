@@ -99,7 +99,11 @@ impl Theme {
                 .colors
                 .get(key)
                 .ok_or_else(|| fail(format!("colors.{key} is missing")))?;
-            Color::from_str(value).map_err(|_| fail(format!("colors.{key}: `{value}` is not a colour name or #rrggbb")))
+            Color::from_str(value).map_err(|_| {
+                fail(format!(
+                    "colors.{key}: `{value}` is not a colour name or #rrggbb"
+                ))
+            })
         };
         let theme = Theme {
             name: file.name.clone(),
@@ -131,7 +135,11 @@ impl Theme {
         };
         let known = KEYS.len();
         if file.colors.len() > known {
-            let unknown: Vec<&String> = file.colors.keys().filter(|k| !KEYS.contains(&k.as_str())).collect();
+            let unknown: Vec<&String> = file
+                .colors
+                .keys()
+                .filter(|k| !KEYS.contains(&k.as_str()))
+                .collect();
             return Err(fail(format!("unknown colour keys: {unknown:?}")));
         }
         Ok(theme)
@@ -162,9 +170,30 @@ impl Theme {
 }
 
 const KEYS: [&str; 24] = [
-    "text", "dim", "border", "title", "prompt", "think", "block", "evicted", "memento", "answer",
-    "tag", "warning", "gauge_ok", "gauge_warn", "gauge_danger", "gauge_empty", "series_full",
-    "series_memento", "series_policy", "cursor", "selection", "status_bg", "status_fg", "key",
+    "text",
+    "dim",
+    "border",
+    "title",
+    "prompt",
+    "think",
+    "block",
+    "evicted",
+    "memento",
+    "answer",
+    "tag",
+    "warning",
+    "gauge_ok",
+    "gauge_warn",
+    "gauge_danger",
+    "gauge_empty",
+    "series_full",
+    "series_memento",
+    "series_policy",
+    "cursor",
+    "selection",
+    "status_bg",
+    "status_fg",
+    "key",
 ];
 
 #[cfg(test)]
@@ -184,6 +213,11 @@ mod tests {
         let e = Theme::parse(&bad, "x.toml").unwrap_err().to_string();
         assert!(e.contains("colors.block"), "{e}");
         let missing = DARK.replace("key = \"#ffd75f\"", "");
-        assert!(Theme::parse(&missing, "x.toml").unwrap_err().to_string().contains("colors.key"));
+        assert!(
+            Theme::parse(&missing, "x.toml")
+                .unwrap_err()
+                .to_string()
+                .contains("colors.key")
+        );
     }
 }

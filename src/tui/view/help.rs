@@ -11,7 +11,12 @@ use crate::tui::app::App;
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     let rows = app.keymap.help_rows();
-    let key_width = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(4).min(16);
+    let key_width = rows
+        .iter()
+        .map(|r| r.1.chars().count())
+        .max()
+        .unwrap_or(4)
+        .min(16);
     let text_width = rows.iter().map(|r| r.2.chars().count()).max().unwrap_or(10);
     let column_width = (key_width + text_width + 2) as u16;
     let mut lines: Vec<Line> = Vec::new();
@@ -22,7 +27,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             group = g;
         }
         lines.push(Line::from(vec![
-            Span::styled(format!(" {keys:<key_width$} "), Style::new().fg(theme.key).add_modifier(Modifier::BOLD)),
+            Span::styled(
+                format!(" {keys:<key_width$} "),
+                Style::new().fg(theme.key).add_modifier(Modifier::BOLD),
+            ),
             Span::styled(what.to_string(), Style::new().fg(theme.text)),
         ]));
     }
@@ -32,18 +40,27 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let per_column = lines.len().div_ceil(columns);
     let width = (column_width * columns as u16 + 2 + (columns as u16 - 1) * 2).min(area.width);
     let height = (per_column as u16 + 2).min(area.height);
-    let [row] = Layout::vertical([Constraint::Length(height)]).flex(Flex::Center).areas(area);
-    let [popup] = Layout::horizontal([Constraint::Length(width)]).flex(Flex::Center).areas(row);
+    let [row] = Layout::vertical([Constraint::Length(height)])
+        .flex(Flex::Center)
+        .areas(area);
+    let [popup] = Layout::horizontal([Constraint::Length(width)])
+        .flex(Flex::Center)
+        .areas(row);
     frame.render_widget(Clear, popup);
     let block = Block::new()
         .borders(Borders::ALL)
         .border_type(BorderType::Double)
         .border_style(Style::new().fg(theme.title))
-        .title(Span::styled(" keys · ? or esc closes ", theme.title_style()))
+        .title(Span::styled(
+            " keys · ? or esc closes ",
+            theme.title_style(),
+        ))
         .style(Style::new().bg(theme.status_bg));
     let inner = block.inner(popup);
     frame.render_widget(block, popup);
-    let parts = Layout::horizontal(vec![Constraint::Fill(1); columns]).spacing(2).split(inner);
+    let parts = Layout::horizontal(vec![Constraint::Fill(1); columns])
+        .spacing(2)
+        .split(inner);
     for (i, chunk) in lines.chunks(per_column).enumerate() {
         frame.render_widget(Paragraph::new(chunk.to_vec()), parts[i]);
     }

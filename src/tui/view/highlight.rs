@@ -113,25 +113,47 @@ pub struct Highlights {
 impl Highlights {
     /// Colour runs (absolute byte ranges) for the body of `region`, or `None` while syntect
     /// is still loading.
-    pub fn colours(&mut self, text: &str, region: &CodeRegion, theme: &str) -> Option<&[(Range<usize>, Color)]> {
+    pub fn colours(
+        &mut self,
+        text: &str,
+        region: &CodeRegion,
+        theme: &str,
+    ) -> Option<&[(Range<usize>, Color)]> {
         let syntaxes = SYNTAXES.get()?;
         let key = (region.open.start, region.body.end, theme.to_string());
         if !self.cache.contains_key(&key) {
             // Growing regions leave stale entries behind; drop those of the same region.
             self.cache.retain(|k, _| k.0 != region.open.start);
-            let runs = highlight(syntaxes, &text[region.body.clone()], &region.lang, theme, region.body.start);
+            let runs = highlight(
+                syntaxes,
+                &text[region.body.clone()],
+                &region.lang,
+                theme,
+                region.body.start,
+            );
             self.cache.insert(key.clone(), runs);
         }
         self.cache.get(&key).map(Vec::as_slice)
     }
 }
 
-fn highlight(s: &Syntaxes, body: &str, lang: &str, theme: &str, base: usize) -> Vec<(Range<usize>, Color)> {
+fn highlight(
+    s: &Syntaxes,
+    body: &str,
+    lang: &str,
+    theme: &str,
+    base: usize,
+) -> Vec<(Range<usize>, Color)> {
     let syntax = s
         .syntaxes
         .find_syntax_by_token(lang)
         .unwrap_or_else(|| s.syntaxes.find_syntax_plain_text());
-    let Some(theme) = s.themes.themes.get(theme).or_else(|| s.themes.themes.values().next()) else {
+    let Some(theme) = s
+        .themes
+        .themes
+        .get(theme)
+        .or_else(|| s.themes.themes.values().next())
+    else {
         return Vec::new();
     };
     let mut h = HighlightLines::new(syntax, theme);
@@ -182,7 +204,8 @@ mod tests {
         let region = idx.region_at(12).unwrap().clone();
         let mut h = Highlights::default();
         let runs = h.colours(text, &region, "base16-ocean.dark").unwrap();
-        let colours: std::collections::HashSet<_> = runs.iter().map(|r| format!("{:?}", r.1)).collect();
+        let colours: std::collections::HashSet<_> =
+            runs.iter().map(|r| format!("{:?}", r.1)).collect();
         assert!(colours.len() >= 3, "{colours:?}");
         assert_eq!(runs.last().unwrap().0.end, region.body.end);
     }

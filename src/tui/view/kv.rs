@@ -33,7 +33,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, cache: &mut ViewCache) {
     let state = app.timeline.state_at(app.cursor);
     let shape = app.timeline.shape();
     let capacity = shape.context_tokens.max(1);
-    let capacity_bytes = shape.bytes_for(capacity, shape.sliding_window.map_or(capacity, |w| w.window.min(capacity)));
+    let capacity_bytes = shape.bytes_for(
+        capacity,
+        shape
+            .sliding_window
+            .map_or(capacity, |w| w.window.min(capacity)),
+    );
     let fraction = state.live as f64 / capacity as f64;
     let colour = theme.gauge_color(fraction);
     let wide = inner.width >= 100;
@@ -49,14 +54,25 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, cache: &mut ViewCache) {
             bytes(state.peak_bytes)
         )
     } else {
-        format!("{}/{} tok · {} · peak {}", count(state.live), count(capacity), bytes(state.bytes), count(state.peak))
+        format!(
+            "{}/{} tok · {} · peak {}",
+            count(state.live),
+            count(capacity),
+            bytes(state.bytes),
+            count(state.peak)
+        )
     };
     let rows = if inner.height >= 4 { 2 } else { 1 };
-    let [gauge_area, chart_area] = Layout::vertical([Constraint::Length(rows), Constraint::Fill(1)]).areas(inner);
-    let [bar, info] = Layout::vertical([Constraint::Length(1), Constraint::Length(rows - 1)]).areas(gauge_area);
+    let [gauge_area, chart_area] =
+        Layout::vertical([Constraint::Length(rows), Constraint::Fill(1)]).areas(inner);
+    let [bar, info] =
+        Layout::vertical([Constraint::Length(1), Constraint::Length(rows - 1)]).areas(gauge_area);
     let gauge = Gauge::default()
         .ratio(fraction.clamp(0.0, 1.0))
-        .label(Span::styled(label, Style::new().fg(theme.text).add_modifier(Modifier::BOLD)))
+        .label(Span::styled(
+            label,
+            Style::new().fg(theme.text).add_modifier(Modifier::BOLD),
+        ))
         .gauge_style(Style::new().fg(colour).bg(theme.gauge_empty))
         .use_unicode(true);
     frame.render_widget(gauge, bar);
@@ -73,7 +89,12 @@ fn comparison(app: &App) -> Line<'static> {
     let theme = &app.theme;
     let series = app.timeline.series();
     let step = step_index(app);
-    let at = |i: usize| series.get(i).and_then(|s| s.live().get(step).copied()).unwrap_or(0);
+    let at = |i: usize| {
+        series
+            .get(i)
+            .and_then(|s| s.live().get(step).copied())
+            .unwrap_or(0)
+    };
     let (full, memento) = (at(0), at(1));
     let evictions = app.timeline.state_at(app.cursor).evictions;
     let mut spans = vec![
@@ -83,9 +104,15 @@ fn comparison(app: &App) -> Line<'static> {
         Span::styled(count(memento), Style::new().fg(theme.text)),
     ];
     if full > 0 {
-        spans.push(Span::styled(format!("  ({:.2}×)", memento as f64 / full as f64), Style::new().fg(theme.dim)));
+        spans.push(Span::styled(
+            format!("  ({:.2}×)", memento as f64 / full as f64),
+            Style::new().fg(theme.dim),
+        ));
     }
-    spans.push(Span::styled(format!("  evictions {evictions}"), Style::new().fg(theme.dim)));
+    spans.push(Span::styled(
+        format!("  evictions {evictions}"),
+        Style::new().fg(theme.dim),
+    ));
     Line::from(spans)
 }
 
@@ -102,13 +129,30 @@ fn chart(frame: &mut Frame, area: Rect, app: &App, cache: &mut ViewCache) {
     let theme = &app.theme;
     let series = app.timeline.series();
     let buckets = (area.width as usize * 2).max(8);
-    let offset = if app.timeline.prompt_len() > 0 { 0.0 } else { 1.0 };
-    let key: Vec<usize> = series.iter().map(|s| s.live().len()).chain([buckets]).collect();
+    let offset = if app.timeline.prompt_len() > 0 {
+        0.0
+    } else {
+        1.0
+    };
+    let key: Vec<usize> = series
+        .iter()
+        .map(|s| s.live().len())
+        .chain([buckets])
+        .collect();
     if cache.chart_key != key {
-        cache.chart_points = series.iter().map(|s| downsample(s.live(), buckets, offset)).collect();
+        cache.chart_points = series
+            .iter()
+            .map(|s| downsample(s.live(), buckets, offset))
+            .collect();
         cache.chart_key = key;
     }
-    let y_max = series.iter().flat_map(|s| s.live().iter().copied()).max().unwrap_or(1).max(1) as f64 * 1.05;
+    let y_max = series
+        .iter()
+        .flat_map(|s| s.live().iter().copied())
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64
+        * 1.05;
     let x_max = (app.len() as f64).max(1.0);
     let x = app.cursor as f64;
     let playhead = [(x, 0.0), (x, y_max)];
@@ -119,7 +163,11 @@ fn chart(frame: &mut Frame, area: Rect, app: &App, cache: &mut ViewCache) {
         .iter()
         .enumerate()
         .map(|(i, points)| {
-            let name = if i == 2 { app.timeline.header.policy.label() } else { names[i].to_string() };
+            let name = if i == 2 {
+                app.timeline.header.policy.label()
+            } else {
+                names[i].to_string()
+            };
             Dataset::default()
                 .name(name)
                 .marker(Marker::Braille)
@@ -138,11 +186,18 @@ fn chart(frame: &mut Frame, area: Rect, app: &App, cache: &mut ViewCache) {
     let label = |s: String| Span::styled(s, Style::new().fg(theme.dim));
     // Axis labels take rows; a short chart keeps them all for the lines.
     let roomy = area.height >= 7;
-    let x_axis = Axis::default().bounds([0.0, x_max]).style(Style::new().fg(theme.border));
-    let y_axis = Axis::default().bounds([0.0, y_max]).style(Style::new().fg(theme.border));
+    let x_axis = Axis::default()
+        .bounds([0.0, x_max])
+        .style(Style::new().fg(theme.border));
+    let y_axis = Axis::default()
+        .bounds([0.0, y_max])
+        .style(Style::new().fg(theme.border));
     let (x_axis, y_axis) = if roomy {
         (
-            x_axis.labels([label("0".into()), label(format!("{} tok", count(app.len())))]),
+            x_axis.labels([
+                label("0".into()),
+                label(format!("{} tok", count(app.len()))),
+            ]),
             y_axis.labels([label("0".into()), label(count(y_max as u64))]),
         )
     } else {
@@ -159,7 +214,11 @@ fn chart(frame: &mut Frame, area: Rect, app: &App, cache: &mut ViewCache) {
 /// At most `buckets` points, keeping each bucket's maximum so peaks survive.
 fn downsample(values: &[u64], buckets: usize, offset: f64) -> Vec<(f64, f64)> {
     if values.len() <= buckets {
-        return values.iter().enumerate().map(|(i, v)| (i as f64 + offset, *v as f64)).collect();
+        return values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as f64 + offset, *v as f64))
+            .collect();
     }
     let per = values.len() as f64 / buckets as f64;
     (0..buckets)

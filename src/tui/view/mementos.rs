@@ -22,11 +22,18 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let evicted = app.timeline.evicted_at(app.cursor);
     let mementos = blocks.iter().filter(|b| b.memento_close.is_some()).count();
     let focused = app.focus == Focus::Mementos;
-    let border = if focused { Style::new().fg(theme.title) } else { theme.border_style() };
+    let border = if focused {
+        Style::new().fg(theme.title)
+    } else {
+        theme.border_style()
+    };
     let outer = Block::new()
         .borders(Borders::ALL)
         .border_style(border)
-        .title(Span::styled(format!(" Mementos {mementos}/{} ", blocks.len()), theme.title_style()));
+        .title(Span::styled(
+            format!(" Mementos {mementos}/{} ", blocks.len()),
+            theme.title_style(),
+        ));
     let inner = outer.inner(area);
     frame.render_widget(outer, area);
     if inner.height == 0 {
@@ -47,7 +54,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             let mem = mem_range.as_ref().map_or(0, |r| r.end - r.start);
             let closed = b.memento_close.is_some();
             let content = b.content(shown_to);
-            let is_evicted = content.start < content.end && evicted.iter().any(|r| r.start <= content.start && content.end <= r.end);
+            let is_evicted = content.start < content.end
+                && evicted
+                    .iter()
+                    .any(|r| r.start <= content.start && content.end <= r.end);
             let (glyph, colour) = if is_evicted {
                 ("✂", theme.evicted)
             } else if closed {
@@ -57,12 +67,27 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             } else {
                 ("…", theme.block)
             };
-            let ratio = if closed && mem > 0 { format!("{:>5.1}×", blk as f64 / mem as f64) } else { "     -".into() };
-            let memento = if mem_range.is_some() { format!("{mem:<5}") } else { "-    ".into() };
+            let ratio = if closed && mem > 0 {
+                format!("{:>5.1}×", blk as f64 / mem as f64)
+            } else {
+                "     -".into()
+            };
+            let memento = if mem_range.is_some() {
+                format!("{mem:<5}")
+            } else {
+                "-    ".into()
+            };
             ListItem::new(Line::from(vec![
                 Span::styled(format!("{glyph} "), Style::new().fg(colour)),
                 Span::styled(format!("#{:<3}", b.index + 1), Style::new().fg(theme.text)),
-                Span::styled(format!("{blk:>6}", ), Style::new().fg(if is_evicted { theme.evicted } else { theme.block })),
+                Span::styled(
+                    format!("{blk:>6}",),
+                    Style::new().fg(if is_evicted {
+                        theme.evicted
+                    } else {
+                        theme.block
+                    }),
+                ),
                 Span::styled("→", Style::new().fg(theme.dim)),
                 Span::styled(memento, Style::new().fg(theme.memento)),
                 Span::styled(ratio, Style::new().fg(theme.text)),
@@ -71,10 +96,18 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .collect();
     let selected = app.selected.min(blocks.len().saturating_sub(1));
     let mut state = ListState::default().with_selected((!blocks.is_empty()).then_some(selected));
-    let header = Line::from(Span::styled("    #   block→memento  ratio", Style::new().fg(theme.dim)));
-    let [head_area, rows_area] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(list_area);
+    let header = Line::from(Span::styled(
+        "    #   block→memento  ratio",
+        Style::new().fg(theme.dim),
+    ));
+    let [head_area, rows_area] =
+        Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(list_area);
     frame.render_widget(Paragraph::new(header), head_area);
-    let list = List::new(items).highlight_style(Style::new().bg(theme.selection).add_modifier(Modifier::BOLD));
+    let list = List::new(items).highlight_style(
+        Style::new()
+            .bg(theme.selection)
+            .add_modifier(Modifier::BOLD),
+    );
     frame.render_stateful_widget(list, rows_area, &mut state);
 
     if show_text {
@@ -83,7 +116,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             let title = format!(" memento {} ", b.index + 1);
             let para = Paragraph::new(Span::styled(text, Style::new().fg(theme.memento)))
                 .wrap(Wrap { trim: true })
-                .block(Block::new().borders(Borders::TOP).border_style(theme.border_style()).title(Span::styled(title, Style::new().fg(theme.dim))));
+                .block(
+                    Block::new()
+                        .borders(Borders::TOP)
+                        .border_style(theme.border_style())
+                        .title(Span::styled(title, Style::new().fg(theme.dim))),
+                );
             frame.render_widget(para, text_area);
         }
     }
@@ -96,7 +134,11 @@ fn memento_text(app: &App, b: &BlockOutline, shown_to: u64) -> String {
         Some(r) => {
             let from = r.start.saturating_sub(p) as usize;
             let to = r.end.min(shown_to).saturating_sub(p) as usize;
-            app.timeline.tokens().text_between(from, to.max(from)).trim().to_string()
+            app.timeline
+                .tokens()
+                .text_between(from, to.max(from))
+                .trim()
+                .to_string()
         }
         None => "(no memento yet)".into(),
     }

@@ -42,8 +42,14 @@ pub fn draw(frame: &mut Frame, app: &App, cache: &mut ViewCache) {
     let theme = &app.theme;
     frame.render_widget(Block::new().style(Style::new().fg(theme.text)), area);
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
-        let msg = format!("terminal too small: {}×{}, need {MIN_WIDTH}×{MIN_HEIGHT}", area.width, area.height);
-        frame.render_widget(Paragraph::new(msg).style(Style::new().fg(theme.warning)), area);
+        let msg = format!(
+            "terminal too small: {}×{}, need {MIN_WIDTH}×{MIN_HEIGHT}",
+            area.width, area.height
+        );
+        frame.render_widget(
+            Paragraph::new(msg).style(Style::new().fg(theme.warning)),
+            area,
+        );
         return;
     }
     let kv_height = (area.height * 3 / 10).clamp(7, 16);
@@ -78,7 +84,11 @@ pub fn draw(frame: &mut Frame, app: &App, cache: &mut ViewCache) {
 fn reasoning_pane(frame: &mut Frame, area: Rect, app: &App, cache: &mut ViewCache) {
     let theme = &app.theme;
     let focused = app.focus == Focus::Reasoning;
-    let border = if focused { Style::new().fg(theme.title) } else { theme.border_style() };
+    let border = if focused {
+        Style::new().fg(theme.title)
+    } else {
+        theme.border_style()
+    };
     let block = Block::new()
         .borders(Borders::ALL)
         .border_style(border)
@@ -86,8 +96,15 @@ fn reasoning_pane(frame: &mut Frame, area: Rect, app: &App, cache: &mut ViewCach
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let height = inner.height as usize;
-    let (lines, max_scroll) =
-        reasoning_lines(&app.timeline, app.cursor, theme, cache, inner.width, height, app.scroll);
+    let (lines, max_scroll) = reasoning_lines(
+        &app.timeline,
+        app.cursor,
+        theme,
+        cache,
+        inner.width,
+        height,
+        app.scroll,
+    );
     cache.max_scroll = max_scroll;
     cache.page = height.saturating_sub(1).max(1);
     frame.render_widget(Paragraph::new(lines), inner);

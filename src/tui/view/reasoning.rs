@@ -48,23 +48,49 @@ pub fn reasoning_lines(
         let text = tokens.text(i);
         let mut at = 0usize;
         let token_base = tokens.range(i).start;
-        let style = token_style(theme, tokens.span(i), in_spans(&evicted, p + i as u64), tokens.scaffold(i));
+        let style = token_style(
+            theme,
+            tokens.span(i),
+            in_spans(&evicted, p + i as u64),
+            tokens.scaffold(i),
+        );
         while next_cut < cuts.len() && cuts[next_cut].token == i {
             let cut = &cuts[next_cut];
             let byte = (cut.byte as usize).min(text.len());
             if !skipping && byte > at {
-                out.text(&text[at..byte], token_base + at, style, tokens.all_text(), cache, theme);
+                out.text(
+                    &text[at..byte],
+                    token_base + at,
+                    style,
+                    tokens.all_text(),
+                    cache,
+                    theme,
+                );
             }
             at = at.max(byte);
             match cut.kind {
                 CutKind::SkipStart => skipping = true,
                 CutKind::SkipEnd => skipping = false,
-                CutKind::Marker(b) => marker(&timeline.boundaries()[b], &outline, timeline, cursor as u64, theme, &mut out),
+                CutKind::Marker(b) => marker(
+                    &timeline.boundaries()[b],
+                    &outline,
+                    timeline,
+                    cursor as u64,
+                    theme,
+                    &mut out,
+                ),
             }
             next_cut += 1;
         }
         if !skipping && at < text.len() {
-            out.text(&text[at..], token_base + at, style, tokens.all_text(), cache, theme);
+            out.text(
+                &text[at..],
+                token_base + at,
+                style,
+                tokens.all_text(),
+                cache,
+                theme,
+            );
         }
     }
     let lines = wrap(&out.runs, width);
@@ -134,13 +160,29 @@ fn cuts(boundaries: &[Boundary], prompt_len: u64, start: usize, cursor: usize) -
                     break;
                 }
                 if window.contains(&t0) {
-                    cuts.push(Cut { token: t0, byte: tag.from_byte, kind: CutKind::SkipStart });
-                    cuts.push(Cut { token: t0, byte: tag.from_byte, kind: CutKind::Marker(index) });
+                    cuts.push(Cut {
+                        token: t0,
+                        byte: tag.from_byte,
+                        kind: CutKind::SkipStart,
+                    });
+                    cuts.push(Cut {
+                        token: t0,
+                        byte: tag.from_byte,
+                        kind: CutKind::Marker(index),
+                    });
                 } else if t1 >= start {
-                    cuts.push(Cut { token: start, byte: 0, kind: CutKind::SkipStart });
+                    cuts.push(Cut {
+                        token: start,
+                        byte: 0,
+                        kind: CutKind::SkipStart,
+                    });
                 }
                 if window.contains(&t1) {
-                    cuts.push(Cut { token: t1, byte: tag.to_byte, kind: CutKind::SkipEnd });
+                    cuts.push(Cut {
+                        token: t1,
+                        byte: tag.to_byte,
+                        kind: CutKind::SkipEnd,
+                    });
                 }
             }
             None => {
@@ -149,7 +191,11 @@ fn cuts(boundaries: &[Boundary], prompt_len: u64, start: usize, cursor: usize) -
                     break;
                 }
                 if window.contains(&t) {
-                    cuts.push(Cut { token: t, byte: 0, kind: CutKind::Marker(index) });
+                    cuts.push(Cut {
+                        token: t,
+                        byte: 0,
+                        kind: CutKind::Marker(index),
+                    });
                 }
             }
         }
@@ -176,7 +222,11 @@ fn token_style(theme: &Theme, span: TokenSpan, evicted: bool, scaffold: bool) ->
         }
     };
     let style = Style::new().fg(color);
-    if scaffold { style.add_modifier(Modifier::ITALIC) } else { style }
+    if scaffold {
+        style.add_modifier(Modifier::ITALIC)
+    } else {
+        style
+    }
 }
 
 /// Styled runs with a note of whether the last one ended a line.
@@ -201,7 +251,15 @@ impl Segments {
     /// Token text at byte `base` of the stream text `all`: code inside fences takes
     /// syntect's colours and fence lines are dimmed, unless the text is evicted (then it stays
     /// dimmed like the rest of its block).
-    fn text(&mut self, piece: &str, base: usize, style: Style, all: &str, cache: &mut ViewCache, theme: &Theme) {
+    fn text(
+        &mut self,
+        piece: &str,
+        base: usize,
+        style: Style,
+        all: &str,
+        cache: &mut ViewCache,
+        theme: &Theme,
+    ) {
         let region = match cache.code.region_at(base) {
             Some(r) if style.fg != Some(theme.evicted) => r.clone(),
             _ => return self.push(piece, style),
@@ -221,7 +279,9 @@ impl Segments {
             } else {
                 let coloured = runs.and_then(|runs| {
                     let i = runs.partition_point(|r| r.0.end <= abs);
-                    runs.get(i).filter(|r| r.0.start <= abs).map(|(r, c)| (r.end, style.fg(*c)))
+                    runs.get(i)
+                        .filter(|r| r.0.start <= abs)
+                        .map(|(r, c)| (r.end, style.fg(*c)))
                 });
                 coloured.unwrap_or((region.body.end, style))
             };
@@ -252,18 +312,32 @@ fn ceil_char(text: &str, mut at: usize) -> usize {
 }
 
 fn prompt_segments(timeline: &Timeline, theme: &Theme, out: &mut Segments) {
-    let Some(prompt) = timeline.prompt_text() else { return };
+    let Some(prompt) = timeline.prompt_text() else {
+        return;
+    };
     let dim = Style::new().fg(theme.prompt);
-    out.header(&format!("▍prompt · {} tok", timeline.prompt_len()), dim.add_modifier(Modifier::BOLD));
+    out.header(
+        &format!("▍prompt · {} tok", timeline.prompt_len()),
+        dim.add_modifier(Modifier::BOLD),
+    );
     let shown = prompt.replace("<|im_start|>", "").replace("<|im_end|>", "");
     out.push(shown.trim_end(), dim);
     out.push("\n", dim);
 }
 
-fn marker(b: &Boundary, outline: &Outline, timeline: &Timeline, cursor: u64, theme: &Theme, out: &mut Segments) {
+fn marker(
+    b: &Boundary,
+    outline: &Outline,
+    timeline: &Timeline,
+    cursor: u64,
+    theme: &Theme,
+    out: &mut Segments,
+) {
     let shown_to = timeline.prompt_len() + cursor;
     let bold = |c| Style::new().fg(c).add_modifier(Modifier::BOLD);
-    let block = b.block.and_then(|k| outline.blocks.iter().rev().find(|o| o.index == k));
+    let block = b
+        .block
+        .and_then(|k| outline.blocks.iter().rev().find(|o| o.index == k));
     match (b.span, b.edge) {
         (SpanKind::Think, Edge::Open) => out.header("⟨think⟩", Style::new().fg(theme.tag)),
         (SpanKind::Think, Edge::Close) => out.header("⟨/think⟩", Style::new().fg(theme.tag)),
@@ -273,10 +347,11 @@ fn marker(b: &Boundary, outline: &Outline, timeline: &Timeline, cursor: u64, the
             let k = b.block.map_or(0, |k| k + 1);
             let content = block.map(|o| o.content(shown_to));
             let n = content.as_ref().map_or(0, |r| r.end - r.start);
-            let evicted = timeline
-                .evicted_at(cursor)
-                .iter()
-                .any(|r| content.as_ref().is_some_and(|c| c.start < c.end && r.start <= c.start && c.end <= r.end));
+            let evicted = timeline.evicted_at(cursor).iter().any(|r| {
+                content
+                    .as_ref()
+                    .is_some_and(|c| c.start < c.end && r.start <= c.start && c.end <= r.end)
+            });
             let (label, colour) = if evicted {
                 (format!("▍block {k} · {n} tok · evicted"), theme.evicted)
             } else {
@@ -291,7 +366,11 @@ fn marker(b: &Boundary, outline: &Outline, timeline: &Timeline, cursor: u64, the
                     let m = o.memento_tokens(shown_to);
                     let blk = o.content_tokens(shown_to);
                     if m > 0 && o.memento_close.is_some() {
-                        format!("▍memento {} · {m} tok · {:.1}×", k + 1, blk as f64 / m as f64)
+                        format!(
+                            "▍memento {} · {m} tok · {:.1}×",
+                            k + 1,
+                            blk as f64 / m as f64
+                        )
                     } else {
                         format!("▍memento {} · {m} tok", k + 1)
                     }
@@ -303,7 +382,11 @@ fn marker(b: &Boundary, outline: &Outline, timeline: &Timeline, cursor: u64, the
         (SpanKind::Summary, Edge::Close) => {
             out.line_break(Style::new());
             // The eviction this memento triggered, once the playhead has passed it.
-            if let Some(e) = timeline.evictions().iter().find(|e| Some(e.block) == b.block && e.pos < shown_to) {
+            if let Some(e) = timeline
+                .evictions()
+                .iter()
+                .find(|e| Some(e.block) == b.block && e.pos < shown_to)
+            {
                 out.push(
                     &format!("✂ block {} evicted: −{} KV entries\n", e.block + 1, e.freed),
                     Style::new().fg(theme.dim).add_modifier(Modifier::ITALIC),

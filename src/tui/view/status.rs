@@ -25,15 +25,27 @@ pub fn title(frame: &mut Frame, area: Rect, app: &App) {
     let line = Line::from(vec![
         Span::styled(" memento ", theme.title_style()),
         sep.clone(),
-        Span::styled(app.title.clone(), Style::new().fg(theme.text).add_modifier(Modifier::BOLD)),
+        Span::styled(
+            app.title.clone(),
+            Style::new().fg(theme.text).add_modifier(Modifier::BOLD),
+        ),
         sep.clone(),
-        Span::styled(format!("{} {}", h.model.shape.name, h.model.shape.dtype.name()), Style::new().fg(theme.text)),
+        Span::styled(
+            format!("{} {}", h.model.shape.name, h.model.shape.dtype.name()),
+            Style::new().fg(theme.text),
+        ),
         sep.clone(),
-        Span::styled(format!("policy {}", h.policy.label()), Style::new().fg(theme.text)),
+        Span::styled(
+            format!("policy {}", h.policy.label()),
+            Style::new().fg(theme.text),
+        ),
         sep,
         Span::styled(tokenizer, Style::new().fg(theme.dim)),
     ]);
-    frame.render_widget(Paragraph::new(line).style(Style::new().bg(theme.status_bg)), area);
+    frame.render_widget(
+        Paragraph::new(line).style(Style::new().bg(theme.status_bg)),
+        area,
+    );
 }
 
 pub fn status(frame: &mut Frame, area: Rect, app: &App) {
@@ -41,7 +53,11 @@ pub fn status(frame: &mut Frame, area: Rect, app: &App) {
     let base = Style::new().fg(theme.status_fg).bg(theme.status_bg);
     let state = app.timeline.state_at(app.cursor);
     let play = if app.playing { "▶" } else { "⏸" };
-    let pct = if app.len() > 0 { app.cursor as f64 * 100.0 / app.len() as f64 } else { 100.0 };
+    let pct = if app.len() > 0 {
+        app.cursor as f64 * 100.0 / app.len() as f64
+    } else {
+        100.0
+    };
     let place = match state.open {
         Some(o) => match (o.kind, o.block) {
             (SpanKind::Block, Some(b)) => format!("block {}", b + 1),
@@ -52,17 +68,33 @@ pub fn status(frame: &mut Frame, area: Rect, app: &App) {
         None => "-".into(),
     };
     let mut left = vec![
-        Span::styled(format!(" {play} {}× ", fmt_speed(app.speed())), base.add_modifier(Modifier::BOLD)),
-        Span::styled(format!("tok {}/{} ({pct:.0}%) ", count(app.cursor), count(app.len())), base),
+        Span::styled(
+            format!(" {play} {}× ", fmt_speed(app.speed())),
+            base.add_modifier(Modifier::BOLD),
+        ),
+        Span::styled(
+            format!(
+                "tok {}/{} ({pct:.0}%) ",
+                count(app.cursor),
+                count(app.len())
+            ),
+            base,
+        ),
         Span::styled(format!("· {place} "), base),
     ];
     if app.scroll > 0 {
-        left.push(Span::styled(format!("· scrolled {} ", app.scroll), base.fg(theme.warning)));
+        left.push(Span::styled(
+            format!("· scrolled {} ", app.scroll),
+            base.fg(theme.warning),
+        ));
     }
     let mut hints = Vec::new();
     for action in HINTED {
         if let Some(key) = app.keymap.keys_for(action).first() {
-            hints.push(Span::styled(key.clone(), base.fg(theme.key).add_modifier(Modifier::BOLD)));
+            hints.push(Span::styled(
+                key.clone(),
+                base.fg(theme.key).add_modifier(Modifier::BOLD),
+            ));
             hints.push(Span::styled(format!(" {}  ", action.hint()), base));
         }
     }
@@ -75,7 +107,12 @@ pub fn status(frame: &mut Frame, area: Rect, app: &App) {
         spans.extend(hints);
     } else {
         // Narrow: drop hints from the right until they fit, keeping help last.
-        let help = app.keymap.keys_for(crate::tui::keymap::Action::ToggleHelp).first().cloned().unwrap_or_default();
+        let help = app
+            .keymap
+            .keys_for(crate::tui::keymap::Action::ToggleHelp)
+            .first()
+            .cloned()
+            .unwrap_or_default();
         let short = format!("{help} help ");
         if short.len() <= room {
             spans.push(Span::styled(" ".repeat(room - short.len()), base));
@@ -86,5 +123,9 @@ pub fn status(frame: &mut Frame, area: Rect, app: &App) {
 }
 
 fn fmt_speed(s: f64) -> String {
-    if s >= 1.0 { format!("{s:.0}") } else { format!("{s}") }
+    if s >= 1.0 {
+        format!("{s:.0}")
+    } else {
+        format!("{s}")
+    }
 }

@@ -138,7 +138,10 @@ mod tests {
     use super::*;
 
     fn plain(lines: &[Line]) -> Vec<String> {
-        lines.iter().map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect()).collect()
+        lines
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect()
     }
 
     fn seg(t: &str) -> Vec<(String, Style)> {
@@ -160,7 +163,10 @@ mod tests {
     #[test]
     fn words_keep_their_styles_across_runs() {
         let red = Style::new().fg(ratatui::style::Color::Red);
-        let segs = vec![("hel".to_string(), Style::new()), ("lo world".to_string(), red)];
+        let segs = vec![
+            ("hel".to_string(), Style::new()),
+            ("lo world".to_string(), red),
+        ];
         let lines = wrap(&segs, 20);
         assert_eq!(lines[0].spans.len(), 2);
         assert_eq!(plain(&lines), ["hello world"]);

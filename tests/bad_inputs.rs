@@ -1,0 +1,376 @@
+//! Every bad input gets one line on stderr naming the file and the line or field, a non-zero
+//! exit, and no panic. Run through the real binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use candle_core::quantized::gguf_file::{self, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_memento");
+
+struct Case {
+    what: &'static str,
+    args: Vec<String>,
+    /// Substrings the one-line message must contain.
+    expect: Vec<String>,
+}
+
+fn run(case: &Case) {
+    let out = Command::new(BIN).args(&case.args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{}: exited 0\n{stderr}", case.what);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}: exit code {:?} (a panic exits 101)\n{stderr}",
+        case.what,
+        out.status.code()
+    );
+    assert!(
+        !stderr.contains("panicked"),
+        "{}: panicked\n{stderr}",
+        case.what
+    );
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "{}: expected one line, got\n{stderr}",
+        case.what
+    );
+    assert!(
+        lines[0].starts_with("memento: "),
+        "{}: {}",
+        case.what,
+        lines[0]
+    );
+    for needle in &case.expect {
+        assert!(
+            lines[0].contains(needle.as_str()),
+            "{}: `{needle}` not in\n{}",
+            case.what,
+            lines[0]
+        );
+    }
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+const HEADER: &str = r#"{"format":"memento-trace","version":"1.0","created":"2026-01-01T00:00:00Z","generator":"test","model":{"name":"x","shape":{"name":"x","layers":1,"kv_heads":1,"head_dim":2,"dtype":"f16","context_tokens":100}},"tokenizer":{"kind":"estimate","rule":"r"},"policy":{"keep_last_n_blocks":0}}"#;
+
+fn gguf(dir: &Path, name: &str, pre: &str) -> PathBuf {
+    let path = dir.join(name);
+    let mut f = std::fs::File::create(&path).unwrap();
+    let tokens = Value::Array(vec![Value::String("a".into()), Value::String("b".into())]);
+    let merges = Value::Array(vec![Value::String("a b".into())]);
+    let model = Value::String("gpt2".into());
+    let pre = Value::String(pre.into());
+    gguf_file::write(
+        &mut f,
+        &[
+            ("tokenizer.ggml.model", &model),
+            ("tokenizer.ggml.pre", &pre),
+            ("tokenizer.ggml.tokens", &tokens),
+            ("tokenizer.ggml.merges", &merges),
+        ],
+        &[],
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn every_bad_input_fails_cleanly_with_a_one_line_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let good_event = r#"{"type":"token","seq":0,"pos":0,"text":"a"}"#;
+    let mut cases = Vec::new();
+    let mut trace_case = |what: &'static str, name: &str, bytes: &[u8], expect: &[&str]| {
+        let p = write(d, name, bytes);
+        for cmd in ["stats", "replay"] {
+            let mut expect: Vec<String> = expect.iter().map(|e| e.to_string()).collect();
+            expect.push(name.to_string());
+            cases.push(Case {
+                what,
+                args: vec![cmd.into(), s(&p)],
+                expect,
+            });
+        }
+    };
+
+    // Traces.
+    trace_case("empty trace", "empty.trace.jsonl", b"", &["empty"]);
+    trace_case("blank trace", "blank.trace.jsonl", b"\n\n  \n", &["empty"]);
+    trace_case(
+        "binary junk",
+        "junk.bin",
+        &[0u8, 159, 146, 150, 255, 1, 2, 3, 10, 200],
+        &[":1:", "not a memento trace"],
+    );
+    trace_case(
+        "JSON that is not a trace",
+        "other.trace.jsonl",
+        b"{\"hello\": 1}\n",
+        &[":1:", "`format`"],
+    );
+    trace_case(
+        "unknown major version",
+        "v9.trace.jsonl",
+        HEADER.replace("\"1.0\"", "\"9.1\"").as_bytes(),
+        &["version 9.1 is not supported"],
+    );
+    trace_case(
+        "wrong type in the header",
+        "hdr.trace.jsonl",
+        HEADER
+            .replace("\"layers\":1", "\"layers\":\"one\"")
+            .as_bytes(),
+        &[":1:", "model.shape.layers"],
+    );
+    trace_case(
+        "wrong type in an event",
+        "types.trace.jsonl",
+        format!("{HEADER}\n{good_event}\n{{\"type\":\"kv\",\"seq\":1,\"pos\":0,\"live\":\"many\",\"bytes\":1}}\n").as_bytes(),
+        &[":3:", "field `live`"],
+    );
+    trace_case(
+        "event that is not JSON",
+        "notjson.trace.jsonl",
+        format!("{HEADER}\n{good_event}\nthis is not json\n{good_event}\n").as_bytes(),
+        &[":3:"],
+    );
+    trace_case(
+        "unbalanced structure events",
+        "unbalanced.trace.jsonl",
+        format!("{HEADER}\n{good_event}\n{{\"type\":\"structure\",\"seq\":1,\"span\":\"summary\",\"edge\":\"close\",\"block\":0,\"at\":0}}\n").as_bytes(),
+        &["line 3", "memento 1 close", "not open"],
+    );
+    trace_case(
+        "token positions with a gap",
+        "gap.trace.jsonl",
+        format!("{HEADER}\n{{\"type\":\"token\",\"seq\":0,\"pos\":5,\"text\":\"a\"}}\n").as_bytes(),
+        &["line 2", "position 5, expected 0"],
+    );
+
+    // Import sources.
+    let mut import_case =
+        |what: &'static str, name: &str, bytes: &[u8], extra: &[&str], expect: &[&str]| {
+            let p = write(d, name, bytes);
+            let mut args = vec!["import".to_string(), s(&p), "-o".into(), s(&d.join("out"))];
+            args.extend(extra.iter().map(|e| e.to_string()));
+            let mut expect: Vec<String> = expect.iter().map(|e| e.to_string()).collect();
+            expect.push(name.to_string());
+            cases.push(Case { what, args, expect });
+        };
+    import_case("empty source", "empty.txt", b"", &[], &["empty"]);
+    import_case(
+        "binary junk as text",
+        "junk.txt",
+        &[b'a', 0xff, 0xfe, b'b'],
+        &[],
+        &["not UTF-8"],
+    );
+    import_case(
+        "segments: wrong type",
+        "types.segments.json",
+        br#"{"problem":"p","segments":[{"type":"block","text":5}]}"#,
+        &[],
+        &["segments[0].text", "invalid type"],
+    );
+    import_case(
+        "segments: unknown type",
+        "kind.segments.json",
+        br#"{"segments":[{"type":"poem","text":"x"}]}"#,
+        &[],
+        &["segments[0].type", "poem"],
+    );
+    import_case(
+        "segments: missing list",
+        "nolist.segments.json",
+        br#"{"problem":"p"}"#,
+        &[],
+        &["missing field `segments`"],
+    );
+    import_case(
+        "segments: broken JSON",
+        "broken.segments.json",
+        b"{\"segments\": [\n  {\"type\": \"block\",\n",
+        &[],
+        &[":3:"],
+    );
+    import_case(
+        "segments: memento for the wrong block",
+        "order.segments.json",
+        br#"{"segments":[{"type":"block","block_idx":1,"text":"a"},{"type":"summary","block_idx":2,"text":"b"}]}"#,
+        &[],
+        &["segments[1].block_idx"],
+    );
+    import_case(
+        "rows: wrong type",
+        "rows.jsonl",
+        b"{\"response\":\"<think></think>x\"}\n{\"response\":7}\n",
+        &[],
+        &[":2:", "field `response`"],
+    );
+    import_case(
+        "rows: no known fields",
+        "unknown.jsonl",
+        b"{\"question\":\"q\"}\n",
+        &[],
+        &[":1:", "unknown row"],
+    );
+    import_case(
+        "rows: summaries do not match blocks",
+        "mismatch.jsonl",
+        br#"{"sentences":["a","b"],"blocks":[[0,0],[1,1]],"block_summaries":["x"]}"#,
+        &[],
+        &["line 1", "block_summaries", "1 summaries for 2 blocks"],
+    );
+    import_case(
+        "rows: block out of range",
+        "range.jsonl",
+        br#"{"sentences":["a"],"blocks":[[0,3]],"block_summaries":["x"]}"#,
+        &[],
+        &["line 1", "blocks[0]", "[0, 3]"],
+    );
+    import_case(
+        "parquet junk",
+        "junk.parquet",
+        b"PAR1 not really",
+        &[],
+        &["not a Parquet file"],
+    );
+    import_case(
+        "unbalanced tags",
+        "unbalanced.txt",
+        b"<think>\nfine so far\n<|block_start|>one\n<|block_start|>two<|block_end|>\n</think>",
+        &[],
+        &[":4:1", "malformed structure", "block 1 was open"],
+    );
+    import_case(
+        "stray closing tag",
+        "stray.txt",
+        b"<think>\n<|summary_end|>\n</think>",
+        &[],
+        &[":2:1", "stray <|summary_end|>"],
+    );
+
+    // Options and side files.
+    let ok = write(d, "ok.txt", b"<think>x</think>y");
+    cases.push(Case {
+        what: "unknown shape",
+        args: vec!["stats".into(), s(&ok), "--shape".into(), "gpt-9".into()],
+        expect: vec!["--shape gpt-9".into(), "qwen3-8b".into()],
+    });
+    cases.push(Case {
+        what: "unknown dtype",
+        args: vec!["stats".into(), s(&ok), "--dtype".into(), "f7".into()],
+        expect: vec!["--dtype f7".into()],
+    });
+    cases.push(Case {
+        what: "unknown mode",
+        args: vec!["import".into(), s(&ok), "--mode".into(), "sometimes".into()],
+        expect: vec!["--mode".into(), "unknown mode".into()],
+    });
+    cases.push(Case {
+        what: "unknown format",
+        args: vec!["import".into(), s(&ok), "--format".into(), "csv".into()],
+        expect: vec!["--format".into(), "csv".into()],
+    });
+    cases.push(Case {
+        what: "missing file",
+        args: vec!["stats".into(), s(&d.join("nope.trace.jsonl"))],
+        expect: vec!["nope.trace.jsonl".into()],
+    });
+    let theme = write(
+        d,
+        "bad-theme.toml",
+        b"name = \"x\"\n[colors]\ntext = \"mauve-ish\"\n",
+    );
+    cases.push(Case {
+        what: "bad theme",
+        args: vec!["replay".into(), s(&ok), "--theme".into(), s(&theme)],
+        expect: vec!["bad-theme.toml".into(), "colors.text".into()],
+    });
+    let wrong_magic = write(d, "magic.gguf", b"NOTGGUF0000000000000000000000000");
+    cases.push(Case {
+        what: "GGUF with a wrong magic",
+        args: vec![
+            "import".into(),
+            s(&ok),
+            "--tokenizer".into(),
+            s(&wrong_magic),
+        ],
+        expect: vec!["magic.gguf".into(), "GGUF".into()],
+    });
+    let mystery = gguf(d, "mystery.gguf", "mystery");
+    cases.push(Case {
+        what: "unknown pre-tokenizer",
+        args: vec!["import".into(), s(&ok), "--tokenizer".into(), s(&mystery)],
+        expect: vec![
+            "mystery.gguf".into(),
+            "tokenizer.ggml.pre".into(),
+            "mystery".into(),
+            "smollm".into(),
+        ],
+    });
+    let good = gguf(d, "good.gguf", "smollm");
+    let bytes = std::fs::read(&good).unwrap();
+    let truncated = write(d, "truncated.gguf", &bytes[..bytes.len() / 2]);
+    cases.push(Case {
+        what: "truncated GGUF",
+        args: vec!["import".into(), s(&ok), "--tokenizer".into(), s(&truncated)],
+        expect: vec!["truncated.gguf".into()],
+    });
+    let bad_json_tok = write(d, "tokenizer.json", b"{\"version\": 3}");
+    cases.push(Case {
+        what: "bad tokenizer.json",
+        args: vec![
+            "import".into(),
+            s(&ok),
+            "--tokenizer".into(),
+            s(&bad_json_tok),
+        ],
+        expect: vec!["tokenizer.json".into(), "not a valid tokenizer.json".into()],
+    });
+
+    for case in &cases {
+        run(case);
+    }
+    assert!(cases.len() >= 40, "{} cases", cases.len());
+}
+
+#[test]
+fn lenient_import_keeps_malformed_structure_as_diagnostics() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = write(
+        dir.path(),
+        "u.txt",
+        b"<think>\n<|block_start|>one\n<|block_start|>two<|block_end|>\n</think>",
+    );
+    let out = dir.path().join("u.trace.jsonl");
+    let status = Command::new(BIN)
+        .args(["import", &s(&src), "--lenient", "-o", &s(&out)])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("\"code\":\"nested_block\""), "{text}");
+    // And the trace replays through stats.
+    let stats = Command::new(BIN)
+        .args(["stats", "--json", &s(&out)])
+        .output()
+        .unwrap();
+    assert!(stats.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(json["traces"][0]["blocks"], 2);
+    assert_eq!(json["traces"][0]["warnings"], 1);
+}

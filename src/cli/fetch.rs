@@ -17,6 +17,6 @@ pub struct FetchArgs {
 pub fn run(args: FetchArgs) -> anyhow::Result<()> {
     let path = fetch_default_model(args.from.as_deref(), std::io::stderr().is_terminal())?;
     eprintln!("{DEFAULT_MODEL_NAME}: verified");
-    println!("{}", path.display());
+    super::output::emit(&path.display().to_string())?;
     Ok(())
 }

@@ -1,9 +1,11 @@
 //! The command line: every job headless, for scripts and benchmarks, plus the replay TUI.
 
 mod args;
+mod bench;
 mod fetch;
 mod import;
 mod load;
+mod output;
 mod replay;
 mod stats;
 mod synth;
@@ -34,6 +36,9 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Generate a deterministic synthetic trace
     Synth(synth::SynthArgs),
+    /// Benchmarks
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Download the default model (SmolLM2-135M-Instruct Q4_1) into the cache
     Fetch(fetch::FetchArgs),
 }
@@ -44,6 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stats(a) => stats::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Synth(a) => synth::run(a),
+        Command::Bench(a) => bench::run(a),
         Command::Fetch(a) => fetch::run(a),
     }
 }

@@ -47,11 +47,11 @@ pub fn run(args: StatsArgs) -> anyhow::Result<()> {
     let total = aggregate(&all);
     if args.json {
         let out = serde_json::json!({ "traces": all, "aggregate": total });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        super::output::emit(&serde_json::to_string_pretty(&out)?)?;
     } else {
-        println!("{}", traces_table(&all));
+        super::output::emit(&traces_table(&all).to_string())?;
         if all.len() > 1 {
-            println!("{}", aggregate_table(&total));
+            super::output::emit(&aggregate_table(&total).to_string())?;
         }
     }
     Ok(())

@@ -60,7 +60,7 @@ impl KvPolicy {
     pub fn parse(mode: &str) -> Result<KvPolicy, String> {
         let m = mode.trim().to_ascii_lowercase();
         match m.as_str() {
-            "full" | "keep-1" | "-1" => return Ok(KvPolicy::FULL),
+            "full" | "-1" => return Ok(KvPolicy::FULL),
             "memento" | "keep0" | "keep-0" | "keep:0" => return Ok(KvPolicy::MEMENTO),
             "restart" => return Ok(KvPolicy::restart()),
             _ => {}
@@ -113,6 +113,8 @@ mod tests {
         assert_eq!(KvPolicy::parse("full").unwrap(), KvPolicy::FULL);
         assert_eq!(KvPolicy::parse("memento").unwrap(), KvPolicy::MEMENTO);
         assert_eq!(KvPolicy::parse("keep-2").unwrap().keep_last_n_blocks, 2);
+        // `keep-N` always names N kept blocks; "never evict" is spelled `full`.
+        assert_eq!(KvPolicy::parse("keep-1").unwrap().keep_last_n_blocks, 1);
         assert_eq!(KvPolicy::parse("keep:3").unwrap().keep_last_n_blocks, 3);
         assert!(KvPolicy::parse("restart").unwrap().restart);
         assert!(

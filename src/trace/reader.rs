@@ -103,28 +103,33 @@ pub fn parse_trace(path: &Path, bytes: &[u8]) -> Result<TraceFile, TraceError> {
     })?;
     let header = parse_header(path, header_no, header_line)?;
 
-    let mut events = Vec::with_capacity(bytes.len() / 80);
-    let mut numbers = Vec::with_capacity(bytes.len() / 80);
+    let body = &bytes[lines.at..];
+    let chunks = split_chunks(body, parallelism());
+    let parsed: Vec<ChunkResult> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .iter()
+            .map(|&(start, end)| scope.spawn(move || parse_chunk(&body[start..end], end == body.len())))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err((0, "parser thread failed".into())))).collect()
+    });
+    let mut events = Vec::with_capacity(bytes.len() / 64);
+    let mut numbers = Vec::with_capacity(bytes.len() / 64);
     let mut warnings = Vec::new();
-    while let Some((no, line, terminated)) = lines.next_nonblank() {
-        match parse_event(line) {
-            Ok(Some(event)) => {
-                events.push(event);
-                numbers.push(no);
+    // Line numbers: each chunk counts from 1; add the lines before it.
+    let mut line_base = lines.no;
+    for (chunk, (start, end)) in parsed.into_iter().zip(chunks) {
+        match chunk {
+            Ok(c) => {
+                events.extend(c.events);
+                numbers.extend(c.lines.into_iter().map(|n| n + line_base));
+                warnings.extend(c.warnings.into_iter().map(|mut w| {
+                    w.line += line_base;
+                    w
+                }));
             }
-            Ok(None) => warnings.push(ReadWarning {
-                line: no,
-                message: format!(
-                    "unknown event type `{}` skipped",
-                    event_type(line).unwrap_or("?")
-                ),
-            }),
-            Err(message) if !terminated => warnings.push(ReadWarning {
-                line: no,
-                message: format!("truncated last line ignored ({message})"),
-            }),
-            Err(message) => return Err(invalid(no, message)),
+            Err((line, message)) => return Err(invalid(line + line_base, message)),
         }
+        line_base += memchr::memchr_iter(b'\n', &body[start..end]).count();
     }
     Ok(TraceFile {
         path: path.to_path_buf(),
@@ -133,6 +138,72 @@ pub fn parse_trace(path: &Path, bytes: &[u8]) -> Result<TraceFile, TraceError> {
         lines: numbers,
         warnings,
     })
+}
+
+struct Chunk {
+    events: Vec<Event>,
+    /// 1-based line numbers within the chunk.
+    lines: Vec<usize>,
+    warnings: Vec<ReadWarning>,
+}
+
+type ChunkResult = Result<Chunk, (usize, String)>;
+
+/// Parse the lines of one chunk; `last` marks the chunk that ends the file, whose final line
+/// may be cut short by a crash.
+fn parse_chunk(bytes: &[u8], last: bool) -> ChunkResult {
+    let mut lines = Lines::new(bytes);
+    let mut chunk = Chunk {
+        events: Vec::with_capacity(bytes.len() / 64),
+        lines: Vec::with_capacity(bytes.len() / 64),
+        warnings: Vec::new(),
+    };
+    while let Some((no, line, terminated)) = lines.next_nonblank() {
+        match parse_event(line) {
+            Ok(Some(event)) => {
+                chunk.events.push(event);
+                chunk.lines.push(no);
+            }
+            Ok(None) => chunk.warnings.push(ReadWarning {
+                line: no,
+                message: format!("unknown event type `{}` skipped", event_type(line).unwrap_or("?")),
+            }),
+            Err(message) if last && !terminated => chunk.warnings.push(ReadWarning {
+                line: no,
+                message: format!("truncated last line ignored ({message})"),
+            }),
+            Err(message) => return Err((no, message)),
+        }
+    }
+    Ok(chunk)
+}
+
+/// Split into about `n` byte ranges that each end just after a newline (or at the end).
+fn split_chunks(bytes: &[u8], n: usize) -> Vec<(usize, usize)> {
+    let n = if bytes.len() < 1 << 20 { 1 } else { n.max(1) };
+    let mut out = Vec::with_capacity(n);
+    let mut start = 0;
+    for i in 1..=n {
+        if start >= bytes.len() {
+            break;
+        }
+        let target = bytes.len() * i / n;
+        let end = if i == n || target <= start {
+            bytes.len()
+        } else {
+            memchr::memchr(b'\n', &bytes[target..]).map_or(bytes.len(), |p| target + p + 1)
+        };
+        out.push((start, end));
+        start = end;
+    }
+    if out.is_empty() {
+        out.push((0, 0));
+    }
+    out
+}
+
+fn parallelism() -> usize {
+    std::env::var("MEMENTO_PARSE_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(8))
 }
 
 fn parse_header(path: &Path, no: usize, line: &[u8]) -> Result<Header, TraceError> {
@@ -183,7 +254,16 @@ fn event_type(line: &[u8]) -> Option<&str> {
 /// Parse one event line. `Ok(None)` for an event type this version does not know.
 pub fn parse_event(line: &[u8]) -> Result<Option<Event>, String> {
     if let Some(kind) = event_type(line) {
-        // Canonical order: deserialize straight into the variant, keeping field paths.
+        // Canonical order: deserialize straight into the variant. Field paths are tracked
+        // only when that fails, to name the field in the message.
+        let fast = match kind {
+            "token" => serde_json::from_slice(line).map(Event::Token).ok(),
+            "kv" => serde_json::from_slice(line).map(Event::Kv).ok(),
+            _ => None,
+        };
+        if let Some(event) = fast {
+            return Ok(Some(event));
+        }
         let mut de = serde_json::Deserializer::from_slice(line);
         let Some(event) = dispatch!(kind, serde_path_to_error::deserialize(&mut de)) else {
             return Ok(None);

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use crossterm::event::{self, Event, KeyEventKind};
@@ -37,6 +38,7 @@ pub fn run(app: &mut App, options: RunOptions) -> anyhow::Result<()> {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
     let mut guard = TerminalGuard::enter()?;
+    let input = spawn_input();
     let mut cache = ViewCache::default();
     let frame = Duration::from_secs_f64(1.0 / options.fps.max(1) as f64);
     let idle = Duration::from_millis(250);
@@ -56,26 +58,31 @@ pub fn run(app: &mut App, options: RunOptions) -> anyhow::Result<()> {
         if stop.load(Ordering::Relaxed) {
             return Ok(());
         }
+        if hung_up() {
+            // The terminal is gone (and SIGHUP may never come): nothing left to draw on.
+            return Ok(());
+        }
         let timeout = if app.playing { frame } else { idle };
-        if event::poll(timeout)? {
-            // Drain everything pending, so a burst of keys or resizes costs one frame.
-            loop {
-                match event::read()? {
-                    Event::Key(key) if key.kind != KeyEventKind::Release => {
-                        if let Some(action) = app.keymap.action_for(&key) {
-                            if app.update(action) == Effect::Quit {
-                                return Ok(());
-                            }
-                            dirty = true;
+        let mut pending = match input.recv_timeout(timeout) {
+            Ok(event) => Some(event),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => return Ok(()),
+        };
+        // Drain everything pending, so a burst of keys or resizes costs one frame.
+        while let Some(event) = pending.take() {
+            match event {
+                Event::Key(key) if key.kind != KeyEventKind::Release => {
+                    if let Some(action) = app.keymap.action_for(&key) {
+                        if app.update(action) == Effect::Quit {
+                            return Ok(());
                         }
+                        dirty = true;
                     }
-                    Event::Resize(..) => dirty = true,
-                    _ => {}
                 }
-                if !event::poll(Duration::ZERO)? {
-                    break;
-                }
+                Event::Resize(..) => dirty = true,
+                _ => {}
             }
+            pending = input.try_recv().ok();
         }
         let now = Instant::now();
         if app.playing {
@@ -88,5 +95,32 @@ pub fn run(app: &mut App, options: RunOptions) -> anyhow::Result<()> {
             highlighted = true;
             dirty = true;
         }
+    }
+}
+
+/// Read terminal input on its own thread. The main loop then never blocks inside the input
+/// library, which spins without returning when the terminal hangs up
+/// (crossterm-rs/crossterm#793), and can always notice a stop request.
+fn spawn_input() -> Receiver<Event> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        while let Ok(event) = event::read() {
+            if tx.send(event).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// True when standard input is a terminal that has hung up.
+fn hung_up() -> bool {
+    use rustix::event::{PollFd, PollFlags, poll};
+    let stdin = rustix::stdio::stdin();
+    let mut fds = [PollFd::new(&stdin, PollFlags::empty())];
+    let zero = rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 };
+    match poll(&mut fds, Some(&zero)) {
+        Ok(_) => fds[0].revents().intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL),
+        Err(_) => false,
     }
 }

@@ -1,0 +1,227 @@
+//! The real binary in a real terminal (tmux): open a trace, send keys, read the screen, and
+//! check the terminal is restored afterwards (alternate screen off, cursor on, stty intact).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_memento");
+const TRACE: &str = "sample-traces/synthetic-memento.trace.jsonl";
+
+/// A private tmux server, killed on drop.
+struct Tmux {
+    socket: String,
+    dir: tempfile::TempDir,
+}
+
+impl Tmux {
+    fn start(name: &str, width: u16, height: u16, command: &str) -> Tmux {
+        let socket = format!("memento-test-{name}-{}", std::process::id());
+        let dir = tempfile::tempdir().unwrap();
+        let t = Tmux { socket, dir };
+        // The shell records the terminal modes (stty -g: modes, not size) before and after.
+        let script = format!(
+            "stty -g > {before}; {command}; echo __EXIT__$?; stty -g > {after}; sleep 30",
+            before = t.file("before").display(),
+            after = t.file("after").display(),
+        );
+        let ok = t
+            .cmd(&["new-session", "-d", "-s", "m", "-x", &width.to_string(), "-y", &height.to_string(), "sh", "-c", &script])
+            .status()
+            .expect("tmux must be installed")
+            .success();
+        assert!(ok, "tmux new-session failed");
+        t
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.socket, "-f", "/dev/null"]).args(args);
+        c.env("TERM", "xterm-256color");
+        c
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "m"];
+        args.extend_from_slice(keys);
+        assert!(self.cmd(&args).status().unwrap().success());
+    }
+
+    fn screen(&self) -> String {
+        let out = self.cmd(&["capture-pane", "-t", "m", "-p"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    fn format(&self, f: &str) -> String {
+        let out = self.cmd(&["display-message", "-t", "m", "-p", f]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Wait until the screen satisfies `ok`, or fail showing the screen.
+    fn wait(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let s = self.screen();
+            if ok(&s) {
+                return s;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_for(&self, text: &str) -> String {
+        self.wait(text, |s| s.contains(text))
+    }
+
+    /// After the program exits: normal screen, visible cursor, terminal modes as before.
+    fn assert_restored(&self) {
+        self.wait_for("__EXIT__0");
+        assert_eq!(self.format("#{alternate_on}"), "0", "left the alternate screen");
+        assert_eq!(self.format("#{cursor_flag}"), "1", "cursor visible again");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.file("after").exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let before = std::fs::read_to_string(self.file("before")).unwrap();
+        let after = std::fs::read_to_string(self.file("after")).unwrap();
+        assert_eq!(before, after, "stty settings restored (raw mode off)");
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]).status();
+    }
+}
+
+fn replay_command() -> String {
+    let trace = Path::new(env!("CARGO_MANIFEST_DIR")).join(TRACE);
+    format!("{BIN} replay {}", trace.display())
+}
+
+/// The status bar's `tok N/…` count.
+fn token_count(screen: &str) -> u64 {
+    let at = screen.rfind("tok ").expect("status bar");
+    let digits: String = screen[at + 4..].chars().take_while(|c| c.is_ascii_digit() || *c == ',').collect();
+    digits.replace(',', "").parse().unwrap()
+}
+
+#[test]
+fn replay_in_a_real_terminal() {
+    let t = Tmux::start("keys", 100, 30, &replay_command());
+    // Conditions are waited for whole: a capture can land in the middle of a frame.
+    let s = t.wait("first frame", |s| {
+        ["synthetic-memento.trace.jsonl", "Reasoning", "KV cache", "Mementos", "q quit"].iter().all(|x| s.contains(x))
+    });
+    assert_eq!(token_count(&s), 0);
+
+    // Step one token.
+    t.keys(&["."]);
+    t.wait("one step", |s| s.contains("⏸") && token_count(s) == 1);
+
+    // Play, then pause: the count moves, then holds.
+    t.keys(&["Space"]);
+    t.wait("playing", |s| s.contains("▶") && token_count(s) > 5);
+    t.keys(&["Space"]);
+    let paused = t.wait("paused", |s| s.contains("⏸"));
+    let held = token_count(&paused);
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(token_count(&t.screen()), held, "pause holds");
+
+    // Next block: the playhead is at a block's start and its header is on screen.
+    t.keys(&["Home", "]"]);
+    t.wait("block 1", |s| s.contains("▍block 1") && s.contains("· block 1"));
+    // Step to the end of block 1 and of its memento: block 1 is evicted.
+    t.keys(&[">", ">"]);
+    t.wait("eviction", |s| s.contains("✂ block 1 evicted") && s.contains("evictions 1"));
+
+    // Help, then close it.
+    t.keys(&["?"]);
+    t.wait("help", |s| s.contains("keys · ? or esc closes") && s.contains("play / pause") && s.contains("next block"));
+    t.keys(&["Escape"]);
+    t.wait("help closed", |s| !s.contains("esc closes"));
+
+    // Resize: the layout redraws at the new size.
+    assert!(t.cmd(&["resize-window", "-t", "m", "-x", "80", "-y", "24"]).status().unwrap().success());
+    t.wait("resized", |s| s.lines().any(|l| l.contains("KV cache")) && s.lines().all(|l| l.chars().count() <= 80));
+
+    t.keys(&["q"]);
+    t.assert_restored();
+}
+
+#[test]
+fn ctrl_c_quits_and_restores() {
+    let t = Tmux::start("ctrlc", 90, 26, &replay_command());
+    t.wait_for("Reasoning");
+    t.keys(&["Space"]);
+    t.keys(&["C-c"]);
+    t.assert_restored();
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let t = Tmux::start("term", 90, 26, &format!("{} & pid=$!; sleep 1.5; kill -TERM $pid; wait $pid", replay_command()));
+    t.assert_restored();
+}
+
+/// Wait up to `secs` for process `pid` to be gone.
+fn exits_within(pid: u32, secs: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| !s.split_whitespace().nth(2).is_some_and(|state| state == "Z"));
+        if !alive {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn children(pid: &str) -> Vec<u32> {
+    let out = Command::new("pgrep").args(["-P", pid]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+#[test]
+fn a_vanished_terminal_ends_the_process() {
+    // As the pane's own process: the kernel's SIGHUP reaches it.
+    let t = Tmux::start("hup", 90, 26, &replay_command());
+    t.wait_for("Reasoning");
+    let shell = t.format("#{pane_pid}");
+    let pid = children(&shell)[0];
+    t.cmd(&["kill-server"]).status().unwrap();
+    assert!(exits_within(pid, 5), "replay kept running after its terminal closed");
+}
+
+#[test]
+fn a_vanished_terminal_ends_the_process_even_without_sighup() {
+    // Under a shell that ignores SIGHUP nothing signals the replay; it must notice itself.
+    let socket = format!("memento-test-nohup-{}", std::process::id());
+    let tmux = |args: &[&str]| Command::new("tmux").args(["-L", &socket, "-f", "/dev/null"]).args(args).output().unwrap();
+    let script = format!("trap '' HUP; {}; sleep 30", replay_command());
+    tmux(&["new-session", "-d", "-s", "m", "-x", "90", "-y", "26", "sh", "-c", &script]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let pid = loop {
+        let shell = String::from_utf8_lossy(&tmux(&["display-message", "-t", "m", "-p", "#{pane_pid}"]).stdout).trim().to_string();
+        let screen = String::from_utf8_lossy(&tmux(&["capture-pane", "-t", "m", "-p"]).stdout).to_string();
+        if screen.contains("Reasoning") {
+            break children(&shell)[0];
+        }
+        assert!(Instant::now() < deadline, "replay did not start: {screen}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    tmux(&["kill-server"]);
+    let gone = exits_within(pid, 5);
+    if !gone {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    assert!(gone, "replay kept running (and spinning) after its terminal closed");
+}

@@ -26,7 +26,19 @@ impl Tmux {
             after = t.file("after").display(),
         );
         let ok = t
-            .cmd(&["new-session", "-d", "-s", "m", "-x", &width.to_string(), "-y", &height.to_string(), "sh", "-c", &script])
+            .cmd(&[
+                "new-session",
+                "-d",
+                "-s",
+                "m",
+                "-x",
+                &width.to_string(),
+                "-y",
+                &height.to_string(),
+                "sh",
+                "-c",
+                &script,
+            ])
             .status()
             .expect("tmux must be installed")
             .success();
@@ -52,12 +64,18 @@ impl Tmux {
     }
 
     fn screen(&self) -> String {
-        let out = self.cmd(&["capture-pane", "-t", "m", "-p"]).output().unwrap();
+        let out = self
+            .cmd(&["capture-pane", "-t", "m", "-p"])
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).to_string()
     }
 
     fn format(&self, f: &str) -> String {
-        let out = self.cmd(&["display-message", "-t", "m", "-p", f]).output().unwrap();
+        let out = self
+            .cmd(&["display-message", "-t", "m", "-p", f])
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
@@ -83,7 +101,11 @@ impl Tmux {
     /// After the program exits: normal screen, visible cursor, terminal modes as before.
     fn assert_restored(&self) {
         self.wait_for("__EXIT__0");
-        assert_eq!(self.format("#{alternate_on}"), "0", "left the alternate screen");
+        assert_eq!(
+            self.format("#{alternate_on}"),
+            "0",
+            "left the alternate screen"
+        );
         assert_eq!(self.format("#{cursor_flag}"), "1", "cursor visible again");
         let deadline = Instant::now() + Duration::from_secs(5);
         while !self.file("after").exists() && Instant::now() < deadline {
@@ -109,7 +131,10 @@ fn replay_command() -> String {
 /// The status bar's `tok N/…` count.
 fn token_count(screen: &str) -> u64 {
     let at = screen.rfind("tok ").expect("status bar");
-    let digits: String = screen[at + 4..].chars().take_while(|c| c.is_ascii_digit() || *c == ',').collect();
+    let digits: String = screen[at + 4..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == ',')
+        .collect();
     digits.replace(',', "").parse().unwrap()
 }
 
@@ -118,7 +143,15 @@ fn replay_in_a_real_terminal() {
     let t = Tmux::start("keys", 100, 30, &replay_command());
     // Conditions are waited for whole: a capture can land in the middle of a frame.
     let s = t.wait("first frame", |s| {
-        ["synthetic-memento.trace.jsonl", "Reasoning", "KV cache", "Mementos", "q quit"].iter().all(|x| s.contains(x))
+        [
+            "synthetic-memento.trace.jsonl",
+            "Reasoning",
+            "KV cache",
+            "Mementos",
+            "q quit",
+        ]
+        .iter()
+        .all(|x| s.contains(x))
     });
     assert_eq!(token_count(&s), 0);
 
@@ -137,20 +170,35 @@ fn replay_in_a_real_terminal() {
 
     // Next block: the playhead is at a block's start and its header is on screen.
     t.keys(&["Home", "]"]);
-    t.wait("block 1", |s| s.contains("▍block 1") && s.contains("· block 1"));
+    t.wait("block 1", |s| {
+        s.contains("▍block 1") && s.contains("· block 1")
+    });
     // Step to the end of block 1 and of its memento: block 1 is evicted.
     t.keys(&[">", ">"]);
-    t.wait("eviction", |s| s.contains("✂ block 1 evicted") && s.contains("evictions 1"));
+    t.wait("eviction", |s| {
+        s.contains("✂ block 1 evicted") && s.contains("evictions 1")
+    });
 
     // Help, then close it.
     t.keys(&["?"]);
-    t.wait("help", |s| s.contains("keys · ? or esc closes") && s.contains("play / pause") && s.contains("next block"));
+    t.wait("help", |s| {
+        s.contains("keys · ? or esc closes")
+            && s.contains("play / pause")
+            && s.contains("next block")
+    });
     t.keys(&["Escape"]);
     t.wait("help closed", |s| !s.contains("esc closes"));
 
     // Resize: the layout redraws at the new size.
-    assert!(t.cmd(&["resize-window", "-t", "m", "-x", "80", "-y", "24"]).status().unwrap().success());
-    t.wait("resized", |s| s.lines().any(|l| l.contains("KV cache")) && s.lines().all(|l| l.chars().count() <= 80));
+    assert!(
+        t.cmd(&["resize-window", "-t", "m", "-x", "80", "-y", "24"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    t.wait("resized", |s| {
+        s.lines().any(|l| l.contains("KV cache")) && s.lines().all(|l| l.chars().count() <= 80)
+    });
 
     t.keys(&["q"]);
     t.assert_restored();
@@ -167,7 +215,15 @@ fn ctrl_c_quits_and_restores() {
 
 #[test]
 fn sigterm_restores_the_terminal() {
-    let t = Tmux::start("term", 90, 26, &format!("{} & pid=$!; sleep 1.5; kill -TERM $pid; wait $pid", replay_command()));
+    let t = Tmux::start(
+        "term",
+        90,
+        26,
+        &format!(
+            "{} & pid=$!; sleep 1.5; kill -TERM $pid; wait $pid",
+            replay_command()
+        ),
+    );
     t.assert_restored();
 }
 
@@ -175,8 +231,9 @@ fn sigterm_restores_the_terminal() {
 fn exits_within(pid: u32, secs: u64) -> bool {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < deadline {
+        // A zombie (state Z) has exited; only its parent has not collected it yet.
         let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .is_ok_and(|s| !s.split_whitespace().nth(2).is_some_and(|state| state == "Z"));
+            .is_ok_and(|s| s.split_whitespace().nth(2).is_none_or(|state| state != "Z"));
         if !alive {
             return true;
         }
@@ -187,7 +244,10 @@ fn exits_within(pid: u32, secs: u64) -> bool {
 
 fn children(pid: &str) -> Vec<u32> {
     let out = Command::new("pgrep").args(["-P", pid]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
 }
 
 #[test]
@@ -198,20 +258,46 @@ fn a_vanished_terminal_ends_the_process() {
     let shell = t.format("#{pane_pid}");
     let pid = children(&shell)[0];
     t.cmd(&["kill-server"]).status().unwrap();
-    assert!(exits_within(pid, 5), "replay kept running after its terminal closed");
+    assert!(
+        exits_within(pid, 5),
+        "replay kept running after its terminal closed"
+    );
 }
 
 #[test]
 fn a_vanished_terminal_ends_the_process_even_without_sighup() {
     // Under a shell that ignores SIGHUP nothing signals the replay; it must notice itself.
     let socket = format!("memento-test-nohup-{}", std::process::id());
-    let tmux = |args: &[&str]| Command::new("tmux").args(["-L", &socket, "-f", "/dev/null"]).args(args).output().unwrap();
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .args(["-L", &socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
     let script = format!("trap '' HUP; {}; sleep 30", replay_command());
-    tmux(&["new-session", "-d", "-s", "m", "-x", "90", "-y", "26", "sh", "-c", &script]);
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "m",
+        "-x",
+        "90",
+        "-y",
+        "26",
+        "sh",
+        "-c",
+        &script,
+    ]);
     let deadline = Instant::now() + Duration::from_secs(20);
     let pid = loop {
-        let shell = String::from_utf8_lossy(&tmux(&["display-message", "-t", "m", "-p", "#{pane_pid}"]).stdout).trim().to_string();
-        let screen = String::from_utf8_lossy(&tmux(&["capture-pane", "-t", "m", "-p"]).stdout).to_string();
+        let shell = String::from_utf8_lossy(
+            &tmux(&["display-message", "-t", "m", "-p", "#{pane_pid}"]).stdout,
+        )
+        .trim()
+        .to_string();
+        let screen =
+            String::from_utf8_lossy(&tmux(&["capture-pane", "-t", "m", "-p"]).stdout).to_string();
         if screen.contains("Reasoning") {
             break children(&shell)[0];
         }
@@ -223,5 +309,8 @@ fn a_vanished_terminal_ends_the_process_even_without_sighup() {
     if !gone {
         let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
     }
-    assert!(gone, "replay kept running (and spinning) after its terminal closed");
+    assert!(
+        gone,
+        "replay kept running (and spinning) after its terminal closed"
+    );
 }

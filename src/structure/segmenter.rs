@@ -48,9 +48,9 @@ enum Turn {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    BeforeThink,
-    InThink,
-    AfterThink,
+    Before,
+    Inside,
+    After,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +93,7 @@ impl Segmenter {
         Segmenter {
             config,
             turn,
-            phase: Phase::BeforeThink,
+            phase: Phase::Before,
             open: Open::Nothing,
             awaiting_memento: None,
             next_block: 0,
@@ -215,7 +215,7 @@ impl Segmenter {
         if let Turn::ReadingRole(role) = &self.turn {
             let is_assistant = role.trim() == "assistant";
             self.turn = if is_assistant {
-                self.phase = Phase::BeforeThink;
+                self.phase = Phase::Before;
                 self.open = Open::Nothing;
                 self.awaiting_memento = None;
                 self.answer_open = false;
@@ -275,8 +275,8 @@ impl Segmenter {
     }
 
     fn think_open(&mut self, span: TagSpan) {
-        if self.phase == Phase::BeforeThink && self.open == Open::Nothing {
-            self.phase = Phase::InThink;
+        if self.phase == Phase::Before && self.open == Open::Nothing {
+            self.phase = Phase::Inside;
             self.emit(SpanKind::Think, Edge::Open, None, span.to - 1, Some(span));
         } else {
             self.diag(
@@ -289,12 +289,12 @@ impl Segmenter {
     }
 
     fn think_close(&mut self, span: TagSpan) {
-        if self.phase == Phase::AfterThink {
+        if self.phase == Phase::After {
             self.stray(span, Tag::ThinkClose, "after the think span already closed");
             return;
         }
         self.close_open_spans(span.from, "</think>");
-        if self.phase == Phase::BeforeThink {
+        if self.phase == Phase::Before {
             self.diag(
                 span.to - 1,
                 Severity::Info,
@@ -302,14 +302,14 @@ impl Segmenter {
                 "</think> without <think>: the response so far is treated as thinking".into(),
             );
         }
-        self.phase = Phase::AfterThink;
+        self.phase = Phase::After;
         self.emit(SpanKind::Think, Edge::Close, None, span.to - 1, Some(span));
         self.answer_open = true;
         self.emit(SpanKind::Answer, Edge::Open, None, span.to, None);
     }
 
     fn block_start(&mut self, span: TagSpan) {
-        if self.phase == Phase::AfterThink {
+        if self.phase == Phase::After {
             self.after_think(span, Tag::BlockStart);
             return;
         }
@@ -344,7 +344,7 @@ impl Segmenter {
                 }
             }
         }
-        if self.phase == Phase::BeforeThink {
+        if self.phase == Phase::Before {
             self.diag(
                 span.to - 1,
                 Severity::Warning,
@@ -366,7 +366,7 @@ impl Segmenter {
     }
 
     fn block_end(&mut self, span: TagSpan) {
-        if self.phase == Phase::AfterThink {
+        if self.phase == Phase::After {
             self.after_think(span, Tag::BlockEnd);
             return;
         }
@@ -388,7 +388,7 @@ impl Segmenter {
     }
 
     fn summary_start(&mut self, span: TagSpan) {
-        if self.phase == Phase::AfterThink {
+        if self.phase == Phase::After {
             self.after_think(span, Tag::SummaryStart);
             return;
         }
@@ -436,7 +436,7 @@ impl Segmenter {
     }
 
     fn summary_end(&mut self, span: TagSpan) {
-        if self.phase == Phase::AfterThink {
+        if self.phase == Phase::After {
             self.after_think(span, Tag::SummaryEnd);
             return;
         }
@@ -462,7 +462,7 @@ impl Segmenter {
         if let Some(b) = self.awaiting_memento.take() {
             self.block_without_memento(b, at.saturating_sub(1));
         }
-        if self.phase == Phase::InThink {
+        if self.phase == Phase::Inside {
             self.diag(
                 at.saturating_sub(1),
                 Severity::Info,
@@ -480,7 +480,7 @@ impl Segmenter {
                 None => self.emit(SpanKind::Answer, Edge::Close, None, at, None),
             }
         }
-        self.phase = Phase::AfterThink;
+        self.phase = Phase::After;
     }
 
     /// Implicitly close an open block or memento before position `at`.

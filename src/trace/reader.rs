@@ -108,9 +108,17 @@ pub fn parse_trace(path: &Path, bytes: &[u8]) -> Result<TraceFile, TraceError> {
     let parsed: Vec<ChunkResult> = std::thread::scope(|scope| {
         let handles: Vec<_> = chunks
             .iter()
-            .map(|&(start, end)| scope.spawn(move || parse_chunk(&body[start..end], end == body.len())))
+            .map(|&(start, end)| {
+                scope.spawn(move || parse_chunk(&body[start..end], end == body.len()))
+            })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err((0, "parser thread failed".into())))).collect()
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err((0, "parser thread failed".into())))
+            })
+            .collect()
     });
     let mut events = Vec::with_capacity(bytes.len() / 64);
     let mut numbers = Vec::with_capacity(bytes.len() / 64);
@@ -166,7 +174,10 @@ fn parse_chunk(bytes: &[u8], last: bool) -> ChunkResult {
             }
             Ok(None) => chunk.warnings.push(ReadWarning {
                 line: no,
-                message: format!("unknown event type `{}` skipped", event_type(line).unwrap_or("?")),
+                message: format!(
+                    "unknown event type `{}` skipped",
+                    event_type(line).unwrap_or("?")
+                ),
             }),
             Err(message) if last && !terminated => chunk.warnings.push(ReadWarning {
                 line: no,
@@ -203,7 +214,9 @@ fn split_chunks(bytes: &[u8], n: usize) -> Vec<(usize, usize)> {
 }
 
 fn parallelism() -> usize {
-    std::env::var("MEMENTO_PARSE_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(8))
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8)
 }
 
 fn parse_header(path: &Path, no: usize, line: &[u8]) -> Result<Header, TraceError> {

@@ -26,10 +26,16 @@ pub fn prewarm() {
 }
 
 fn load() -> Syntaxes {
-    Syntaxes {
+    let s = Syntaxes {
         syntaxes: SyntaxSet::load_defaults_newlines(),
         themes: ThemeSet::load_defaults(),
+    };
+    // syntect compiles a syntax's regexes on first use; do it here, off the UI thread, for
+    // the languages reasoning traces use most.
+    for lang in ["python", "cpp", "rust", "js"] {
+        highlight(&s, "x = f(1, 'a') # c\n", lang, "base16-ocean.dark", 0);
     }
+    s
 }
 
 /// True once the definitions are loaded.
@@ -104,10 +110,13 @@ impl CodeIndex {
     }
 }
 
-/// Highlighted colours for code bodies, cached by region and theme.
+/// Colour runs over absolute byte ranges of the stream text.
+pub type ColourRuns = Vec<(Range<usize>, Color)>;
+
+/// Highlighted colours for code bodies, cached by (region start, region end, theme).
 #[derive(Default)]
 pub struct Highlights {
-    cache: HashMap<(usize, usize, String), Vec<(Range<usize>, Color)>>,
+    cache: HashMap<(usize, usize, String), ColourRuns>,
 }
 
 impl Highlights {

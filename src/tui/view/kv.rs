@@ -8,11 +8,11 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, Gauge, GraphType, Paragraph};
 
-use super::ViewCache;
+use super::{AtCursor, ViewCache};
 use crate::tui::app::App;
 use crate::units::{bytes, count};
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App, cache: &mut ViewCache) {
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, at: &AtCursor, cache: &mut ViewCache) {
     let theme = &app.theme;
     let outer = Block::new()
         .borders(Borders::ALL)
@@ -30,7 +30,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, cache: &mut ViewCache) {
     if inner.height == 0 {
         return;
     }
-    let state = app.timeline.state_at(app.cursor);
+    let state = &at.state;
     let shape = app.timeline.shape();
     let capacity = shape.context_tokens.max(1);
     let capacity_bytes = shape.bytes_for(
@@ -77,7 +77,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, cache: &mut ViewCache) {
         .use_unicode(true);
     frame.render_widget(gauge, bar);
     if rows > 1 {
-        frame.render_widget(Paragraph::new(comparison(app)), info);
+        frame.render_widget(Paragraph::new(comparison(app, at)), info);
     }
     if chart_area.height >= 3 {
         chart(frame, chart_area, app, cache);
@@ -85,18 +85,18 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, cache: &mut ViewCache) {
 }
 
 /// One line comparing the policies at the playhead.
-fn comparison(app: &App) -> Line<'static> {
+fn comparison(app: &App, at: &AtCursor) -> Line<'static> {
     let theme = &app.theme;
     let series = app.timeline.series();
     let step = step_index(app);
-    let at = |i: usize| {
+    let live = |i: usize| {
         series
             .get(i)
             .and_then(|s| s.live().get(step).copied())
             .unwrap_or(0)
     };
-    let (full, memento) = (at(0), at(1));
-    let evictions = app.timeline.state_at(app.cursor).evictions;
+    let (full, memento) = (live(0), live(1));
+    let evictions = at.state.evictions;
     let mut spans = vec![
         Span::styled("full ", Style::new().fg(theme.series_full)),
         Span::styled(count(full), Style::new().fg(theme.text)),

@@ -7,19 +7,14 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, List, ListItem, ListState, Paragraph, Wrap};
 
+use super::AtCursor;
 use crate::structure::BlockOutline;
 use crate::tui::app::{App, Focus};
 
-/// Blocks opened by the playhead, in order.
-pub fn reached_blocks(app: &App) -> Vec<BlockOutline> {
-    app.timeline.outline_at(app.cursor).blocks
-}
-
-pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, at: &AtCursor) {
     let theme = &app.theme;
     let shown_to = app.timeline.prompt_len() + app.cursor;
-    let blocks = reached_blocks(app);
-    let evicted = app.timeline.evicted_at(app.cursor);
+    let blocks = &at.outline.blocks;
     let mementos = blocks.iter().filter(|b| b.memento_close.is_some()).count();
     let focused = app.focus == Focus::Mementos;
     let border = if focused {
@@ -54,10 +49,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             let mem = mem_range.as_ref().map_or(0, |r| r.end - r.start);
             let closed = b.memento_close.is_some();
             let content = b.content(shown_to);
-            let is_evicted = content.start < content.end
-                && evicted
-                    .iter()
-                    .any(|r| r.start <= content.start && content.end <= r.end);
+            let is_evicted = at.is_evicted(&content);
             let (glyph, colour) = if is_evicted {
                 ("✂", theme.evicted)
             } else if closed {

@@ -24,6 +24,34 @@ use highlight::{CodeIndex, Highlights};
 pub const MIN_WIDTH: u16 = 40;
 pub const MIN_HEIGHT: u16 = 12;
 
+/// What every pane needs about the playhead, computed once per frame.
+pub struct AtCursor {
+    pub state: crate::trace::RunState,
+    /// The structure as far as the playhead has reached.
+    pub outline: crate::structure::Outline,
+    /// Evicted position ranges in effect at the playhead, sorted.
+    pub evicted: Vec<std::ops::Range<u64>>,
+}
+
+impl AtCursor {
+    pub fn new(app: &App) -> AtCursor {
+        AtCursor {
+            state: app.timeline.state_at(app.cursor),
+            outline: app.timeline.outline_at(app.cursor),
+            evicted: app.timeline.evicted_at(app.cursor),
+        }
+    }
+
+    /// True when all of `range` has been evicted.
+    pub fn is_evicted(&self, range: &std::ops::Range<u64>) -> bool {
+        range.start < range.end
+            && self
+                .evicted
+                .iter()
+                .any(|r| r.start <= range.start && range.end <= r.end)
+    }
+}
+
 /// Work saved between frames. Dropping it changes nothing but speed.
 #[derive(Default)]
 pub struct ViewCache {
@@ -60,6 +88,7 @@ pub fn draw(frame: &mut Frame, app: &App, cache: &mut ViewCache) {
         Constraint::Length(1),
     ])
     .areas(area);
+    let at = AtCursor::new(app);
     status::title(frame, title, app);
     let list_width = if area.width >= 110 {
         44
@@ -70,18 +99,18 @@ pub fn draw(frame: &mut Frame, app: &App, cache: &mut ViewCache) {
     };
     let [text_area, list_area] =
         Layout::horizontal([Constraint::Fill(1), Constraint::Length(list_width)]).areas(main);
-    reasoning_pane(frame, text_area, app, cache);
+    reasoning_pane(frame, text_area, app, &at, cache);
     if list_width > 0 {
-        mementos::draw(frame, list_area, app);
+        mementos::draw(frame, list_area, app, &at);
     }
-    kv::draw(frame, kv_area, app, cache);
-    status::status(frame, status_area, app);
+    kv::draw(frame, kv_area, app, &at, cache);
+    status::status(frame, status_area, app, &at);
     if app.help {
         help::draw(frame, area, app);
     }
 }
 
-fn reasoning_pane(frame: &mut Frame, area: Rect, app: &App, cache: &mut ViewCache) {
+fn reasoning_pane(frame: &mut Frame, area: Rect, app: &App, at: &AtCursor, cache: &mut ViewCache) {
     let theme = &app.theme;
     let focused = app.focus == Focus::Reasoning;
     let border = if focused {
@@ -99,6 +128,7 @@ fn reasoning_pane(frame: &mut Frame, area: Rect, app: &App, cache: &mut ViewCach
     let (lines, max_scroll) = reasoning_lines(
         &app.timeline,
         app.cursor,
+        at,
         theme,
         cache,
         inner.width,
@@ -107,7 +137,11 @@ fn reasoning_pane(frame: &mut Frame, area: Rect, app: &App, cache: &mut ViewCach
     );
     cache.max_scroll = max_scroll;
     cache.page = height.saturating_sub(1).max(1);
-    frame.render_widget(Paragraph::new(lines), inner);
+    // The lines are already wrapped to the width: write them straight into the buffer.
+    let buf = frame.buffer_mut();
+    for (row, line) in lines.iter().enumerate() {
+        buf.set_line(inner.x, inner.y + row as u16, line, inner.width);
+    }
     if app.timeline.is_empty() && app.timeline.prompt_text().is_none() {
         let empty = Line::from(Span::styled("(empty trace)", Style::new().fg(theme.dim)));
         frame.render_widget(Paragraph::new(empty), inner);

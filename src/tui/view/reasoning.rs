@@ -10,17 +10,19 @@ use std::ops::Range;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
 
-use super::ViewCache;
 use super::wrap::wrap;
-use crate::structure::{Boundary, Edge, Outline, SpanKind};
+use super::{AtCursor, ViewCache};
+use crate::structure::{Boundary, Edge, SpanKind};
 use crate::timeline::{Timeline, TokenSpan};
 use crate::tui::theme::Theme;
 
 /// The lines of the pane, the last of which ends at the playhead (less `scroll` lines), and
 /// the largest useful scroll.
+#[allow(clippy::too_many_arguments)]
 pub fn reasoning_lines(
     timeline: &Timeline,
     cursor: u64,
+    here: &AtCursor,
     theme: &Theme,
     cache: &mut ViewCache,
     width: u16,
@@ -34,8 +36,7 @@ pub fn reasoning_lines(
     cache.code.update(tokens.all_text());
 
     let mut out = Segments::default();
-    let outline = timeline.outline_at(cursor as u64);
-    let evicted = timeline.evicted_at(cursor as u64);
+    let evicted = &here.evicted;
     if start == 0 {
         prompt_segments(timeline, theme, &mut out);
     }
@@ -51,7 +52,7 @@ pub fn reasoning_lines(
         let style = token_style(
             theme,
             tokens.span(i),
-            in_spans(&evicted, p + i as u64),
+            in_spans(evicted, p + i as u64),
             tokens.scaffold(i),
         );
         while next_cut < cuts.len() && cuts[next_cut].token == i {
@@ -73,7 +74,7 @@ pub fn reasoning_lines(
                 CutKind::SkipEnd => skipping = false,
                 CutKind::Marker(b) => marker(
                     &timeline.boundaries()[b],
-                    &outline,
+                    here,
                     timeline,
                     cursor as u64,
                     theme,
@@ -327,12 +328,13 @@ fn prompt_segments(timeline: &Timeline, theme: &Theme, out: &mut Segments) {
 
 fn marker(
     b: &Boundary,
-    outline: &Outline,
+    at: &AtCursor,
     timeline: &Timeline,
     cursor: u64,
     theme: &Theme,
     out: &mut Segments,
 ) {
+    let outline = &at.outline;
     let shown_to = timeline.prompt_len() + cursor;
     let bold = |c| Style::new().fg(c).add_modifier(Modifier::BOLD);
     let block = b
@@ -347,11 +349,7 @@ fn marker(
             let k = b.block.map_or(0, |k| k + 1);
             let content = block.map(|o| o.content(shown_to));
             let n = content.as_ref().map_or(0, |r| r.end - r.start);
-            let evicted = timeline.evicted_at(cursor).iter().any(|r| {
-                content
-                    .as_ref()
-                    .is_some_and(|c| c.start < c.end && r.start <= c.start && c.end <= r.end)
-            });
+            let evicted = content.as_ref().is_some_and(|c| at.is_evicted(c));
             let (label, colour) = if evicted {
                 (format!("▍block {k} · {n} tok · evicted"), theme.evicted)
             } else {

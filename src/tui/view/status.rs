@@ -48,12 +48,12 @@ pub fn title(frame: &mut Frame, area: Rect, app: &App) {
     );
 }
 
-pub fn status(frame: &mut Frame, area: Rect, app: &App) {
+pub fn status(frame: &mut Frame, area: Rect, app: &App, at: &super::AtCursor) {
     let theme = &app.theme;
     let base = Style::new().fg(theme.status_fg).bg(theme.status_bg);
-    let state = app.timeline.state_at(app.cursor);
+    let state = &at.state;
     let play = if app.playing { "▶" } else { "⏸" };
-    let pct = if app.len() > 0 {
+    let pct = if !app.is_empty() {
         app.cursor as f64 * 100.0 / app.len() as f64
     } else {
         100.0

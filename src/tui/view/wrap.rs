@@ -20,9 +20,10 @@ pub fn wrap(segments: &[(String, Style)], width: u16) -> Vec<Line<'static>> {
 struct Wrapper {
     width: usize,
     lines: Vec<Line<'static>>,
-    line: Vec<(char, Style)>,
+    line: Vec<Span<'static>>,
     line_width: usize,
-    word: Vec<(char, Style)>,
+    /// The word being read, as styled runs.
+    word: Vec<(String, Style)>,
     word_width: usize,
     /// The current line began with a soft wrap (so leading spaces are dropped).
     soft: bool,
@@ -55,21 +56,21 @@ impl Wrapper {
             }
             ' ' => {
                 self.flush_word();
-                if self.line_width < self.width {
-                    // A space that would start a wrapped line is dropped.
-                    if !(self.line.is_empty() && self.soft) {
-                        self.line.push((' ', style));
-                        self.line_width += 1;
-                    }
-                } else {
+                if self.line_width >= self.width {
                     self.break_line_soft();
+                } else if !(self.line.is_empty() && self.soft) {
+                    // A space that would start a wrapped line is dropped.
+                    append(&mut self.line, ' ', style);
+                    self.line_width += 1;
                 }
             }
             c if c.is_control() => {}
             c => {
-                let cw = c.width().unwrap_or(0);
-                self.word.push((c, style));
-                self.word_width += cw;
+                match self.word.last_mut() {
+                    Some((text, s)) if *s == style => text.push(c),
+                    _ => self.word.push((c.to_string(), style)),
+                }
+                self.word_width += c.width().unwrap_or(0);
             }
         }
     }
@@ -82,25 +83,45 @@ impl Wrapper {
             self.break_line_soft();
         }
         let word = std::mem::take(&mut self.word);
+        let fits = self.word_width <= self.width - self.line_width;
         self.word_width = 0;
-        for (c, style) in word {
-            let cw = c.width().unwrap_or(0);
-            if self.line_width + cw > self.width && self.line_width > 0 {
-                self.break_line_soft();
+        for (text, style) in word {
+            if fits {
+                self.line_width += text.chars().map(|c| c.width().unwrap_or(0)).sum::<usize>();
+                match self.line.last_mut() {
+                    Some(last) if last.style == style => last.content.to_mut().push_str(&text),
+                    _ => self.line.push(Span::styled(text, style)),
+                }
+                continue;
             }
-            self.line.push((c, style));
-            self.line_width += cw;
+            // Wider than a line: cut it where the line is full.
+            for c in text.chars() {
+                let cw = c.width().unwrap_or(0);
+                if self.line_width + cw > self.width && self.line_width > 0 {
+                    self.break_line_soft();
+                }
+                append(&mut self.line, c, style);
+                self.line_width += cw;
+            }
         }
     }
 
     fn break_line(&mut self) {
-        let line = std::mem::take(&mut self.line);
-        self.lines.push(to_line(line));
+        self.lines.push(Line::from(std::mem::take(&mut self.line)));
         self.line_width = 0;
         self.soft = false;
     }
 
     fn break_line_soft(&mut self) {
+        // The spaces that ended a wrapped line serve nothing.
+        while let Some(last) = self.line.last_mut() {
+            let trimmed = last.content.trim_end_matches(' ').len();
+            last.content.to_mut().truncate(trimmed);
+            if !last.content.is_empty() {
+                break;
+            }
+            self.line.pop();
+        }
         self.break_line();
         self.soft = true;
     }
@@ -114,23 +135,11 @@ impl Wrapper {
     }
 }
 
-fn to_line(chars: Vec<(char, Style)>) -> Line<'static> {
-    let mut spans: Vec<Span<'static>> = Vec::new();
-    let mut text = String::new();
-    let mut current: Option<Style> = None;
-    for (c, style) in chars {
-        if current != Some(style) {
-            if let Some(s) = current {
-                spans.push(Span::styled(std::mem::take(&mut text), s));
-            }
-            current = Some(style);
-        }
-        text.push(c);
+fn append(line: &mut Vec<Span<'static>>, c: char, style: Style) {
+    match line.last_mut() {
+        Some(last) if last.style == style => last.content.to_mut().push(c),
+        _ => line.push(Span::styled(c.to_string(), style)),
     }
-    if let Some(s) = current {
-        spans.push(Span::styled(text, s));
-    }
-    Line::from(spans)
 }
 
 #[cfg(test)]

@@ -295,3 +295,18 @@ fn light_theme_draws_with_its_own_colours() {
     let title = find(buffer, "memento").unwrap();
     assert_eq!(buffer[title].fg, Theme::light().title);
 }
+
+#[test]
+fn the_readme_documents_every_key() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let map = memento::tui::keymap::KeyMap::default();
+    for (_, keys, _) in map.help_rows() {
+        for key in keys.split(' ') {
+            assert!(
+                readme.contains(&format!("`{key}`")),
+                "README lacks key `{key}`"
+            );
+        }
+    }
+}

@@ -214,6 +214,32 @@ fn ctrl_c_quits_and_restores() {
 }
 
 #[test]
+fn a_panic_restores_the_terminal() {
+    // Debug builds (the ones tests run) panic on request, to exercise the panic hook.
+    let command = format!(
+        "MEMENTO_TEST_PANIC_KEY=P {} 2>{}",
+        replay_command(),
+        "/dev/null"
+    );
+    let t = Tmux::start("panic", 90, 26, &command);
+    t.wait_for("Reasoning");
+    t.keys(&["P"]);
+    t.wait_for("__EXIT__101");
+    assert_eq!(
+        t.format("#{alternate_on}"),
+        "0",
+        "left the alternate screen"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !t.file("after").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = std::fs::read_to_string(t.file("before")).unwrap();
+    let after = std::fs::read_to_string(t.file("after")).unwrap();
+    assert_eq!(before, after, "raw mode off after the panic");
+}
+
+#[test]
 fn sigterm_restores_the_terminal() {
     let t = Tmux::start(
         "term",

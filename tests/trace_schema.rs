@@ -13,7 +13,10 @@ use memento::trace::{
 };
 
 fn validator() -> jsonschema::Validator {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/trace-format.schema.json")).unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/trace-format.schema.json"),
+    )
+    .unwrap();
     let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
     jsonschema::validator_for(&schema).unwrap()
 }
@@ -41,7 +44,12 @@ fn check_all(name: &str, text: &str, v: &jsonschema::Validator) -> usize {
     n
 }
 
-fn settings<'a>(tokenizer: &'a TextTokenizer, shape: &str, policy: KvPolicy, lenient: bool) -> RecordSettings<'a> {
+fn settings<'a>(
+    tokenizer: &'a TextTokenizer,
+    shape: &str,
+    policy: KvPolicy,
+    lenient: bool,
+) -> RecordSettings<'a> {
     RecordSettings {
         tokenizer,
         shape: KvShape::preset(shape).unwrap(),
@@ -62,7 +70,9 @@ fn every_kind_of_line_the_writer_produces_validates() {
         }
     };
 
-    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-traces")).unwrap() {
+    for entry in
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-traces")).unwrap()
+    {
         let path = entry.unwrap().path();
         if path.to_string_lossy().ends_with(".trace.jsonl") {
             let text = std::fs::read_to_string(&path).unwrap();
@@ -73,10 +83,20 @@ fn every_kind_of_line_the_writer_produces_validates() {
 
     // Restart (recompute spans), a sliding-window shape, and keep_last_block_for_answer.
     let estimate = TextTokenizer::Estimate;
-    let t = synthesize(&SynthSettings { seed: 9, tokens: 800, mean_block_tokens: 100 });
+    let t = synthesize(&SynthSettings {
+        seed: 9,
+        tokens: 800,
+        mean_block_tokens: 100,
+    });
     for (shape, policy) in [
         ("olmo-3-7b", KvPolicy::restart()),
-        ("phi-4-reasoning", KvPolicy { keep_last_block_for_answer: true, ..KvPolicy::MEMENTO }),
+        (
+            "phi-4-reasoning",
+            KvPolicy {
+                keep_last_block_for_answer: true,
+                ..KvPolicy::MEMENTO
+            },
+        ),
     ] {
         let text = jsonl(&record(&t, &settings(&estimate, shape, policy, false)).unwrap());
         check_all(shape, &text, &v);
@@ -85,26 +105,57 @@ fn every_kind_of_line_the_writer_produces_validates() {
 
     // A GGUF tokenizer (ids on every token) and malformed structure (diagnostics).
     let gguf = TextTokenizer::load(&memento::fetch::ensure_default_model(false).unwrap()).unwrap();
-    let code = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/memento-examples/code.segments.json");
+    let code = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/memento-examples/code.segments.json");
     let transcript = &read_transcripts(&code, &ImportOptions::default()).unwrap()[0];
-    let text = jsonl(&record(transcript, &settings(&gguf, "qwen3-32b", KvPolicy::MEMENTO, false)).unwrap());
+    let text = jsonl(
+        &record(
+            transcript,
+            &settings(&gguf, "qwen3-32b", KvPolicy::MEMENTO, false),
+        )
+        .unwrap(),
+    );
     check_all("gguf", &text, &v);
     let mut broken = transcript.clone();
     broken.response = broken.response.replacen("<|block_end|>", "", 1);
-    let text = jsonl(&record(&broken, &settings(&estimate, "qwen3-8b", KvPolicy::MEMENTO, true)).unwrap());
+    let text = jsonl(
+        &record(
+            &broken,
+            &settings(&estimate, "qwen3-8b", KvPolicy::MEMENTO, true),
+        )
+        .unwrap(),
+    );
     check_all("diagnostics", &text, &v);
     note(&text);
 
     // Live-run fields: times, logprobs, alternatives, scaffold flags, markers, an end reason.
-    let header = record(&t, &settings(&estimate, "smollm2-135m", KvPolicy::MEMENTO, false)).unwrap().header.unwrap();
-    let mut rec = Recorder::start(&header, RecorderOptions::default(), MemorySink::default()).unwrap();
-    rec.prompt("<|im_start|>assistant\n", &[("<|im_start|>".into(), Some(1)), ("assistant\n".into(), Some(2))], Some(0.0))
-        .unwrap();
+    let header = record(
+        &t,
+        &settings(&estimate, "smollm2-135m", KvPolicy::MEMENTO, false),
+    )
+    .unwrap()
+    .header
+    .unwrap();
+    let mut rec =
+        Recorder::start(&header, RecorderOptions::default(), MemorySink::default()).unwrap();
+    rec.prompt(
+        "<|im_start|>assistant\n",
+        &[
+            ("<|im_start|>".into(), Some(1)),
+            ("assistant\n".into(), Some(2)),
+        ],
+        Some(0.0),
+    )
+    .unwrap();
     rec.token(TokenInput {
         text: "<think>".into(),
         id: Some(3),
         logprob: Some(-0.5),
-        top: Some(vec![Alternative { id: Some(3), text: "<think>".into(), logprob: -0.5 }]),
+        top: Some(vec![Alternative {
+            id: Some(3),
+            text: "<think>".into(),
+            logprob: -0.5,
+        }]),
         scaffold: true,
         t: Some(0.01),
     })
@@ -115,7 +166,17 @@ fn every_kind_of_line_the_writer_produces_validates() {
     check_all("live", &text, &v);
     note(&text);
 
-    for kind in ["prompt", "token", "structure", "kv", "evict", "marker", "snapshot", "diagnostic", "end"] {
+    for kind in [
+        "prompt",
+        "token",
+        "structure",
+        "kv",
+        "evict",
+        "marker",
+        "snapshot",
+        "diagnostic",
+        "end",
+    ] {
         assert!(kinds.contains(kind), "no {kind} line was checked");
     }
 }

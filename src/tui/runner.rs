@@ -72,6 +72,7 @@ pub fn run(app: &mut App, options: RunOptions) -> anyhow::Result<()> {
         while let Some(event) = pending.take() {
             match event {
                 Event::Key(key) if key.kind != KeyEventKind::Release => {
+                    panic_on_request(&key);
                     if let Some(action) = app.keymap.action_for(&key) {
                         if app.update(action) == Effect::Quit {
                             return Ok(());
@@ -127,5 +128,19 @@ fn hung_up() -> bool {
             .revents()
             .intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL),
         Err(_) => false,
+    }
+}
+
+/// Fault injection for the end-to-end tests, compiled into debug builds only: with
+/// `MEMENTO_TEST_PANIC_KEY=x` set, pressing `x` panics, to prove the terminal is restored.
+fn panic_on_request(key: &crossterm::event::KeyEvent) {
+    if cfg!(debug_assertions) {
+        if let (Some(wanted), crossterm::event::KeyCode::Char(c)) =
+            (std::env::var_os("MEMENTO_TEST_PANIC_KEY"), key.code)
+        {
+            if wanted.to_str() == Some(c.to_string().as_str()) {
+                panic!("panic requested by MEMENTO_TEST_PANIC_KEY");
+            }
+        }
     }
 }

@@ -141,13 +141,7 @@ fn the_writer_flushes_every_event() {
 fn a_truncated_last_line_is_dropped_with_a_warning() {
     let sink = recorded(4, 800, KvPolicy::MEMENTO);
     let mut bytes = Vec::new();
-    let mut w = TraceWriter::new(&mut bytes);
-    use memento::trace::EventSink;
-    w.header(sink.header.as_ref().unwrap()).unwrap();
-    for e in &sink.events {
-        w.event(e).unwrap();
-    }
-    drop(w);
+    sink.replay_into(&mut TraceWriter::new(&mut bytes)).unwrap();
     // Cut the file in the middle of its last line, as a crash mid-write would.
     let cut = bytes.len() - 7;
     let file = parse_trace(Path::new("cut.jsonl"), &bytes[..cut]).unwrap();

@@ -8,8 +8,7 @@ use memento::kv::{KvPolicy, KvShape};
 use memento::synth::{SynthSettings, synthesize};
 use memento::tokenize::TextTokenizer;
 use memento::trace::{
-    Alternative, EndReason, EventSink, MemorySink, Recorder, RecorderOptions, TokenInput,
-    TraceWriter,
+    Alternative, EndReason, MemorySink, Recorder, RecorderOptions, TokenInput, TraceWriter,
 };
 
 fn validator() -> jsonschema::Validator {
@@ -23,12 +22,7 @@ fn validator() -> jsonschema::Validator {
 
 fn jsonl(sink: &MemorySink) -> String {
     let mut buf = Vec::new();
-    let mut w = TraceWriter::new(&mut buf);
-    w.header(sink.header.as_ref().unwrap()).unwrap();
-    for e in &sink.events {
-        w.event(e).unwrap();
-    }
-    drop(w);
+    sink.replay_into(&mut TraceWriter::new(&mut buf)).unwrap();
     String::from_utf8(buf).unwrap()
 }
 

@@ -13,7 +13,7 @@ pub use chatml::{ASSISTANT_HEADER, split_at_assistant, user_prompt};
 pub use rows::{RowKind, RowSelect, detect_row_kind};
 pub use transcript::{Locator, RecordSettings, Transcript, created_now, record};
 
-use crate::trace::{EventSink, MemorySink, TraceWriter};
+use crate::trace::{MemorySink, TraceWriter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -219,11 +219,5 @@ pub fn write_trace(path: &Path, recorded: &MemorySink) -> Result<(), ImportError
         source,
     };
     let mut writer = TraceWriter::create(path).map_err(io)?;
-    if let Some(header) = &recorded.header {
-        writer.header(header).map_err(io)?;
-    }
-    for event in &recorded.events {
-        writer.event(event).map_err(io)?;
-    }
-    Ok(())
+    recorded.replay_into(&mut writer).map_err(io)
 }

@@ -13,7 +13,7 @@ pub use tokens::{TokenSpan, TokenStore};
 use crate::kv::{KvPolicy, KvShape};
 use crate::structure::{Boundary, Edge, Outline, SpanKind};
 use crate::trace::{
-    DiagnosticEvent, EndEvent, Event, EvictEvent, Header, MarkerEvent, OpenSpan, RunState,
+    DiagnosticEvent, EndEvent, Event, EvictEvent, Header, MarkerEvent, OpenSpans, RunState,
     TraceFile,
 };
 
@@ -48,16 +48,7 @@ enum LogEntry {
 struct Checkpoint {
     log_index: usize,
     state: RunState,
-    open: OpenSpansFold,
-}
-
-/// Which spans are open, for validating structure events.
-#[derive(Debug, Clone, Default)]
-struct Balance {
-    think: bool,
-    answer: bool,
-    block: Option<u32>,
-    memento: Option<Option<u32>>,
+    spans: OpenSpans,
 }
 
 #[derive(Debug, Clone)]
@@ -77,48 +68,10 @@ pub struct Timeline {
     checkpoints: Vec<Checkpoint>,
     last_checkpoint_tokens: u64,
     state: RunState,
-    open: OpenSpansFold,
-    balance: Balance,
-    current_span: TokenSpan,
+    spans: OpenSpans,
     series: Vec<PolicySeries>,
     /// Where a file's snapshots disagree with the replayed state.
     pub inconsistencies: Vec<String>,
-}
-
-/// The innermost open span, folded from structure events.
-#[derive(Debug, Clone, Default)]
-struct OpenSpansFold {
-    think: bool,
-    answer: bool,
-    inner: Option<OpenSpan>,
-}
-
-impl OpenSpansFold {
-    fn apply(&mut self, b: &Boundary) {
-        let open = b.edge == Edge::Open;
-        match b.span {
-            SpanKind::Think => self.think = open,
-            SpanKind::Answer => self.answer = open,
-            SpanKind::Block | SpanKind::Summary => {
-                self.inner = open.then_some(OpenSpan {
-                    kind: b.span,
-                    block: b.block,
-                })
-            }
-        }
-    }
-
-    fn innermost(&self) -> Option<OpenSpan> {
-        self.inner
-            .or(self.answer.then_some(OpenSpan {
-                kind: SpanKind::Answer,
-                block: None,
-            }))
-            .or(self.think.then_some(OpenSpan {
-                kind: SpanKind::Think,
-                block: None,
-            }))
-    }
 }
 
 impl Timeline {
@@ -155,13 +108,11 @@ impl Timeline {
             checkpoints: vec![Checkpoint {
                 log_index: 0,
                 state: RunState::default(),
-                open: OpenSpansFold::default(),
+                spans: OpenSpans::default(),
             }],
             last_checkpoint_tokens: 0,
             state: RunState::default(),
-            open: OpenSpansFold::default(),
-            balance: Balance::default(),
-            current_span: TokenSpan::Outside,
+            spans: OpenSpans::default(),
             series,
             inconsistencies: Vec::new(),
         }
@@ -224,21 +175,19 @@ impl Timeline {
                     s.advance_to(t.pos);
                 }
                 let index = self.tokens.len() as u32;
-                self.tokens.push(t, self.current_span);
+                self.tokens.push(t, TokenSpan::from(self.spans.innermost()));
                 self.state.generated += 1;
                 LogEntry::Token(index)
             }
             Event::Structure(s) => {
                 let b = s.boundary;
-                self.check_balance(&b).map_err(fail)?;
-                self.open.apply(&b);
-                self.current_span = span_after(&self.balance);
+                self.spans.apply(&b).map_err(fail)?;
                 match (b.span, b.edge) {
                     (SpanKind::Block, Edge::Close) => self.state.blocks_closed += 1,
                     (SpanKind::Summary, Edge::Close) => self.state.mementos_closed += 1,
                     _ => {}
                 }
-                self.state.open = self.open.innermost();
+                self.state.open = self.spans.innermost();
                 for series in &mut self.series {
                     series.boundary(&b);
                 }
@@ -304,7 +253,7 @@ impl Timeline {
                 self.checkpoints.push(Checkpoint {
                     log_index: self.log.len(),
                     state: self.state.clone(),
-                    open: self.open.clone(),
+                    spans: self.spans.clone(),
                 });
                 self.last_checkpoint_tokens = self.state.generated;
                 return Ok(());
@@ -328,64 +277,10 @@ impl Timeline {
             self.checkpoints.push(Checkpoint {
                 log_index: self.log.len() + 1,
                 state: self.state.clone(),
-                open: self.open.clone(),
+                spans: self.spans.clone(),
             });
             self.last_checkpoint_tokens = self.state.generated;
         }
-    }
-
-    fn check_balance(&mut self, b: &Boundary) -> Result<(), String> {
-        let bal = &mut self.balance;
-        let name = b.name();
-        match (b.span, b.edge) {
-            (SpanKind::Think, Edge::Open) => bal.think = true,
-            // `</think>` without `<think>` is legal: the segmenter reports it as a diagnostic.
-            (SpanKind::Think, Edge::Close) => bal.think = false,
-            (SpanKind::Answer, Edge::Open) => bal.answer = true,
-            (SpanKind::Answer, Edge::Close) => {
-                if !bal.answer {
-                    return Err("structure event closes the answer, which is not open".into());
-                }
-                bal.answer = false;
-            }
-            (SpanKind::Block, Edge::Open) => {
-                if let Some(open) = bal.block {
-                    return Err(format!(
-                        "structure event `{name}` while block {} is still open",
-                        open + 1
-                    ));
-                }
-                if b.block.is_none() {
-                    return Err("structure event opens a block without a `block` index".into());
-                }
-                bal.block = b.block;
-            }
-            (SpanKind::Block, Edge::Close) => {
-                if bal.block != b.block || b.block.is_none() {
-                    return Err(format!(
-                        "structure event `{name}` closes a block that is not open"
-                    ));
-                }
-                bal.block = None;
-            }
-            (SpanKind::Summary, Edge::Open) => {
-                if bal.memento.is_some() {
-                    return Err(format!(
-                        "structure event `{name}` while a memento is still open"
-                    ));
-                }
-                bal.memento = Some(b.block);
-            }
-            (SpanKind::Summary, Edge::Close) => {
-                if bal.memento != Some(b.block) {
-                    return Err(format!(
-                        "structure event `{name}` closes a memento that is not open"
-                    ));
-                }
-                bal.memento = None;
-            }
-        }
-        Ok(())
     }
 
     // ---- reading ----
@@ -487,7 +382,7 @@ impl Timeline {
             - 1;
         let checkpoint = &self.checkpoints[at];
         let mut state = checkpoint.state.clone();
-        let mut open = checkpoint.open.clone();
+        let mut spans = checkpoint.spans.clone();
         for entry in &self.log[checkpoint.log_index.min(self.log.len())..] {
             match *entry {
                 LogEntry::Token(i) if i as u64 >= cursor => break,
@@ -510,7 +405,8 @@ impl Timeline {
                 }
                 LogEntry::Structure(i) => {
                     let b = &self.boundaries[i as usize];
-                    open.apply(b);
+                    // Validated when pushed.
+                    let _ = spans.apply(b);
                     match (b.span, b.edge) {
                         (SpanKind::Block, Edge::Close) => state.blocks_closed += 1,
                         (SpanKind::Summary, Edge::Close) => state.mementos_closed += 1,
@@ -520,7 +416,7 @@ impl Timeline {
                 LogEntry::Other => {}
             }
         }
-        state.open = open.innermost();
+        state.open = spans.innermost();
         state
     }
 
@@ -544,20 +440,5 @@ impl Timeline {
     /// Seconds since start at generated token `i`, when the trace is timed.
     pub fn time_of(&self, i: u64) -> Option<f64> {
         self.tokens.time(i as usize)
-    }
-}
-
-/// The span a token belongs to, given what is open.
-fn span_after(b: &Balance) -> TokenSpan {
-    if let Some(m) = b.memento {
-        TokenSpan::Memento(m)
-    } else if let Some(block) = b.block {
-        TokenSpan::Block(block)
-    } else if b.answer {
-        TokenSpan::Answer
-    } else if b.think {
-        TokenSpan::Think
-    } else {
-        TokenSpan::Outside
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use crate::structure::SpanKind;
-use crate::trace::{Alternative, TokenEvent};
+use crate::trace::{Alternative, OpenSpan, TokenEvent};
 
 /// Which span a token was written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +17,22 @@ pub enum TokenSpan {
     /// A memento, with the block it summarises.
     Memento(Option<u32>),
     Answer,
+}
+
+impl From<Option<OpenSpan>> for TokenSpan {
+    /// The span of a token written while `open` is the innermost open span.
+    fn from(open: Option<OpenSpan>) -> TokenSpan {
+        match open {
+            None => TokenSpan::Outside,
+            Some(o) => match (o.kind, o.block) {
+                (SpanKind::Think, _) => TokenSpan::Think,
+                (SpanKind::Block, Some(b)) => TokenSpan::Block(b),
+                (SpanKind::Block, None) => TokenSpan::Outside,
+                (SpanKind::Summary, b) => TokenSpan::Memento(b),
+                (SpanKind::Answer, _) => TokenSpan::Answer,
+            },
+        }
+    }
 }
 
 impl TokenSpan {

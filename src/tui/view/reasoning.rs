@@ -94,13 +94,13 @@ pub fn reasoning_lines(
             );
         }
     }
-    let lines = wrap(&out.runs, width);
+    let mut lines = wrap(&out.runs, width);
     let total = lines.len();
     let max_scroll = total.saturating_sub(height);
-    let scroll = scroll.min(max_scroll);
-    let end = total - scroll;
-    let begin = end.saturating_sub(height);
-    (lines[begin..end].to_vec(), max_scroll)
+    let end = total - scroll.min(max_scroll);
+    lines.truncate(end);
+    lines.drain(..end.saturating_sub(height));
+    (lines, max_scroll)
 }
 
 /// The first token to lay out: far enough back to fill `budget` characters, then back to

@@ -344,3 +344,52 @@ fn scrolling_shows_earlier_lines_and_follow_returns() {
     app.update(Action::Follow);
     assert_eq!(frame(&mut app, &mut cache), bottom);
 }
+
+#[test]
+fn the_memento_list_has_a_row_for_a_block_without_a_memento() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.txt");
+    std::fs::write(
+        &path,
+        "<think>\n<|block_start|>one two three four<|block_end|>\n<|block_start|>five six seven<|block_end|>\n<|summary_start|>m2<|summary_end|>\n<|block_start|>eight nine<|block_end|>\n<|summary_start|>m3<|summary_end|>\n</think>\nok",
+    )
+    .unwrap();
+    let transcripts = memento::import::read_transcripts(&path, &Default::default()).unwrap();
+    let sink = memento::import::record(
+        &transcripts[0],
+        &memento::import::RecordSettings {
+            tokenizer: &memento::tokenize::TextTokenizer::Estimate,
+            shape: memento::kv::KvShape::preset("qwen3-8b").unwrap(),
+            policy: memento::kv::KvPolicy::MEMENTO,
+            lenient: false,
+            snapshot_every: 256,
+        },
+    )
+    .unwrap();
+    let mut timeline = Timeline::new(sink.header.unwrap());
+    for e in sink.events {
+        timeline.push(e).unwrap();
+    }
+    let mut app = App::new(timeline, "t".into(), Theme::dark());
+    app.update(Action::End);
+    assert_eq!(app.rows_reached(), 3);
+    assert_eq!(app.selected, 2, "the selection follows the latest memento");
+    let text = screen(draw(&app, 100, 30).backend().buffer());
+    assert!(text.contains("Mementos 2/3"), "{text}");
+    assert!(
+        text.contains("#1") && text.contains("→-"),
+        "block 1 is listed without a memento\n{text}"
+    );
+    app.update(Action::FocusNext);
+    app.update(Action::Up);
+    app.update(Action::Select);
+    assert_eq!(
+        app.cursor,
+        app.block_starts()[1],
+        "enter jumps to the selected row's block"
+    );
+    assert_eq!(
+        app.timeline.tokens().text(app.cursor as usize - 1),
+        "<|block_start|>"
+    );
+}

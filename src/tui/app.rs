@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::keymap::{Action, KeyMap};
 use super::theme::Theme;
-use crate::structure::{Edge, SpanKind};
+use crate::structure::{BlockOutline, Edge, SpanKind};
 use crate::timeline::Timeline;
 
 /// Playback speeds, as multiples of real time (or of the default rate for untimed traces).
@@ -143,7 +143,7 @@ impl App {
             Action::Down => match self.focus {
                 Focus::Reasoning => self.scroll = self.scroll.saturating_sub(1),
                 Focus::Mementos => {
-                    self.selected = (self.selected + 1).min(self.memento_count().saturating_sub(1))
+                    self.selected = (self.selected + 1).min(self.rows_reached().saturating_sub(1))
                 }
             },
             Action::PageUp => self.scroll += self.page.max(1),
@@ -157,8 +157,9 @@ impl App {
             }
             Action::Select => {
                 if self.focus == Focus::Mementos {
-                    if let Some(start) = self.memento_block_start(self.selected) {
-                        self.step_to(start);
+                    let p = self.timeline.prompt_len();
+                    if let Some(block) = self.rows().get(self.selected) {
+                        self.step_to(block.open.tag_to().saturating_sub(p));
                     }
                 }
             }
@@ -240,23 +241,28 @@ impl App {
         self.playing = playing && self.cursor < self.len();
     }
 
-    /// Keep the memento list's selection on the latest memento reached.
+    /// Keep the memento list's selection on the latest memento written (or the latest block
+    /// while none has one yet).
     fn follow_selection(&mut self) {
         if self.focus == Focus::Mementos {
             return;
         }
-        let reached = self.mementos_reached();
-        self.selected = reached.saturating_sub(1);
+        let rows = self.rows();
+        self.selected = rows
+            .iter()
+            .rposition(|b| b.memento_open.is_some())
+            .unwrap_or(rows.len().saturating_sub(1));
     }
 
-    /// Token counts (cursor values) where a block's content starts.
+    /// Token counts (cursor values) where each block's content starts; blocks inside the
+    /// prompt start at 0.
     pub fn block_starts(&self) -> Vec<u64> {
         let p = self.timeline.prompt_len();
         self.timeline
             .boundaries()
             .iter()
-            .filter(|b| b.span == SpanKind::Block && b.edge == Edge::Open && b.at >= p)
-            .map(|b| b.tag_to() - p)
+            .filter(|b| b.span == SpanKind::Block && b.edge == Edge::Open)
+            .map(|b| b.tag_to().saturating_sub(p))
             .collect()
     }
 
@@ -281,28 +287,12 @@ impl App {
             .collect()
     }
 
-    /// Blocks that have a memento, in order.
-    pub fn memento_count(&self) -> usize {
-        self.timeline.outline().mementos().count()
+    /// The memento list's rows: the blocks the playhead has reached, as the view lists them.
+    fn rows(&self) -> Vec<BlockOutline> {
+        self.timeline.outline_at(self.cursor).blocks
     }
 
-    /// Mementos whose opening the playhead has passed.
-    pub fn mementos_reached(&self) -> usize {
-        let p = self.timeline.prompt_len();
-        let shown_to = p + self.cursor;
-        self.timeline
-            .outline()
-            .mementos()
-            .filter(|b| b.memento_open.as_ref().is_some_and(|o| o.at < shown_to))
-            .count()
-    }
-
-    fn memento_block_start(&self, index: usize) -> Option<u64> {
-        let p = self.timeline.prompt_len();
-        self.timeline
-            .outline()
-            .mementos()
-            .nth(index)
-            .map(|b| b.open.tag_to().saturating_sub(p))
+    pub fn rows_reached(&self) -> usize {
+        self.rows().len()
     }
 }

@@ -6,9 +6,11 @@
 //! ([`timeline`]) and the terminal UI ([`tui`]).
 
 pub mod cli;
+pub mod engine;
 pub mod fetch;
 pub mod import;
 pub mod kv;
+pub mod model;
 pub mod stats;
 pub mod structure;
 pub mod synth;

@@ -65,3 +65,71 @@ impl PolicyArgs {
         Ok(policy)
     }
 }
+
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// A GGUF file or an HF directory (config.json, tokenizer.json, *.safetensors); default:
+    /// SmolLM2-135M-Instruct Q4_1, fetched on first use
+    #[arg(long, value_name = "PATH")]
+    pub model: Option<std::path::PathBuf>,
+}
+
+impl ModelArgs {
+    /// The model path, fetching the default model when none is given.
+    pub fn path(&self) -> anyhow::Result<std::path::PathBuf> {
+        match &self.model {
+            Some(p) => Ok(p.clone()),
+            None => Ok(crate::fetch::ensure_default_model(
+                std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            )?),
+        }
+    }
+
+    /// Load the model and its tokenizer.
+    pub fn load(&self) -> anyhow::Result<(crate::model::Model, crate::model::ModelTokenizer)> {
+        let path = self.path()?;
+        let model = crate::model::Model::load(&path)?;
+        let tokenizer = crate::model::ModelTokenizer::load(&path)?;
+        tokenizer.check_against(model.config.vocab)?;
+        Ok((model, tokenizer))
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SamplerArgs {
+    /// 0 = greedy
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f32,
+    /// 0 = off
+    #[arg(long, default_value_t = 0)]
+    pub top_k: usize,
+    /// 1 = off
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f32,
+    /// 0 = off
+    #[arg(long, default_value_t = 0.0)]
+    pub min_p: f32,
+    /// 1 = off (default: 1.2 in scaffolded mode, which small untrained models need, else 1)
+    #[arg(long)]
+    pub repeat_penalty: Option<f32>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl SamplerArgs {
+    pub fn config(&self, scaffolded: bool) -> anyhow::Result<crate::engine::SamplerConfig> {
+        let c = crate::engine::SamplerConfig {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            min_p: self.min_p,
+            repeat_penalty: self
+                .repeat_penalty
+                .unwrap_or(if scaffolded { 1.2 } else { 1.0 }),
+            seed: self.seed,
+            ..crate::engine::SamplerConfig::default()
+        };
+        c.check().map_err(|e| anyhow!(e))?;
+        Ok(c)
+    }
+}

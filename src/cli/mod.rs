@@ -3,6 +3,7 @@
 mod args;
 mod bench;
 mod fetch;
+mod generate;
 mod import;
 mod load;
 mod output;
@@ -39,6 +40,8 @@ pub enum Command {
     /// Benchmarks
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Decode a prompt with a local model, streaming the text and recording a trace
+    Generate(generate::GenerateArgs),
     /// Download the default model (SmolLM2-135M-Instruct Q4_1) into the cache
     Fetch(fetch::FetchArgs),
 }
@@ -51,5 +54,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Synth(a) => synth::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Fetch(a) => fetch::run(a),
+        Command::Generate(a) => generate::run(a),
     }
 }

@@ -18,6 +18,11 @@ pub fn ensure_tags(tokenizer: &mut Tokenizer) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
     }
     // Tags already in the vocabulary as ordinary tokens must still be matched whole.
+    match_present_tags(tokenizer)
+}
+
+/// Make the tags the vocabulary already holds match whole, registering nothing new.
+pub fn match_present_tags(tokenizer: &mut Tokenizer) -> Result<(), String> {
     let present: Vec<AddedToken> = Tag::ALL
         .iter()
         .filter(|t| tokenizer.token_to_id(t.text()).is_some())

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 pub use estimate::{ESTIMATE_RULE, estimate_pieces, estimate_run, split_at_tags};
 pub use gguf::{GgufTokenizer, SUPPORTED_PRE, load_gguf_tokenizer};
+pub use hf::{match_present_tags, pieces as hf_pieces};
 
 use crate::trace::TokenizerInfo;
 

@@ -158,7 +158,11 @@ impl<S: EventSink> Recorder<S> {
         self.last_t = token.t.or(self.last_t);
         let pos = self.next_pos;
         let seq = self.next_seq();
-        let found = self.segmenter.push(pos, &token.text);
+        let mut found = self.segmenter.push(pos, &token.text);
+        if token.scaffold {
+            // A tag the runtime inserted marks its span as scaffolded.
+            found.iter_mut().for_each(|b| b.scaffold = true);
+        }
         self.sink.event(&Event::Token(TokenEvent {
             seq,
             t: token.t,

@@ -1,0 +1,161 @@
+//! `memento generate`: decode a prompt headless, stream the text, record a trace.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, anyhow};
+use clap::{Args, ValueEnum};
+
+use super::args::{ModelArgs, PolicyArgs, SamplerArgs};
+use crate::engine::{Run, RunOptions, ScaffoldConfig};
+use crate::trace::TraceWriter;
+
+/// Used when no prompt is given.
+pub const BUILT_IN_PROMPT: &str = "A farmer has 17 sheep. He buys 3 pens with 4 sheep in each, \
+then sells 5 sheep. How many sheep does he have now? Think step by step.";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScaffoldChoice {
+    /// On when the model's vocabulary lacks the memento tokens
+    Auto,
+    On,
+    Off,
+}
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// The prompt; `-` reads standard input (default: a built-in math prompt)
+    pub prompt: Option<String>,
+    /// Read the prompt from a file
+    #[arg(long, value_name = "FILE", conflicts_with = "prompt")]
+    pub prompt_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Force `<|block_end|>` once a block holds this many tokens (0 = off)
+    #[arg(long, default_value_t = 0)]
+    pub max_block_tokens: u32,
+    /// Runtime-inserted blocks and mementos, for models not trained on them
+    #[arg(long, value_enum, default_value = "auto")]
+    pub scaffold: ScaffoldChoice,
+    #[command(flatten)]
+    pub sampler: SamplerArgs,
+    #[arg(long, default_value_t = 256)]
+    pub max_tokens: u32,
+    /// A system message (none by default)
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Re-rotate keys to close position gaps after evictions (experiment)
+    #[arg(long)]
+    pub rerotate: bool,
+    /// Where to write the trace (default: the sessions directory)
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Print a JSON summary at the end instead of streaming the text
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
+    let prompt = read_prompt(&args)?;
+    let mut policy = args.policy.resolve()?;
+    let (model, tokenizer) = args.model.load()?;
+    let scaffolded = match args.scaffold {
+        ScaffoldChoice::On => true,
+        ScaffoldChoice::Off => false,
+        ScaffoldChoice::Auto => !tokenizer.has_memento_tags(),
+    };
+    let mut scaffold = scaffolded.then(ScaffoldConfig::default);
+    if args.max_block_tokens > 0 {
+        policy.max_block_tokens = args.max_block_tokens;
+        if let Some(s) = scaffold.as_mut() {
+            s.max_block_tokens = args.max_block_tokens;
+            s.min_block_tokens = s.min_block_tokens.min(args.max_block_tokens);
+        }
+    }
+    let trace_path = match &args.trace {
+        Some(p) => p.clone(),
+        None => default_trace_path(&policy.label())?,
+    };
+    let writer = TraceWriter::create(&trace_path)
+        .with_context(|| format!("{}: cannot create the trace", trace_path.display()))?;
+    let options = RunOptions {
+        policy,
+        sampler: args.sampler.config(scaffolded)?,
+        max_tokens: args.max_tokens,
+        scaffold,
+        system: args.system.clone(),
+        rerotate: args.rerotate,
+        ..RunOptions::default()
+    };
+    let mut run = Run::start(&model, &tokenizer, &prompt, options, writer)?;
+    let stream = !args.json;
+    let mut stdout = std::io::stdout().lock();
+    let mut broken_pipe = false;
+    while let Some(step) = run.step()? {
+        if stream
+            && !broken_pipe
+            && (stdout.write_all(step.text.as_bytes()).is_err() || stdout.flush().is_err())
+        {
+            broken_pipe = true;
+        }
+    }
+    let (_, summary) = run.finish(None)?;
+    if args.json {
+        let mut value = serde_json::to_value(&summary)?;
+        value["trace"] = serde_json::Value::String(trace_path.display().to_string());
+        writeln!(stdout, "{}", serde_json::to_string_pretty(&value)?)?;
+    } else if !broken_pipe {
+        writeln!(stdout)?;
+    }
+    eprintln!(
+        "{} tokens ({} prompt) · prefill {:.1} tok/s · decode {:.1} tok/s · {} blocks · {} evictions · peak KV {} tokens · trace {}",
+        summary.generated_tokens,
+        summary.prompt_tokens,
+        summary.prefill_tok_s,
+        summary.decode_tok_s,
+        summary.blocks_closed,
+        summary.evictions,
+        summary.peak_live_tokens,
+        trace_path.display()
+    );
+    Ok(())
+}
+
+fn read_prompt(args: &GenerateArgs) -> anyhow::Result<String> {
+    if let Some(file) = &args.prompt_file {
+        return std::fs::read_to_string(file)
+            .with_context(|| format!("{}: cannot read the prompt file", file.display()));
+    }
+    match args.prompt.as_deref() {
+        Some("-") => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("reading the prompt from standard input")?;
+            if s.trim().is_empty() {
+                return Err(anyhow!("the prompt on standard input is empty"));
+            }
+            Ok(s)
+        }
+        Some(p) if p.trim().is_empty() => Err(anyhow!("the prompt is empty")),
+        Some(p) => Ok(p.to_string()),
+        None => Ok(BUILT_IN_PROMPT.to_string()),
+    }
+}
+
+/// `<data dir>/memento/sessions/<time>-<mode>.trace.jsonl`.
+pub fn default_trace_path(mode: &str) -> anyhow::Result<PathBuf> {
+    let dir = sessions_dir()?;
+    let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
+    Ok(dir.join(format!("{stamp}-{mode}.trace.jsonl")))
+}
+
+pub fn sessions_dir() -> anyhow::Result<PathBuf> {
+    if let Ok(dir) = std::env::var("MEMENTO_SESSIONS_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    let base = dirs::data_dir().ok_or_else(|| anyhow!("no data directory for sessions"))?;
+    Ok(base.join("memento").join("sessions"))
+}

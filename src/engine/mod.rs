@@ -1,0 +1,10 @@
+//! The decode loop: sampler, KV policy modes, scaffolding; it emits trace events and never
+//! touches the terminal.
+
+mod run;
+mod sampler;
+mod scaffold;
+
+pub use run::{Run, RunOptions, RunSummary, Step, chat_prompt};
+pub use sampler::{Sampler, SamplerConfig, logprobs};
+pub use scaffold::{Scaffold, ScaffoldConfig};

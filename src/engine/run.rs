@@ -1,0 +1,438 @@
+//! One generation run: prefill the prompt, then decode token by token under a KV policy,
+//! applying the accountant's evictions to the real cache and recording every event.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::sampler::{Sampler, SamplerConfig, logprobs};
+use super::scaffold::{Scaffold, ScaffoldConfig};
+use crate::kv::{Eviction, KvPolicy, KvReading, KvStore};
+use crate::model::{LogitRows, Model, ModelError, ModelTokenizer, Utf8Stream};
+use crate::trace::{
+    Alternative, EndReason, EventSink, FORMAT_NAME, Header, ModelInfo, Recorder, RecorderOptions,
+    SourceInfo, SourceKind, TokenInput,
+};
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub policy: KvPolicy,
+    pub sampler: SamplerConfig,
+    pub max_tokens: u32,
+    /// Runtime-inserted blocks and mementos, for models not trained on them.
+    pub scaffold: Option<ScaffoldConfig>,
+    pub system: Option<String>,
+    /// Close position gaps on eviction by re-rotating keys (an experiment; off by default).
+    pub rerotate: bool,
+    pub snapshot_every: u32,
+    /// How many alternatives to record per token.
+    pub top_alternatives: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            policy: KvPolicy::MEMENTO,
+            sampler: SamplerConfig::default(),
+            max_tokens: 256,
+            scaffold: None,
+            system: None,
+            rerotate: false,
+            snapshot_every: 256,
+            top_alternatives: 5,
+        }
+    }
+}
+
+/// The ChatML prompt (DESIGN §1.1): no system message unless one is given.
+pub fn chat_prompt(system: Option<&str>, user: &str) -> String {
+    let mut s = String::new();
+    if let Some(system) = system {
+        s.push_str(&format!("<|im_start|>system\n{system}<|im_end|>\n"));
+    }
+    s.push_str(&format!(
+        "<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
+    ));
+    s
+}
+
+/// What one decode step produced.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub pos: u64,
+    pub id: u32,
+    pub text: String,
+    pub scaffold: bool,
+    pub evictions: Vec<Eviction>,
+    pub reading: KvReading,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub model: String,
+    pub mode: String,
+    pub scaffolded: bool,
+    pub end: EndReason,
+    pub prompt_tokens: u64,
+    pub generated_tokens: u64,
+    pub prefill_seconds: f64,
+    pub decode_seconds: f64,
+    pub prefill_tok_s: f64,
+    pub decode_tok_s: f64,
+    pub blocks_closed: u64,
+    pub mementos_closed: u64,
+    pub evictions: u64,
+    pub evicted_entries: u64,
+    pub peak_live_tokens: u64,
+    pub peak_kv_bytes: u64,
+    pub final_live_tokens: u64,
+    pub kv_reserved_bytes: u64,
+    pub kv_live_bytes: u64,
+    pub text: String,
+}
+
+pub struct Run<'m, S: EventSink> {
+    model: &'m Model,
+    tokenizer: &'m ModelTokenizer,
+    options: RunOptions,
+    store: KvStore,
+    recorder: Recorder<S>,
+    sampler: Sampler,
+    scaffold: Option<Scaffold>,
+    /// Token id at every logical position, prompt included.
+    ids: Vec<u32>,
+    logits: Vec<f32>,
+    forced: VecDeque<u32>,
+    eos: Vec<u32>,
+    /// Scaffolded mode: tokens that would spell a tag (`<|`), which only the runtime may
+    /// write; `pipe_led` are those starting with `|`, banned right after a `<`.
+    banned: Vec<u32>,
+    pipe_led: Vec<u32>,
+    utf8: Utf8Stream,
+    started: Instant,
+    prefill_seconds: f64,
+    decode_seconds: f64,
+    generated: u32,
+    text: String,
+    end: Option<EndReason>,
+}
+
+impl<'m, S: EventSink> Run<'m, S> {
+    /// Record the header, prefill the prompt and get ready to decode.
+    pub fn start(
+        model: &'m Model,
+        tokenizer: &'m ModelTokenizer,
+        prompt: &str,
+        options: RunOptions,
+        sink: S,
+    ) -> Result<Run<'m, S>, ModelError> {
+        options.sampler.check().map_err(ModelError::Input)?;
+        tokenizer.check_against(model.config.vocab)?;
+        let name = model.name();
+        let header = Header {
+            format: FORMAT_NAME.to_string(),
+            version: crate::trace::format_version(),
+            created: crate::import::created_now(),
+            generator: format!("memento {}", env!("CARGO_PKG_VERSION")),
+            model: ModelInfo {
+                name: name.clone(),
+                shape: model.config.kv_shape(&name),
+            },
+            tokenizer: tokenizer.info(),
+            policy: options.policy,
+            source: Some(SourceInfo {
+                kind: SourceKind::Engine,
+                format: options.scaffold.as_ref().map(|_| "scaffolded".to_string()),
+                path: None,
+                row: None,
+                id: None,
+                seed: Some(options.sampler.seed),
+                answer: None,
+            }),
+            snapshot_every: Some(options.snapshot_every),
+        };
+        let recorder_options = RecorderOptions {
+            snapshot_every: options.snapshot_every,
+            ..RecorderOptions::default()
+        };
+        let io = |e: std::io::Error| ModelError::Input(format!("writing the trace: {e}"));
+        let recorder = Recorder::start(&header, recorder_options, sink).map_err(io)?;
+        let mut store = model.new_store();
+        store.set_rerotate(options.rerotate);
+        let mut eos = model.config.eos.clone();
+        eos.extend(tokenizer.single_token("<|im_end|>"));
+        let (mut banned, mut pipe_led) = (Vec::new(), Vec::new());
+        if options.scaffold.is_some() {
+            for id in 0..model.config.vocab.min(tokenizer.vocab_size()) as u32 {
+                let bytes = tokenizer.token_bytes(id);
+                if eos.contains(&id) {
+                    continue;
+                }
+                if bytes.windows(2).any(|w| w == b"<|") {
+                    banned.push(id);
+                } else if bytes.first() == Some(&b'|') {
+                    pipe_led.push(id);
+                }
+            }
+        }
+        let mut run = Run {
+            model,
+            tokenizer,
+            sampler: Sampler::new(options.sampler),
+            scaffold: options.scaffold.clone().map(Scaffold::new),
+            options,
+            store,
+            recorder,
+            ids: Vec::new(),
+            logits: Vec::new(),
+            forced: VecDeque::new(),
+            eos,
+            banned,
+            pipe_led,
+            utf8: Utf8Stream::default(),
+            started: Instant::now(),
+            prefill_seconds: 0.0,
+            decode_seconds: 0.0,
+            generated: 0,
+            text: String::new(),
+            end: None,
+        };
+        run.prefill(prompt)?;
+        Ok(run)
+    }
+
+    fn prefill(&mut self, prompt: &str) -> Result<(), ModelError> {
+        let text = chat_prompt(self.options.system.as_deref(), prompt);
+        let pieces = self.tokenizer.encode(&text)?;
+        let ids: Vec<u32> = pieces.iter().map(|p| p.1).collect();
+        if ids.len() >= self.model.config.context {
+            return Err(ModelError::Input(format!(
+                "the prompt is {} tokens, beyond the model's context of {} tokens",
+                ids.len(),
+                self.model.config.context
+            )));
+        }
+        let positions: Vec<u64> = (0..ids.len() as u64).collect();
+        let t0 = Instant::now();
+        self.logits = self
+            .model
+            .forward(&mut self.store, &ids, &positions, LogitRows::Last)?
+            .remove(0);
+        self.prefill_seconds = t0.elapsed().as_secs_f64();
+        let recorded: Vec<(String, Option<u32>)> =
+            pieces.into_iter().map(|(p, id)| (p, Some(id))).collect();
+        let outcome = self
+            .recorder
+            .prompt(&text, &recorded, Some(self.elapsed()))
+            .map_err(io_err)?;
+        self.ids = ids;
+        // Blocks inside the prompt are compacted after prefill.
+        self.apply(&outcome.evictions)?;
+        if let Some(s) = self.scaffold.as_mut() {
+            let opening = s.start();
+            self.force(&opening)?;
+        }
+        Ok(())
+    }
+
+    fn elapsed(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    fn force(&mut self, text: &str) -> Result<(), ModelError> {
+        for (_, id) in self.tokenizer.encode(text)? {
+            self.forced.push_back(id);
+        }
+        Ok(())
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.end.is_some()
+    }
+
+    pub fn store(&self) -> &KvStore {
+        &self.store
+    }
+
+    pub fn recorder(&self) -> &Recorder<S> {
+        &self.recorder
+    }
+
+    /// Ids at every logical position so far, prompt included.
+    pub fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+
+    /// Decode one token. `None` once the run has ended.
+    pub fn step(&mut self) -> Result<Option<Step>, ModelError> {
+        if self.end.is_some() {
+            return Ok(None);
+        }
+        if self.generated >= self.options.max_tokens {
+            self.end = Some(EndReason::MaxTokens);
+            return Ok(None);
+        }
+        let pos = self.ids.len() as u64;
+        if pos as usize >= self.model.config.context {
+            self.end = Some(EndReason::MaxTokens);
+            return Ok(None);
+        }
+        // A trained model gets `<|block_end|>` forced once its block exceeds the budget.
+        if self.forced.is_empty()
+            && self.scaffold.is_none()
+            && self.options.policy.max_block_tokens > 0
+            && self.recorder.accountant().block_over_budget()
+        {
+            self.force("<|block_end|>")?;
+        }
+        let (id, scaffold) = match self.forced.pop_front() {
+            Some(id) => (id, true),
+            None => {
+                let recent = &self.ids[self.recorder.prompt_len() as usize..];
+                let id = if self.banned.is_empty() {
+                    self.sampler.sample(&self.logits, recent)
+                } else {
+                    let mut shaped = self.logits.clone();
+                    for &b in &self.banned {
+                        shaped[b as usize] = f32::NEG_INFINITY;
+                    }
+                    if self.text.ends_with('<') {
+                        for &b in &self.pipe_led {
+                            shaped[b as usize] = f32::NEG_INFINITY;
+                        }
+                    }
+                    self.sampler.sample(&shaped, recent)
+                };
+                if self.eos.contains(&id) {
+                    match self.scaffold.as_mut().and_then(|s| s.on_end_of_turn()) {
+                        Some(text) => {
+                            self.force(&text)?;
+                            (self.forced.pop_front().unwrap_or(id), true)
+                        }
+                        None => {
+                            self.end = Some(EndReason::Eos);
+                            return Ok(None);
+                        }
+                    }
+                } else {
+                    (id, false)
+                }
+            }
+        };
+        let (logprob, top) = logprobs(&self.logits, id, self.options.top_alternatives);
+        let text = self.utf8.push(&self.tokenizer.token_bytes(id));
+        let top = top
+            .into_iter()
+            .map(|(alt, lp)| Alternative {
+                id: Some(alt),
+                text: String::from_utf8_lossy(&self.tokenizer.token_bytes(alt)).into_owned(),
+                logprob: lp,
+            })
+            .collect();
+        let outcome = self
+            .recorder
+            .token(TokenInput {
+                text: text.clone(),
+                id: Some(id),
+                logprob: Some(logprob),
+                top: Some(top),
+                scaffold,
+                t: Some(self.elapsed()),
+            })
+            .map_err(io_err)?;
+        self.apply(&outcome.evictions)?;
+        if !scaffold {
+            if let Some(next) = self.scaffold.as_mut().and_then(|s| s.after_token(&text)) {
+                self.force(&next)?;
+            }
+        }
+        self.ids.push(id);
+        self.generated += 1;
+        self.text.push_str(&text);
+        let t0 = Instant::now();
+        self.logits = self
+            .model
+            .forward(&mut self.store, &[id], &[pos], LogitRows::Last)?
+            .remove(0);
+        self.decode_seconds += t0.elapsed().as_secs_f64();
+        Ok(Some(Step {
+            pos,
+            id,
+            text,
+            scaffold,
+            evictions: outcome.evictions,
+            reading: outcome.reading,
+        }))
+    }
+
+    /// Apply the accountant's decisions to the real cache. Restart also recomputes the
+    /// memento's entries from its tokens alone, with the block gone.
+    fn apply(&mut self, evictions: &[Eviction]) -> Result<(), ModelError> {
+        for e in evictions {
+            self.model.evict(&mut self.store, e.span.clone());
+            if let Some(r) = &e.recompute {
+                self.store.truncate_from(r.start);
+                let ids = self.ids[r.start as usize..r.end as usize].to_vec();
+                let positions: Vec<u64> = r.clone().collect();
+                self.model
+                    .forward(&mut self.store, &ids, &positions, LogitRows::None)?;
+            }
+        }
+        debug_assert_eq!(
+            self.store.len() as u64,
+            self.recorder.accountant().live(),
+            "the cache and the accountant disagree"
+        );
+        Ok(())
+    }
+
+    /// Run to the end, calling `on_step` after every token.
+    pub fn run_to_end(&mut self, mut on_step: impl FnMut(&Step)) -> Result<(), ModelError> {
+        while let Some(step) = self.step()? {
+            on_step(&step);
+        }
+        Ok(())
+    }
+
+    /// Stop here (if not already ended), write the end event and summarise.
+    pub fn finish(self, reason: Option<EndReason>) -> Result<(S, RunSummary), ModelError> {
+        let end = self.end.or(reason).unwrap_or(EndReason::Stopped);
+        let t = self.elapsed();
+        let memory = self.store.memory();
+        let final_live = self.store.len() as u64;
+        let (sink, state) = self.recorder.finish(end, Some(t)).map_err(io_err)?;
+        let generated = state.generated;
+        let rate = |n: f64, s: f64| if s > 0.0 { n / s } else { 0.0 };
+        let prompt_tokens = self.ids.len() as u64 - generated;
+        Ok((
+            sink,
+            RunSummary {
+                model: self.model.name(),
+                mode: self.options.policy.label(),
+                scaffolded: self.scaffold.is_some(),
+                end,
+                prompt_tokens,
+                generated_tokens: generated,
+                prefill_seconds: self.prefill_seconds,
+                decode_seconds: self.decode_seconds,
+                prefill_tok_s: rate(prompt_tokens as f64, self.prefill_seconds),
+                decode_tok_s: rate(generated as f64, self.decode_seconds),
+                blocks_closed: state.blocks_closed,
+                mementos_closed: state.mementos_closed,
+                evictions: state.evictions,
+                evicted_entries: state.evicted,
+                peak_live_tokens: state.peak,
+                peak_kv_bytes: state.peak_bytes,
+                final_live_tokens: final_live,
+                kv_reserved_bytes: memory.reserved_bytes,
+                kv_live_bytes: memory.live_bytes,
+                text: self.text,
+            },
+        ))
+    }
+}
+
+fn io_err(e: std::io::Error) -> ModelError {
+    ModelError::Input(format!("writing the trace: {e}"))
+}

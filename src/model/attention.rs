@@ -1,0 +1,135 @@
+//! Causal attention of new queries over the KV store's live slots (CPU).
+//!
+//! The store holds only live entries, so no eviction mask is needed: a query sees every slot
+//! before it. Slots the store marks hidden are skipped, which is how the equivalence tests
+//! build their "full cache with the span masked out" reference.
+
+use rayon::prelude::*;
+
+use super::simd::{axpy, dot};
+use crate::kv::KvStore;
+
+pub struct AttentionShape {
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+}
+
+/// `q`: `t × heads × head_dim`, already rotated; the store already holds this layer's K and V
+/// for the `t` new tokens (its last `t` slots). Writes `t × heads × head_dim` into `out`.
+pub fn attend(
+    q: &[f32],
+    t: usize,
+    shape: &AttentionShape,
+    store: &KvStore,
+    layer: usize,
+    out: &mut [f32],
+) {
+    let d = shape.head_dim;
+    let row = store.row();
+    let keys = store.keys(layer);
+    let values = store.values(layer);
+    let hidden = store.hidden();
+    let total = keys.len() / row;
+    let base = total - t;
+    let group = shape.heads / shape.kv_heads;
+    let scale = 1.0 / (d as f32).sqrt();
+    out.par_chunks_mut(d).enumerate().for_each(|(item, o)| {
+        let (i, h) = (item / shape.heads, item % shape.heads);
+        let kv = (h / group) * d;
+        let qh = &q[item * d..(item + 1) * d];
+        let visible = base + i + 1;
+        let mut scores = Vec::with_capacity(visible);
+        let mut max = f32::NEG_INFINITY;
+        for s in 0..visible {
+            if hidden[s] {
+                scores.push(f32::NEG_INFINITY);
+                continue;
+            }
+            let k = &keys[s * row + kv..s * row + kv + d];
+            let x = dot(qh, k) * scale;
+            max = max.max(x);
+            scores.push(x);
+        }
+        let mut sum = 0f32;
+        for x in &mut scores {
+            *x = (*x - max).exp();
+            sum += *x;
+        }
+        o.fill(0.0);
+        for (s, &w) in scores.iter().enumerate() {
+            if w != 0.0 {
+                axpy(o, w, &values[s * row + kv..s * row + kv + d]);
+            }
+        }
+        let inv = 1.0 / sum;
+        for x in o.iter_mut() {
+            *x *= inv;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Attention written out in full, in f64, as the reference.
+    fn naive(q: &[f32], k: &[f32], v: &[f32], slots: usize, shape: &AttentionShape) -> Vec<f32> {
+        let (h, kvh, d) = (shape.heads, shape.kv_heads, shape.head_dim);
+        let mut out = vec![0f32; h * d];
+        for head in 0..h {
+            let kv = head / (h / kvh);
+            let scores: Vec<f64> = (0..slots)
+                .map(|s| {
+                    (0..d)
+                        .map(|j| q[head * d + j] as f64 * k[s * kvh * d + kv * d + j] as f64)
+                        .sum::<f64>()
+                        / (d as f64).sqrt()
+                })
+                .collect();
+            let m = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let z: f64 = scores.iter().map(|x| (x - m).exp()).sum();
+            for j in 0..d {
+                let acc: f64 = (0..slots)
+                    .map(|s| (scores[s] - m).exp() / z * v[s * kvh * d + kv * d + j] as f64)
+                    .sum();
+                out[head * d + j] = acc as f32;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn decode_attention_matches_the_formula() {
+        let shape = AttentionShape {
+            heads: 6,
+            kv_heads: 2,
+            head_dim: 16,
+        };
+        for slots in [1usize, 4, 5, 9, 40] {
+            let mut store = KvStore::new(1, 2, 16);
+            let row = 32;
+            let k: Vec<f32> = (0..slots * row)
+                .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+                .collect();
+            let v: Vec<f32> = (0..slots * row)
+                .map(|i| ((i * 53) % 103) as f32 / 50.0 - 1.0)
+                .collect();
+            let q: Vec<f32> = (0..6 * 16)
+                .map(|i| ((i * 11) % 29) as f32 / 14.0 - 1.0)
+                .collect();
+            store
+                .begin_append(&(0..slots as u64).collect::<Vec<_>>())
+                .unwrap();
+            store.write_layer(0, &k, &v);
+            let mut out = vec![0f32; 6 * 16];
+            attend(&q, 1, &shape, &store, 0, &mut out);
+            let want = naive(&q, &k, &v, slots, &shape);
+            let err = out
+                .iter()
+                .zip(&want)
+                .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(err < 1e-5, "{slots} slots: error {err}");
+        }
+    }
+}

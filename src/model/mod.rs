@@ -1,0 +1,99 @@
+//! Our own decoder forward for the Llama family (SmolLM2, Llama 3), Qwen2 and Qwen3, loaded
+//! from GGUF or from an HF safetensors directory, with the KV cache passed in from outside.
+
+mod attention;
+mod config;
+mod error;
+mod forward;
+mod linear;
+mod load_gguf;
+mod load_hf;
+mod rope;
+mod simd;
+mod tokenizer;
+mod weights;
+
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+
+pub use config::{Arch, ModelConfig, RopeStyle};
+pub use error::ModelError;
+pub use forward::{LogitRows, argmax};
+pub use rope::Rope;
+pub use tokenizer::{ModelTokenizer, Utf8Stream};
+
+use crate::kv::KvStore;
+use weights::Weights;
+
+/// Which kind of file a model came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelFormat {
+    Gguf,
+    HfDir,
+}
+
+pub struct Model {
+    pub config: ModelConfig,
+    pub format: ModelFormat,
+    pub path: PathBuf,
+    weights: Weights,
+    rope: Rope,
+    device: Device,
+}
+
+impl Model {
+    /// Load a `.gguf` file or an HF directory (`config.json` + `*.safetensors`).
+    pub fn load(path: &Path) -> Result<Model, ModelError> {
+        let device = Device::Cpu;
+        if !path.exists() {
+            return Err(ModelError::File {
+                path: path.to_path_buf(),
+                message: "no such file or directory".into(),
+            });
+        }
+        let (format, (config, weights)) = if path.is_dir() {
+            (ModelFormat::HfDir, load_hf::load_hf_dir(path, &device)?)
+        } else {
+            (ModelFormat::Gguf, load_gguf::load_gguf(path, &device)?)
+        };
+        let rope = Rope::new(config.rope_style, config.head_dim, config.rope_theta);
+        Ok(Model {
+            config,
+            format,
+            path: path.to_path_buf(),
+            weights,
+            rope,
+            device,
+        })
+    }
+
+    /// An empty KV store shaped for this model.
+    pub fn new_store(&self) -> KvStore {
+        KvStore::new(
+            self.config.layers,
+            self.config.kv_heads,
+            self.config.head_dim,
+        )
+    }
+
+    /// The model's RoPE, for re-rotating keys when the store compacts positions.
+    pub fn rope(&self) -> &Rope {
+        &self.rope
+    }
+
+    /// A short display name: the file or directory name.
+    pub fn name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.path.display().to_string())
+    }
+
+    /// Evict `span` from `store`, re-rotating later keys when the store compacts positions.
+    pub fn evict(&self, store: &mut KvStore, span: std::ops::Range<u64>) -> usize {
+        let rope = &self.rope;
+        let turn = |rows: &mut [f32], delta: u64| rope.unrotate(rows, delta);
+        store.evict(span, Some(&turn))
+    }
+}

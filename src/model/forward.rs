@@ -6,10 +6,10 @@
 
 use candle_core::Tensor;
 
-use super::Model;
-use super::attention::{AttentionShape, attend};
+use super::attention::{AttentionShape, attend, attend_candle};
 use super::error::ModelError;
 use super::weights::LayerWeights;
+use super::{AttentionKernel, Model};
 use crate::kv::KvStore;
 
 /// Which rows of the chunk need logits.
@@ -106,7 +106,10 @@ impl Model {
             kv_heads: c.kv_heads,
             head_dim: c.head_dim,
         };
-        attend(&q, t, &shape, store, layer, &mut att);
+        match self.attention {
+            AttentionKernel::Host => attend(&q, t, &shape, store, layer, &mut att),
+            AttentionKernel::CandleOps => attend_candle(&q, t, &shape, store, layer, &mut att)?,
+        }
         let att = Tensor::from_vec(att, (t, c.heads * c.head_dim), &self.device)?;
         let x = (x + w.o.forward(&att)?)?;
         let h = candle_nn::ops::rms_norm(&x, &w.ffn_norm, eps)?;

@@ -33,6 +33,16 @@ pub enum ModelFormat {
     HfDir,
 }
 
+/// Which implementation computes attention over the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AttentionKernel {
+    /// Our CPU kernel over the store's slots, threaded over heads: the fast path.
+    #[default]
+    Host,
+    /// candle tensor ops in the reference models' order: for op-for-op comparisons.
+    CandleOps,
+}
+
 pub struct Model {
     pub config: ModelConfig,
     pub format: ModelFormat,
@@ -40,6 +50,7 @@ pub struct Model {
     weights: Weights,
     rope: Rope,
     device: Device,
+    attention: AttentionKernel,
 }
 
 impl Model {
@@ -65,7 +76,12 @@ impl Model {
             weights,
             rope,
             device,
+            attention: AttentionKernel::default(),
         })
+    }
+
+    pub fn set_attention(&mut self, kernel: AttentionKernel) {
+        self.attention = kernel;
     }
 
     /// An empty KV store shaped for this model.

@@ -231,7 +231,7 @@ impl<'m, S: EventSink> Run<'m, S> {
         self.apply(&outcome.evictions)?;
         if let Some(s) = self.scaffold.as_mut() {
             let opening = s.start();
-            self.force(&opening)?;
+            self.force_text(&opening)?;
         }
         Ok(())
     }
@@ -240,11 +240,18 @@ impl<'m, S: EventSink> Run<'m, S> {
         self.started.elapsed().as_secs_f64()
     }
 
-    fn force(&mut self, text: &str) -> Result<(), ModelError> {
+    /// Queue `text` to be written next instead of sampled (teacher forcing; recorded as
+    /// scaffold tokens).
+    pub fn force_text(&mut self, text: &str) -> Result<(), ModelError> {
         for (_, id) in self.tokenizer.encode(text)? {
             self.forced.push_back(id);
         }
         Ok(())
+    }
+
+    /// The logits for the next position.
+    pub fn logits(&self) -> &[f32] {
+        &self.logits
     }
 
     pub fn is_done(&self) -> bool {
@@ -284,7 +291,7 @@ impl<'m, S: EventSink> Run<'m, S> {
             && self.options.policy.max_block_tokens > 0
             && self.recorder.accountant().block_over_budget()
         {
-            self.force("<|block_end|>")?;
+            self.force_text("<|block_end|>")?;
         }
         let (id, scaffold) = match self.forced.pop_front() {
             Some(id) => (id, true),
@@ -307,7 +314,7 @@ impl<'m, S: EventSink> Run<'m, S> {
                 if self.eos.contains(&id) {
                     match self.scaffold.as_mut().and_then(|s| s.on_end_of_turn()) {
                         Some(text) => {
-                            self.force(&text)?;
+                            self.force_text(&text)?;
                             (self.forced.pop_front().unwrap_or(id), true)
                         }
                         None => {
@@ -344,7 +351,7 @@ impl<'m, S: EventSink> Run<'m, S> {
         self.apply(&outcome.evictions)?;
         if !scaffold {
             if let Some(next) = self.scaffold.as_mut().and_then(|s| s.after_token(&text)) {
-                self.force(&next)?;
+                self.force_text(&next)?;
             }
         }
         self.ids.push(id);

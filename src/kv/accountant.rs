@@ -43,7 +43,8 @@ pub struct Eviction {
     /// Bytes freed across all layers (exact, sliding-window layers included).
     pub freed_bytes: u64,
     pub reason: EvictionReason,
-    /// Restart only: the memento positions whose KV must be recomputed without the block.
+    /// Restart only: the positions after the block (the memento and anything between the
+    /// block's end and the memento) whose KV must be recomputed without the block.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recompute: Option<Range<u64>>,
 }
@@ -199,10 +200,12 @@ impl KvAccountant {
         } else {
             block.open_to..close_from.max(block.open_to)
         };
+        // Everything after the block up to now (the memento and any text between the
+        // block's end and the memento) was computed with the block visible: recompute it.
         let recompute = if reason == EvictionReason::Restart {
             block
                 .memento_from
-                .map(|from| from..self.appended_to.max(from))
+                .map(|from| span.end.min(from)..self.appended_to.max(from))
         } else {
             None
         };

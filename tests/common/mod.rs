@@ -129,3 +129,58 @@ pub fn max_rel_err(ours: &[f32], oracle: &[f32]) -> f32 {
         .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
     diff / scale
 }
+
+/// A byte-level tokenizer for the tiny models: the 256 bytes as ids 0–255, then ChatML,
+/// `<think>` and the four MEMENTO tags as special tokens (ids 256–263).
+pub fn write_tiny_tokenizer(dir: &Path) {
+    use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
+    use tokenizers::models::bpe::BPE;
+    use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+    use tokenizers::{AddedToken, Tokenizer};
+    let alphabet = ByteLevel::alphabet();
+    let mut chars: Vec<char> = alphabet.into_iter().collect();
+    chars.sort_by_key(|c| byte_of(*c));
+    let vocab: ahash::AHashMap<String, u32> = chars
+        .iter()
+        .map(|c| (c.to_string(), byte_of(*c) as u32))
+        .collect();
+    let bpe = BPE::builder()
+        .vocab_and_merges(vocab, vec![])
+        .build()
+        .unwrap();
+    let mut t = Tokenizer::new(bpe);
+    t.with_pre_tokenizer(Some(ByteLevel::new(false, false, false)));
+    t.with_decoder(Some(ByteLevelDecoder::default()));
+    let specials = [
+        "<|im_start|>",
+        "<|im_end|>",
+        "<think>",
+        "</think>",
+        "<|block_start|>",
+        "<|block_end|>",
+        "<|summary_start|>",
+        "<|summary_end|>",
+    ];
+    t.add_special_tokens(specials.map(|s| AddedToken::from(s, true)));
+    t.save(dir.join("tokenizer.json"), false).unwrap();
+}
+
+/// GPT-2's byte ↔ char table, byte side.
+fn byte_of(c: char) -> u8 {
+    let printable =
+        |b: u32| (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+    let c = c as u32;
+    if c < 256 && printable(c) {
+        return c as u8;
+    }
+    let mut extra = 256;
+    for b in 0..256u32 {
+        if !printable(b) {
+            if extra == c {
+                return b as u8;
+            }
+            extra += 1;
+        }
+    }
+    unreachable!("not a byte-level char: {c}")
+}

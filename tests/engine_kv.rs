@@ -1,0 +1,291 @@
+//! The block-evicting cache, proved by equivalence: decoding after an eviction equals decoding
+//! over the full cache with the evicted span masked out; restart equals a fresh prefill of what
+//! survives; reserved memory follows the live count.
+
+mod common;
+
+use memento::engine::{Run, RunOptions, SamplerConfig, ScaffoldConfig};
+use memento::kv::{KvPolicy, KvStore};
+use memento::model::{LogitRows, Model, ModelTokenizer, argmax};
+use memento::trace::MemorySink;
+
+fn tiny_model(seed: u64) -> (tempfile::TempDir, Model, ModelTokenizer) {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_tiny_model(dir.path(), &common::TINY_QWEN3, seed);
+    common::write_tiny_tokenizer(dir.path());
+    let model = Model::load(dir.path()).unwrap();
+    let tok = ModelTokenizer::load(dir.path()).unwrap();
+    (dir, model, tok)
+}
+
+fn smollm2() -> (Model, ModelTokenizer) {
+    let path = memento::fetch::ensure_default_model(false).expect("the default model");
+    (
+        Model::load(&path).unwrap(),
+        ModelTokenizer::load(&path).unwrap(),
+    )
+}
+
+fn max_abs(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()))
+}
+
+/// Prefill `ids`, then in one store evict `span`, in another mask it; decode 32 greedy tokens
+/// through both and compare every step's logits.
+fn evict_equals_mask(model: &Model, ids: &[u32], span: std::ops::Range<u64>) -> f32 {
+    let positions: Vec<u64> = (0..ids.len() as u64).collect();
+    let mut evicted = model.new_store();
+    let mut masked = model.new_store();
+    model
+        .forward(&mut evicted, ids, &positions, LogitRows::None)
+        .unwrap();
+    let mut logits = model
+        .forward(&mut masked, ids, &positions, LogitRows::Last)
+        .unwrap()
+        .remove(0);
+    let freed = model.evict(&mut evicted, span.clone());
+    assert_eq!(freed as u64, span.end - span.start);
+    masked.mask(span);
+    let mut worst = 0f32;
+    for step in 0..32u64 {
+        let next = argmax(&logits);
+        let pos = ids.len() as u64 + step;
+        let a = model
+            .forward(&mut evicted, &[next], &[pos], LogitRows::Last)
+            .unwrap()
+            .remove(0);
+        let b = model
+            .forward(&mut masked, &[next], &[pos], LogitRows::Last)
+            .unwrap()
+            .remove(0);
+        worst = worst.max(max_abs(&a, &b));
+        logits = a;
+    }
+    assert_eq!(evicted.len() + freed, masked.len());
+    worst
+}
+
+#[test]
+fn eviction_equals_masking_on_a_tiny_qwen3() {
+    let (_dir, model, _) = tiny_model(11);
+    let ids: Vec<u32> = (0..64u32).map(|i| (i * 31 + 7) % 256).collect();
+    let worst = evict_equals_mask(&model, &ids, 20..45);
+    assert!(worst <= 1e-4, "max abs logit difference {worst}");
+}
+
+#[test]
+fn eviction_equals_masking_on_smollm2() {
+    let (model, tok) = smollm2();
+    let text = memento::engine::chat_prompt(
+        None,
+        "Work out 12 × 15 step by step, then check it a second way before answering.",
+    );
+    let ids: Vec<u32> = tok.encode(&text).unwrap().iter().map(|p| p.1).collect();
+    let worst = evict_equals_mask(&model, &ids, 8..20);
+    assert!(worst <= 1e-4, "max abs logit difference {worst}");
+}
+
+#[test]
+fn an_evicted_span_changes_what_follows() {
+    // The equivalence above would hold trivially if eviction did nothing.
+    let (_dir, model, _) = tiny_model(11);
+    let ids: Vec<u32> = (0..64u32).map(|i| (i * 31 + 7) % 256).collect();
+    let positions: Vec<u64> = (0..64).collect();
+    let mut full = model.new_store();
+    let mut cut = model.new_store();
+    model
+        .forward(&mut full, &ids, &positions, LogitRows::None)
+        .unwrap();
+    model
+        .forward(&mut cut, &ids, &positions, LogitRows::None)
+        .unwrap();
+    model.evict(&mut cut, 20..45);
+    let a = model
+        .forward(&mut full, &[5], &[64], LogitRows::Last)
+        .unwrap()
+        .remove(0);
+    let b = model
+        .forward(&mut cut, &[5], &[64], LogitRows::Last)
+        .unwrap()
+        .remove(0);
+    assert!(max_abs(&a, &b) > 1e-3);
+}
+
+#[test]
+fn rerotated_store_equals_a_compacted_prefill() {
+    // One layer: its keys depend only on the token and its position, so a compacted prefill of
+    // the survivors is the exact reference for re-rotation.
+    let dir = tempfile::tempdir().unwrap();
+    let shape = common::TinyShape {
+        layers: 1,
+        ..common::TINY_QWEN3
+    };
+    common::write_tiny_model(dir.path(), &shape, 5);
+    let model = Model::load(dir.path()).unwrap();
+    let ids: Vec<u32> = (0..50u32).map(|i| (i * 17 + 3) % 256).collect();
+    let positions: Vec<u64> = (0..50).collect();
+    let mut store = model.new_store();
+    store.set_rerotate(true);
+    model
+        .forward(&mut store, &ids, &positions, LogitRows::None)
+        .unwrap();
+    model.evict(&mut store, 10..30);
+    let a = model
+        .forward(&mut store, &[9], &[50], LogitRows::Last)
+        .unwrap()
+        .remove(0);
+    // The survivors prefilled afresh at compacted positions 0..30, then the token at 30.
+    let kept: Vec<u32> = ids[..10]
+        .iter()
+        .chain(&ids[30..])
+        .copied()
+        .chain([9])
+        .collect();
+    let compact: Vec<u64> = (0..kept.len() as u64).collect();
+    let mut fresh = model.new_store();
+    let b = model
+        .forward(&mut fresh, &kept, &compact, LogitRows::Last)
+        .unwrap()
+        .remove(0);
+    assert_eq!(store.rope_positions(), fresh.rope_positions());
+    let worst = max_abs(&a, &b);
+    assert!(worst <= 1e-3, "max abs logit difference {worst}");
+}
+
+/// Every layer's K and V of two stores, slot by slot.
+fn kv_diff(a: &KvStore, b: &KvStore) -> f32 {
+    assert_eq!(a.logical_positions(), b.logical_positions());
+    (0..a.layers())
+        .map(|l| max_abs(a.keys(l), b.keys(l)).max(max_abs(a.values(l), b.values(l))))
+        .fold(0f32, f32::max)
+}
+
+#[test]
+fn restart_equals_a_fresh_prefill_without_the_block() {
+    let (_dir, model, tok) = tiny_model(3);
+    let options = RunOptions {
+        policy: KvPolicy::restart(),
+        max_tokens: 200,
+        ..RunOptions::default()
+    };
+    let mut run = Run::start(&model, &tok, "add 2 and 3", options, MemorySink::default()).unwrap();
+    run.force_text("<think>\n<|block_start|>two plus three is five<|block_end|>\n<|summary_start|>2+3=5<|summary_end|>")
+        .unwrap();
+    let mut evicted = 0;
+    while let Some(step) = run.step().unwrap() {
+        evicted += step.evictions.len();
+        if step.text == "<|summary_end|>" {
+            break;
+        }
+    }
+    assert_eq!(evicted, 1, "the memento's end evicts the block");
+    // What survives: every position outside the block and its delimiters.
+    let kept: Vec<u64> = run.store().logical_positions().to_vec();
+    let ids: Vec<u32> = kept.iter().map(|&p| run.ids()[p as usize]).collect();
+    let block_start = tok.single_token("<|block_start|>").unwrap();
+    let block_end = tok.single_token("<|block_end|>").unwrap();
+    assert!(!ids.contains(&block_start) && !ids.contains(&block_end));
+    assert!(
+        kept.windows(2).any(|w| w[1] > w[0] + 1),
+        "positions keep their gap"
+    );
+    let mut fresh = model.new_store();
+    let logits = model
+        .forward(&mut fresh, &ids, &kept, LogitRows::Last)
+        .unwrap()
+        .remove(0);
+    let diff = kv_diff(run.store(), &fresh);
+    assert!(diff <= 1e-4, "KV differs from a fresh prefill by {diff}");
+    let worst = max_abs(run.logits(), &logits);
+    assert!(worst <= 1e-4, "next-token logits differ by {worst}");
+}
+
+#[test]
+fn memento_mode_keeps_the_memento_kv_computed_with_the_block() {
+    // The dual stream: in memento mode the memento's entries are not recomputed, so they
+    // differ from a fresh prefill without the block (restart is what removes the difference).
+    let (_dir, model, tok) = tiny_model(3);
+    let options = RunOptions {
+        policy: KvPolicy::MEMENTO,
+        max_tokens: 200,
+        ..RunOptions::default()
+    };
+    let mut run = Run::start(&model, &tok, "add 2 and 3", options, MemorySink::default()).unwrap();
+    run.force_text("<think>\n<|block_start|>two plus three is five<|block_end|>\n<|summary_start|>2+3=5<|summary_end|>")
+        .unwrap();
+    while let Some(step) = run.step().unwrap() {
+        if step.text == "<|summary_end|>" {
+            break;
+        }
+    }
+    let kept: Vec<u64> = run.store().logical_positions().to_vec();
+    let ids: Vec<u32> = kept.iter().map(|&p| run.ids()[p as usize]).collect();
+    let mut fresh = model.new_store();
+    model
+        .forward(&mut fresh, &ids, &kept, LogitRows::None)
+        .unwrap();
+    assert!(kv_diff(run.store(), &fresh) > 1e-3);
+}
+
+#[test]
+fn scaffolded_smollm2_writes_blocks_and_mementos_and_frees_memory() {
+    let (model, tok) = smollm2();
+    let options = RunOptions {
+        policy: KvPolicy::MEMENTO,
+        max_tokens: 400,
+        scaffold: Some(ScaffoldConfig::default()),
+        sampler: SamplerConfig {
+            repeat_penalty: 1.2,
+            ..SamplerConfig::default()
+        },
+        ..RunOptions::default()
+    };
+    let prompt = "A farmer has 17 sheep. He buys 3 pens with 4 sheep in each, then sells 5 sheep. How many sheep does he have now? Think step by step.";
+    let mut run = Run::start(&model, &tok, prompt, options, MemorySink::default()).unwrap();
+    let mut evictions = 0;
+    while let Some(step) = run.step().unwrap() {
+        evictions += step.evictions.len();
+        let m = run.store().memory();
+        assert!(
+            m.reserved_bytes - m.live_bytes <= run.store().chunk_bytes(),
+            "reserved {m:?} exceeds live by more than one chunk"
+        );
+        assert_eq!(run.store().len() as u64, run.recorder().accountant().live());
+    }
+    let (sink, summary) = run.finish(None).unwrap();
+    assert!(summary.blocks_closed >= 2, "{summary:?}");
+    assert!(summary.mementos_closed >= 2, "{summary:?}");
+    assert!(evictions >= 2, "{evictions} evictions: {summary:?}");
+    assert!(summary.peak_live_tokens < summary.prompt_tokens + summary.generated_tokens);
+    // The trace marks the runtime's tags as scaffolded.
+    let scaffolded = sink
+        .events
+        .iter()
+        .filter(|e| matches!(e, memento::trace::Event::Token(t) if t.scaffold))
+        .count();
+    assert!(scaffolded > 0);
+}
+
+#[test]
+fn same_seed_same_tokens() {
+    let (_dir, model, tok) = tiny_model(9);
+    let run = |seed: u64| {
+        let options = RunOptions {
+            policy: KvPolicy::FULL,
+            max_tokens: 24,
+            sampler: SamplerConfig {
+                temperature: 1.0,
+                top_p: 0.95,
+                seed,
+                ..SamplerConfig::default()
+            },
+            ..RunOptions::default()
+        };
+        let mut r = Run::start(&model, &tok, "hello", options, MemorySink::default()).unwrap();
+        let mut ids = Vec::new();
+        r.run_to_end(|s| ids.push(s.id)).unwrap();
+        ids
+    };
+    assert_eq!(run(1), run(1));
+    assert_ne!(run(1), run(2));
+}

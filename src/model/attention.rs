@@ -69,6 +69,58 @@ pub fn attend(
     });
 }
 
+/// The same attention through candle tensor ops, in the order candle's reference models use
+/// (`q·kᵀ / √d`, mask, softmax, `·v`). It copies the layer's cache into tensors, so it is slow
+/// for long contexts; it exists so our forward can be compared with those models op for op.
+pub fn attend_candle(
+    q: &[f32],
+    t: usize,
+    shape: &AttentionShape,
+    store: &KvStore,
+    layer: usize,
+    out: &mut [f32],
+) -> candle_core::Result<()> {
+    use candle_core::{Device, Tensor};
+    let dev = Device::Cpu;
+    let (h, kvh, d) = (shape.heads, shape.kv_heads, shape.head_dim);
+    let slots = store.keys(layer).len() / store.row();
+    let base = slots - t;
+    let to_heads = |data: &[f32], n: usize, heads: usize| -> candle_core::Result<Tensor> {
+        Tensor::from_slice(data, (1, n, heads, d), &dev)?
+            .transpose(1, 2)?
+            .contiguous()
+    };
+    let repeat = |x: Tensor| -> candle_core::Result<Tensor> {
+        let rep = h / kvh;
+        if rep == 1 {
+            return Ok(x);
+        }
+        Tensor::cat(&vec![&x; rep], 2)?.reshape((1, h, slots, d))
+    };
+    let q = to_heads(q, t, h)?;
+    let k = repeat(to_heads(store.keys(layer), slots, kvh)?)?;
+    let v = repeat(to_heads(store.values(layer), slots, kvh)?)?;
+    let att = (q.matmul(&k.t()?)? / (d as f64).sqrt())?;
+    let hidden = store.hidden();
+    let masked: Vec<u8> = (0..t)
+        .flat_map(|i| (0..slots).map(move |s| u8::from(s > base + i || hidden[s])))
+        .collect();
+    let att = if masked.contains(&1) {
+        let mask = Tensor::from_slice(&masked, (t, slots), &dev)?.broadcast_as(att.shape())?;
+        let neg = Tensor::new(f32::NEG_INFINITY, &dev)?.broadcast_as(att.shape())?;
+        mask.where_cond(&neg, &att)?
+    } else {
+        att
+    };
+    let att = candle_nn::ops::softmax_last_dim(&att)?;
+    let y = att
+        .matmul(&v.contiguous()?)?
+        .transpose(1, 2)?
+        .reshape((t * h * d,))?;
+    out.copy_from_slice(&y.to_vec1::<f32>()?);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,56 +184,4 @@ mod tests {
             assert!(err < 1e-5, "{slots} slots: error {err}");
         }
     }
-}
-
-/// The same attention through candle tensor ops, in the order candle's reference models use
-/// (`q·kᵀ / √d`, mask, softmax, `·v`). It copies the layer's cache into tensors, so it is slow
-/// for long contexts; it exists so our forward can be compared with those models op for op.
-pub fn attend_candle(
-    q: &[f32],
-    t: usize,
-    shape: &AttentionShape,
-    store: &KvStore,
-    layer: usize,
-    out: &mut [f32],
-) -> candle_core::Result<()> {
-    use candle_core::{Device, Tensor};
-    let dev = Device::Cpu;
-    let (h, kvh, d) = (shape.heads, shape.kv_heads, shape.head_dim);
-    let slots = store.keys(layer).len() / store.row();
-    let base = slots - t;
-    let to_heads = |data: &[f32], n: usize, heads: usize| -> candle_core::Result<Tensor> {
-        Tensor::from_slice(data, (1, n, heads, d), &dev)?
-            .transpose(1, 2)?
-            .contiguous()
-    };
-    let repeat = |x: Tensor| -> candle_core::Result<Tensor> {
-        let rep = h / kvh;
-        if rep == 1 {
-            return Ok(x);
-        }
-        Tensor::cat(&vec![&x; rep], 2)?.reshape((1, h, slots, d))
-    };
-    let q = to_heads(q, t, h)?;
-    let k = repeat(to_heads(store.keys(layer), slots, kvh)?)?;
-    let v = repeat(to_heads(store.values(layer), slots, kvh)?)?;
-    let att = (q.matmul(&k.t()?)? / (d as f64).sqrt())?;
-    let hidden = store.hidden();
-    let masked: Vec<u8> = (0..t)
-        .flat_map(|i| (0..slots).map(move |s| u8::from(s > base + i || hidden[s])))
-        .collect();
-    let att = if masked.iter().any(|&m| m == 1) {
-        let mask = Tensor::from_slice(&masked, (t, slots), &dev)?.broadcast_as(att.shape())?;
-        let neg = Tensor::new(f32::NEG_INFINITY, &dev)?.broadcast_as(att.shape())?;
-        mask.where_cond(&neg, &att)?
-    } else {
-        att
-    };
-    let att = candle_nn::ops::softmax_last_dim(&att)?;
-    let y = att
-        .matmul(&v.contiguous()?)?
-        .transpose(1, 2)?
-        .reshape((t * h * d,))?;
-    out.copy_from_slice(&y.to_vec1::<f32>()?);
-    Ok(())
 }

@@ -161,7 +161,8 @@ pub fn write_tiny_tokenizer(dir: &Path) {
         "<|summary_start|>",
         "<|summary_end|>",
     ];
-    t.add_special_tokens(specials.map(|s| AddedToken::from(s, true)));
+    t.add_special_tokens(specials.map(|s| AddedToken::from(s, true)))
+        .unwrap();
     t.save(dir.join("tokenizer.json"), false).unwrap();
 }
 

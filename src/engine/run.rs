@@ -228,7 +228,7 @@ impl<'m, S: EventSink> Run<'m, S> {
             .map_err(io_err)?;
         self.ids = ids;
         // Blocks inside the prompt are compacted after prefill.
-        self.apply(&outcome.evictions)?;
+        self.apply(&outcome.evictions, 0)?;
         if let Some(s) = self.scaffold.as_mut() {
             let opening = s.start();
             self.force_text(&opening)?;
@@ -348,7 +348,7 @@ impl<'m, S: EventSink> Run<'m, S> {
                 t: Some(self.elapsed()),
             })
             .map_err(io_err)?;
-        self.apply(&outcome.evictions)?;
+        self.apply(&outcome.evictions, 1)?;
         if !scaffold {
             if let Some(next) = self.scaffold.as_mut().and_then(|s| s.after_token(&text)) {
                 self.force_text(&next)?;
@@ -375,7 +375,9 @@ impl<'m, S: EventSink> Run<'m, S> {
 
     /// Apply the accountant's decisions to the real cache. Restart also recomputes the
     /// memento's entries from its tokens alone, with the block gone.
-    fn apply(&mut self, evictions: &[Eviction]) -> Result<(), ModelError> {
+    /// `pending` counts tokens the accountant holds that the cache gets on the next forward
+    /// pass (the token just sampled).
+    fn apply(&mut self, evictions: &[Eviction], pending: u64) -> Result<(), ModelError> {
         for e in evictions {
             self.model.evict(&mut self.store, e.span.clone());
             if let Some(r) = &e.recompute {
@@ -387,7 +389,7 @@ impl<'m, S: EventSink> Run<'m, S> {
             }
         }
         debug_assert_eq!(
-            self.store.len() as u64,
+            self.store.len() as u64 + pending,
             self.recorder.accountant().live(),
             "the cache and the accountant disagree"
         );

@@ -3,12 +3,14 @@
 //!
 //! SmolLM2 is numerically touchy: changing only the summation order of the attention dot
 //! products (f32 against f64) moves its logits by about 2% of their scale on some inputs. So
-//! the SmolLM2 comparison runs our forward with attention in candle ops, in the reference's
-//! order, and matches it bit for bit; our host attention kernel is checked against the formula
-//! (unit tests), against candle's qwen3 here, and against llama.cpp's greedy tokens.
+//! the SmolLM2 comparison runs our forward with attention in candle ops and candle's quantized
+//! matmul, in the reference's order, and matches it bit for bit. Our fast paths are checked
+//! separately: the host attention kernel against the formula (unit tests) and candle's qwen3
+//! here, the Q4_1 kernel against candle's matmul (`q4_1_kernel.rs`), and the whole default
+//! configuration against llama.cpp's greedy tokens (`llamacpp_greedy.rs`).
 
 use candle_core::{DType, Device, Tensor};
-use memento::model::{AttentionKernel, LogitRows, Model, ModelTokenizer};
+use memento::model::{AttentionKernel, LogitRows, MatmulKernel, Model, ModelTokenizer};
 
 fn smollm2() -> std::path::PathBuf {
     memento::fetch::ensure_default_model(false).expect("the default model (memento fetch)")
@@ -17,7 +19,7 @@ fn smollm2() -> std::path::PathBuf {
 #[test]
 fn smollm2_logits_match_quantized_llama() {
     let path = smollm2();
-    let mut model = Model::load(&path).unwrap();
+    let mut model = Model::load_with(&path, MatmulKernel::Candle).unwrap();
     model.set_attention(AttentionKernel::CandleOps);
     let tok = ModelTokenizer::load(&path).unwrap();
     let prompt = "<|im_start|>user\nWhat is 17 times 23? Think step by step.<|im_end|>\n<|im_start|>assistant\n";

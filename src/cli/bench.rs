@@ -25,6 +25,9 @@ use crate::tui::view::{self, ViewCache, highlight};
 pub enum BenchCommand {
     /// Time to first frame and per-frame render cost of the replay view on a large trace
     Replay(ReplayBench),
+    /// Prefill and decode tok/s of the engine next to llama.cpp, memento mode's speed-up, and
+    /// the cost of an eviction
+    Decode(super::bench_decode::DecodeBench),
 }
 
 #[derive(Args, Debug)]
@@ -54,6 +57,7 @@ pub struct ReplayBench {
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Replay(b) => replay(b),
+        BenchCommand::Decode(b) => super::bench_decode::run(b),
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod args;
 mod bench;
+mod bench_decode;
 mod fetch;
 mod generate;
 mod import;

@@ -5,15 +5,21 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use candle_core::quantized::gguf_file::Content;
-use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device};
 
+use super::MatmulKernel;
 use super::config::ModelConfig;
 use super::error::ModelError;
 use super::linear::{Linear, Weight};
+use super::q4_1::Q4_1Matrix;
 use super::weights::{LayerWeights, Weights};
 
-pub fn load_gguf(path: &Path, device: &Device) -> Result<(ModelConfig, Weights), ModelError> {
+pub fn load_gguf(
+    path: &Path,
+    device: &Device,
+    matmul: MatmulKernel,
+) -> Result<(ModelConfig, Weights), ModelError> {
     let file_err = |message: String| ModelError::File {
         path: path.to_path_buf(),
         message,
@@ -57,6 +63,7 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<(ModelConfig, Weights),
         content: &content,
         file: &mut file,
         device,
+        matmul,
     };
     let weights = read_weights(&mut reader, &config).map_err(|e| e.in_file(path))?;
     Ok((config, weights))
@@ -66,6 +73,7 @@ struct GgufTensors<'a> {
     content: &'a Content,
     file: &'a mut File,
     device: &'a Device,
+    matmul: MatmulKernel,
 }
 
 impl GgufTensors<'_> {
@@ -105,10 +113,16 @@ impl GgufTensors<'_> {
         } else {
             None
         };
-        Ok(Linear::new(
-            Weight::Quantized(QMatMul::from_qtensor(q)?),
-            bias,
-        ))
+        let weight = if self.matmul == MatmulKernel::Native && q.dtype() == GgmlDType::Q4_1 {
+            let bytes = q.data()?;
+            Weight::Q4_1(
+                Q4_1Matrix::from_gguf_bytes(&bytes, out, inp)
+                    .map_err(|e| ModelError::tensor(&format!("{name}.weight"), e.to_string()))?,
+            )
+        } else {
+            Weight::Quantized(QMatMul::from_qtensor(q)?)
+        };
+        Ok(Linear::new(weight, bias))
     }
 }
 

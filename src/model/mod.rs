@@ -8,6 +8,7 @@ mod forward;
 mod linear;
 mod load_gguf;
 mod load_hf;
+pub mod q4_1;
 mod rope;
 mod simd;
 mod tokenizer;
@@ -43,6 +44,16 @@ pub enum AttentionKernel {
     CandleOps,
 }
 
+/// Which implementation multiplies by quantized weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MatmulKernel {
+    /// Our AVX2 kernel for Q4_1 weights (candle's for every other type): the fast path.
+    #[default]
+    Native,
+    /// candle's quantized matmul for every type: for op-for-op comparisons with its models.
+    Candle,
+}
+
 pub struct Model {
     pub config: ModelConfig,
     pub format: ModelFormat,
@@ -56,6 +67,11 @@ pub struct Model {
 impl Model {
     /// Load a `.gguf` file or an HF directory (`config.json` + `*.safetensors`).
     pub fn load(path: &Path) -> Result<Model, ModelError> {
+        Model::load_with(path, MatmulKernel::default())
+    }
+
+    /// [`Model::load`] with a choice of quantized matmul kernel.
+    pub fn load_with(path: &Path, matmul: MatmulKernel) -> Result<Model, ModelError> {
         let device = Device::Cpu;
         if !path.exists() {
             return Err(ModelError::File {
@@ -66,7 +82,10 @@ impl Model {
         let (format, (config, weights)) = if path.is_dir() {
             (ModelFormat::HfDir, load_hf::load_hf_dir(path, &device)?)
         } else {
-            (ModelFormat::Gguf, load_gguf::load_gguf(path, &device)?)
+            (
+                ModelFormat::Gguf,
+                load_gguf::load_gguf(path, &device, matmul)?,
+            )
         };
         let rope = Rope::new(config.rope_style, config.head_dim, config.rope_theta);
         Ok(Model {

@@ -1,0 +1,294 @@
+//! `memento bench decode`: prefill and decode speed of our engine at several context lengths,
+//! next to llama.cpp on the same GGUF in the same invocation (through the committed
+//! `scripts/bench_llamacpp.py`), plus memento mode at the same logical positions with its
+//! smaller live cache, and the cost of one eviction against one decode step.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, anyhow};
+use clap::Args;
+use serde::Serialize;
+
+use super::args::ModelArgs;
+use super::output::emit;
+use crate::model::{LogitRows, Model, argmax};
+
+const FILLER: &str = "The committee met on a grey Tuesday morning to review the quarterly \
+figures. Revenue had grown by 4.2 percent, while costs in the northern warehouses rose faster \
+than expected. After a long discussion about shipping routes, fuel prices and the new inventory \
+system, they agreed to revisit the budget in three weeks, once the audit of 1,250 invoices was \
+done. ";
+
+#[derive(Args, Debug)]
+pub struct DecodeBench {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Context lengths to measure at
+    #[arg(long, value_delimiter = ',', default_value = "64,1024,4096,7168")]
+    pub contexts: Vec<usize>,
+    /// Tokens decoded (and timed) at each context length
+    #[arg(long, default_value_t = 32)]
+    pub decode_tokens: usize,
+    /// Memento mode's synthetic structure: blocks of this many tokens ...
+    #[arg(long, default_value_t = 256)]
+    pub block: usize,
+    /// ... each leaving this many memento tokens live after its eviction
+    #[arg(long, default_value_t = 40)]
+    pub memento: usize,
+    /// Threads for llama.cpp (ours uses every core, as does its thread pool)
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Python with llama-cpp-python for the peer run (default: $MEMENTO_PYTHON, else python3)
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Skip the llama.cpp peer
+    #[arg(long)]
+    pub no_llama_cpp: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Row {
+    context: usize,
+    prefill_tok_s: f64,
+    decode_tok_s: f64,
+    memento_live: usize,
+    memento_decode_tok_s: f64,
+    /// Memento decode speed over full decode speed at the same positions.
+    memento_speedup: f64,
+    eviction_ms: f64,
+    decode_step_ms: f64,
+    llama_cpp_prefill_tok_s: Option<f64>,
+    llama_cpp_decode_tok_s: Option<f64>,
+    /// Ours over llama.cpp.
+    decode_ratio: Option<f64>,
+    prefill_ratio: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    model: String,
+    threads: usize,
+    decode_tokens: usize,
+    llama_cpp: Option<String>,
+    rows: Vec<Row>,
+}
+
+pub fn run(b: DecodeBench) -> anyhow::Result<()> {
+    let path = b.model.path()?;
+    let (model, tokenizer) = b.model.load()?;
+    let threads = b
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let max_ctx = b.contexts.iter().copied().max().unwrap_or(0);
+    if max_ctx + b.decode_tokens > model.config.context {
+        return Err(anyhow!(
+            "--contexts: {max_ctx} + {} decoded tokens exceed the model's context of {}",
+            b.decode_tokens,
+            model.config.context
+        ));
+    }
+    let base: Vec<u32> = tokenizer.encode(FILLER)?.iter().map(|p| p.1).collect();
+    let ids: Vec<u32> = base.iter().copied().cycle().take(max_ctx).collect();
+
+    let peer = if b.no_llama_cpp {
+        None
+    } else {
+        Some(llama_cpp(&b, &path, threads))
+    };
+    let (peer_rows, peer_note) = match peer {
+        Some(Ok((rows, version))) => (rows, Some(format!("llama.cpp {version}"))),
+        Some(Err(e)) => (Vec::new(), Some(format!("unavailable: {e:#}"))),
+        None => (Vec::new(), None),
+    };
+
+    let mut rows = Vec::new();
+    for &ctx in &b.contexts {
+        let ctx_ids = &ids[..ctx];
+        let (prefill_s, full) = prefill(&model, ctx_ids)?;
+        let (decode_s, _) = decode(&model, &mut full.clone(), ctx, b.decode_tokens)?;
+        // Memento mode at the same logical positions: every completed block keeps only its
+        // memento; the last, open block stays whole.
+        let mut memento = full.clone();
+        let spans = block_spans(ctx, b.block, b.memento);
+        for s in &spans {
+            model.evict(&mut memento, s.clone());
+        }
+        let memento_live = memento.len();
+        let (memento_s, _) = decode(&model, &mut memento, ctx, b.decode_tokens)?;
+        let eviction_ms = time_eviction(&model, &full, &spans);
+        let decode_tok_s = b.decode_tokens as f64 / decode_s;
+        let peer = peer_rows.iter().find(|r| r.context == ctx);
+        let prefill_tok_s = ctx as f64 / prefill_s;
+        rows.push(Row {
+            context: ctx,
+            prefill_tok_s,
+            decode_tok_s,
+            memento_live,
+            memento_decode_tok_s: b.decode_tokens as f64 / memento_s,
+            memento_speedup: decode_s / memento_s,
+            eviction_ms,
+            decode_step_ms: decode_s * 1000.0 / b.decode_tokens as f64,
+            llama_cpp_prefill_tok_s: peer.map(|p| p.prefill_tok_s),
+            llama_cpp_decode_tok_s: peer.map(|p| p.decode_tok_s),
+            decode_ratio: peer.map(|p| decode_tok_s / p.decode_tok_s),
+            prefill_ratio: peer.map(|p| prefill_tok_s / p.prefill_tok_s),
+        });
+    }
+    let report = Report {
+        model: model.name(),
+        threads,
+        decode_tokens: b.decode_tokens,
+        llama_cpp: peer_note,
+        rows,
+    };
+    if b.json {
+        emit(&serde_json::to_string_pretty(&report)?)?;
+    } else {
+        print_table(&report)?;
+    }
+    Ok(())
+}
+
+fn prefill(model: &Model, ids: &[u32]) -> anyhow::Result<(f64, crate::kv::KvStore)> {
+    let mut store = model.new_store();
+    let t0 = Instant::now();
+    for (i, chunk) in ids.chunks(512).enumerate() {
+        let from = (i * 512) as u64;
+        let positions: Vec<u64> = (from..from + chunk.len() as u64).collect();
+        model.forward(&mut store, chunk, &positions, LogitRows::Last)?;
+    }
+    Ok((t0.elapsed().as_secs_f64(), store))
+}
+
+/// Greedy decode of `n` tokens from logical position `from`; seconds over the `n` steps.
+fn decode(
+    model: &Model,
+    store: &mut crate::kv::KvStore,
+    from: usize,
+    n: usize,
+) -> anyhow::Result<(f64, Vec<u32>)> {
+    let mut next = 0u32;
+    let mut out = Vec::with_capacity(n);
+    let t0 = Instant::now();
+    for i in 0..n {
+        let logits = model.forward(store, &[next], &[(from + i) as u64], LogitRows::Last)?;
+        next = argmax(&logits[0]);
+        out.push(next);
+    }
+    Ok((t0.elapsed().as_secs_f64(), out))
+}
+
+/// The content spans memento mode would have evicted from `ctx` tokens cut into blocks.
+fn block_spans(ctx: usize, block: usize, memento: usize) -> Vec<std::ops::Range<u64>> {
+    let block = block.max(memento + 2);
+    let complete = ctx / block;
+    (0..complete.saturating_sub(1))
+        .map(|b| {
+            let start = (b * block) as u64;
+            start + 1..start + (block - memento - 1) as u64
+        })
+        .collect()
+}
+
+/// Median milliseconds of one eviction (span removal and compaction) from a full cache.
+fn time_eviction(model: &Model, full: &crate::kv::KvStore, spans: &[std::ops::Range<u64>]) -> f64 {
+    let Some(span) = spans.first() else {
+        return 0.0;
+    };
+    let mut times: Vec<f64> = (0..5)
+        .map(|_| {
+            let mut s = full.clone();
+            let t0 = Instant::now();
+            model.evict(&mut s, span.clone());
+            t0.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct PeerRow {
+    context: usize,
+    prefill_tok_s: f64,
+    decode_tok_s: f64,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct PeerReport {
+    version: String,
+    results: Vec<PeerRow>,
+}
+
+fn llama_cpp(
+    b: &DecodeBench,
+    model: &std::path::Path,
+    threads: usize,
+) -> anyhow::Result<(Vec<PeerRow>, String)> {
+    let python = b
+        .python
+        .clone()
+        .or_else(|| std::env::var_os("MEMENTO_PYTHON").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("python3"));
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/bench_llamacpp.py");
+    let contexts: Vec<String> = b.contexts.iter().map(|c| c.to_string()).collect();
+    let out = Command::new(&python)
+        .arg(&script)
+        .arg("--model")
+        .arg(model)
+        .args(["--threads", &threads.to_string()])
+        .args(["--contexts", &contexts.join(",")])
+        .args(["--decode-tokens", &b.decode_tokens.to_string()])
+        .arg("--json")
+        .output()
+        .with_context(|| format!("running {}", python.display()))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err.lines().last().unwrap_or("no output").to_string();
+        return Err(anyhow!("{} {}: {last}", python.display(), script.display()));
+    }
+    let report: PeerReport =
+        serde_json::from_slice(&out.stdout).context("reading the llama.cpp benchmark's JSON")?;
+    Ok((report.results, report.version))
+}
+
+fn print_table(r: &Report) -> anyhow::Result<()> {
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+    t.set_header(vec![
+        "context",
+        "prefill tok/s",
+        "decode tok/s",
+        "llama.cpp prefill",
+        "llama.cpp decode",
+        "decode ours/llama.cpp",
+        "memento live",
+        "memento decode",
+        "speed-up",
+        "evict ms / step ms",
+    ]);
+    let opt = |v: Option<f64>, fmt: &dyn Fn(f64) -> String| v.map_or("-".to_string(), fmt);
+    for row in &r.rows {
+        t.add_row(vec![
+            row.context.to_string(),
+            format!("{:.1}", row.prefill_tok_s),
+            format!("{:.1}", row.decode_tok_s),
+            opt(row.llama_cpp_prefill_tok_s, &|v| format!("{v:.1}")),
+            opt(row.llama_cpp_decode_tok_s, &|v| format!("{v:.1}")),
+            opt(row.decode_ratio, &|v| format!("{v:.2}×")),
+            row.memento_live.to_string(),
+            format!("{:.1}", row.memento_decode_tok_s),
+            format!("{:.2}×", row.memento_speedup),
+            format!("{:.3} / {:.2}", row.eviction_ms, row.decode_step_ms),
+        ]);
+    }
+    let peer = r.llama_cpp.as_deref().unwrap_or("skipped");
+    emit(&format!(
+        "{} · {} threads · {} decoded tokens per context · peer: {peer}\n{t}",
+        r.model, r.threads, r.decode_tokens
+    ))
+}

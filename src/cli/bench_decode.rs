@@ -97,6 +97,7 @@ pub fn run(b: DecodeBench) -> anyhow::Result<()> {
     let peer = if b.no_llama_cpp {
         None
     } else {
+        eprintln!("llama.cpp: running scripts/bench_llamacpp.py…");
         Some(llama_cpp(&b, &path, threads))
     };
     let (peer_rows, peer_note) = match peer {
@@ -107,6 +108,7 @@ pub fn run(b: DecodeBench) -> anyhow::Result<()> {
 
     let mut rows = Vec::new();
     for &ctx in &b.contexts {
+        eprintln!("memento: context {ctx}: prefill, decode, memento decode, eviction…");
         let ctx_ids = &ids[..ctx];
         let (prefill_s, full) = prefill(&model, ctx_ids)?;
         let (decode_s, _) = decode(&model, &mut full.clone(), ctx, b.decode_tokens)?;

@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use memento::kv::KvStore;
 use memento::model::{LogitRows, Model, ModelTokenizer, argmax};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -55,6 +56,15 @@ fn sha256_hex(path: &std::path::Path) -> String {
         .collect()
 }
 
+/// Feed `ids` at consecutive positions from `from`; the logits after the last one.
+fn step(model: &Model, store: &mut KvStore, ids: &[u32], from: usize) -> Vec<f32> {
+    let positions: Vec<u64> = (from as u64..(from + ids.len()) as u64).collect();
+    model
+        .forward(store, ids, &positions, LogitRows::Last)
+        .unwrap()
+        .remove(0)
+}
+
 #[test]
 fn fixture_was_made_from_the_default_model() {
     assert_eq!(sha256_hex(&smollm2()), fixture().gguf_sha256);
@@ -86,11 +96,7 @@ fn greedy_continuations_match_llama_cpp_token_for_token() {
             case.text
         );
         let mut store = model.new_store();
-        let positions: Vec<u64> = (0..case.prompt_ids.len() as u64).collect();
-        let mut logits = model
-            .forward(&mut store, &case.prompt_ids, &positions, LogitRows::Last)
-            .unwrap()
-            .remove(0);
+        let mut logits = step(&model, &mut store, &case.prompt_ids, 0);
         let mut got = Vec::new();
         for _ in 0..want.len() {
             let next = argmax(&logits);
@@ -98,11 +104,8 @@ fn greedy_continuations_match_llama_cpp_token_for_token() {
             if next == fixture.eos_id {
                 break;
             }
-            let pos = (case.prompt_ids.len() + got.len() - 1) as u64;
-            logits = model
-                .forward(&mut store, &[next], &[pos], LogitRows::Last)
-                .unwrap()
-                .remove(0);
+            let pos = case.prompt_ids.len() + got.len() - 1;
+            logits = step(&model, &mut store, &[next], pos);
         }
         assert_eq!(got, want, "greedy continuation of {:?}", case.text);
     }
@@ -114,11 +117,7 @@ fn top1_agrees_at_every_fixture_position_and_logits_stay_close() {
     let (mut worst, mut sum, mut count) = (0f32, 0f64, 0usize);
     for case in fixture().cases {
         let mut store = model.new_store();
-        let positions: Vec<u64> = (0..case.prompt_ids.len() as u64).collect();
-        let mut logits = model
-            .forward(&mut store, &case.prompt_ids, &positions, LogitRows::Last)
-            .unwrap()
-            .remove(0);
+        let mut logits = step(&model, &mut store, &case.prompt_ids, 0);
         for (i, (&fed, top5)) in case.generated_ids.iter().zip(&case.top5).enumerate() {
             assert_eq!(
                 argmax(&logits),
@@ -133,11 +132,7 @@ fn top1_agrees_at_every_fixture_position_and_logits_stay_close() {
                 count += 1;
             }
             // Teacher-forced: feed llama.cpp's token, whatever ours would have been.
-            let pos = (case.prompt_ids.len() + i) as u64;
-            logits = model
-                .forward(&mut store, &[fed], &[pos], LogitRows::Last)
-                .unwrap()
-                .remove(0);
+            logits = step(&model, &mut store, &[fed], case.prompt_ids.len() + i);
         }
     }
     let mean = sum / count as f64;

@@ -48,17 +48,6 @@ pub fn attend(
     let group = shape.heads / shape.kv_heads;
     let scale = 1.0 / (d as f32).sqrt();
     let visible = VisibleSlots::new(store.hidden(), total);
-    let limit = |i: usize| visible.count_up_to(base + i + 1);
-    let tiles = t.div_ceil(QUERY_TILE);
-    let mut units = Vec::new();
-    for kv in 0..shape.kv_heads {
-        for tile in 0..tiles {
-            let last = ((tile + 1) * QUERY_TILE).min(t) - 1;
-            for chunk in 0..limit(last).div_ceil(CHUNK) {
-                units.push((kv, tile, chunk));
-            }
-        }
-    }
     let layer = LayerView {
         q,
         t,
@@ -72,6 +61,16 @@ pub fn attend(
         visible: &visible,
         base,
     };
+    let tiles = t.div_ceil(QUERY_TILE);
+    let mut units = Vec::new();
+    for kv in 0..shape.kv_heads {
+        for tile in 0..tiles {
+            let last = ((tile + 1) * QUERY_TILE).min(t) - 1;
+            for chunk in 0..layer.limit(last).div_ceil(CHUNK) {
+                units.push((kv, tile, chunk));
+            }
+        }
+    }
     // On candle's pool, whose workers also run the matmuls: a second pool would compete with
     // them for the cores.
     let done: Vec<OnceLock<Partial>> = units.iter().map(|_| OnceLock::new()).collect();

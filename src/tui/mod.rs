@@ -2,6 +2,8 @@
 //! runner owns the terminal, reads input and paces frames. The TUI never touches tensors.
 
 pub mod app;
+pub mod editor;
+pub mod history;
 pub mod keymap;
 mod runner;
 mod terminal;

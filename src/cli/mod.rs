@@ -3,6 +3,7 @@
 mod args;
 mod bench;
 mod bench_decode;
+mod export;
 mod fetch;
 mod generate;
 mod import;
@@ -45,6 +46,8 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Download the default model (SmolLM2-135M-Instruct Q4_1) into the cache
     Fetch(fetch::FetchArgs),
+    /// Export a run to Markdown and its KV chart to SVG and PNG
+    Export(export::ExportArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -56,5 +59,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Fetch(a) => fetch::run(a),
         Command::Generate(a) => generate::run(a),
+        Command::Export(a) => export::run(a),
     }
 }

@@ -11,6 +11,7 @@ pub mod export;
 pub mod fetch;
 pub mod import;
 pub mod kv;
+pub mod live;
 pub mod model;
 pub mod stats;
 pub mod structure;

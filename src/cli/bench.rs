@@ -28,6 +28,8 @@ pub enum BenchCommand {
     /// Prefill and decode tok/s of the engine next to llama.cpp, memento mode's speed-up, and
     /// the cost of an eviction
     Decode(super::bench_decode::DecodeBench),
+    /// Decode tok/s inside the live workbench next to the same run done as `generate` does it
+    Tui(super::bench_tui::TuiBench),
 }
 
 #[derive(Args, Debug)]
@@ -58,6 +60,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Replay(b) => replay(b),
         BenchCommand::Decode(b) => super::bench_decode::run(b),
+        BenchCommand::Tui(b) => super::bench_tui::run(b),
     }
 }
 

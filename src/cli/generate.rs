@@ -4,23 +4,16 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, anyhow};
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 use super::args::{ModelArgs, PolicyArgs, SamplerArgs};
 use crate::engine::{Run, RunOptions, ScaffoldConfig};
+use crate::live::ScaffoldChoice;
 use crate::trace::TraceWriter;
 
 /// Used when no prompt is given.
 pub const BUILT_IN_PROMPT: &str = "A farmer has 17 sheep. He buys 3 pens with 4 sheep in each, \
 then sells 5 sheep. How many sheep does he have now? Think step by step.";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ScaffoldChoice {
-    /// On when the model's vocabulary lacks the memento tokens
-    Auto,
-    On,
-    Off,
-}
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
@@ -61,11 +54,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let prompt = read_prompt(&args)?;
     let mut policy = args.policy.resolve()?;
     let (model, tokenizer) = args.model.load()?;
-    let scaffolded = match args.scaffold {
-        ScaffoldChoice::On => true,
-        ScaffoldChoice::Off => false,
-        ScaffoldChoice::Auto => !tokenizer.has_memento_tags(),
-    };
+    let scaffolded = args.scaffold.resolve(tokenizer.has_memento_tags());
     let mut scaffold = scaffolded.then(ScaffoldConfig::default);
     if args.max_block_tokens > 0 {
         policy.max_block_tokens = args.max_block_tokens;
@@ -152,10 +141,4 @@ pub fn default_trace_path(mode: &str) -> anyhow::Result<PathBuf> {
     Ok(dir.join(format!("{stamp}-{mode}.trace.jsonl")))
 }
 
-pub fn sessions_dir() -> anyhow::Result<PathBuf> {
-    if let Ok(dir) = std::env::var("MEMENTO_SESSIONS_DIR") {
-        return Ok(PathBuf::from(dir));
-    }
-    let base = dirs::data_dir().ok_or_else(|| anyhow!("no data directory for sessions"))?;
-    Ok(base.join("memento").join("sessions"))
-}
+pub use crate::live::sessions_dir;

@@ -3,6 +3,7 @@
 mod args;
 mod bench;
 mod bench_decode;
+mod bench_tui;
 mod export;
 mod fetch;
 mod generate;
@@ -10,6 +11,7 @@ mod import;
 mod load;
 mod output;
 mod replay;
+mod run;
 mod stats;
 mod synth;
 
@@ -25,12 +27,15 @@ pub use load::{load_timeline, looks_like_trace};
     long_about = None
 )]
 pub struct Cli {
+    /// Without a command, the workbench opens (as `memento run`).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// The live workbench: type a prompt and watch the model reason, block by block
+    Run(Box<run::RunArgs>),
     /// Import MEMENTO outputs, OpenMementos rows, raw chain of thought or tagged text as traces
     Import(import::ImportArgs),
     /// Blocks, mementos, compression and peak KV (full vs memento) per trace and in aggregate
@@ -51,7 +56,15 @@ pub enum Command {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        // The same defaults as `memento run` with no arguments.
+        return match Cli::parse_from(["memento", "run"]).command {
+            Some(Command::Run(a)) => run::run(*a),
+            _ => unreachable!("`memento run` parses as the run command"),
+        };
+    };
+    match command {
+        Command::Run(a) => run::run(*a),
         Command::Import(a) => import::run(a),
         Command::Stats(a) => stats::run(a),
         Command::Replay(a) => replay::run(a),

@@ -8,15 +8,25 @@ use clap::Args;
 
 use super::args::ShapeArgs;
 use super::load::load_timeline;
+use crate::live::partner_of;
 use crate::tui::app::App;
+use crate::tui::pair::PairApp;
+use crate::tui::screens::{PairScreen, ReplayScreen};
 use crate::tui::theme::Theme;
-use crate::tui::{RunOptions, run as run_tui};
+use crate::tui::{RunOptions, run_screen};
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
     /// Trace file (or an importable source, counted with the estimate)
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+    /// A second trace to show side by side (default: the other half of a compare pair
+    /// recorded by the workbench, when FILE is one)
+    #[arg(value_name = "OTHER")]
+    pub other: Option<PathBuf>,
+    /// Open only FILE, even when it is half of a compare pair
+    #[arg(long, conflicts_with = "other")]
+    pub single: bool,
     /// Theme: dark, light, or a path to a theme TOML file
     #[arg(long, default_value = "dark")]
     pub theme: String,
@@ -34,21 +44,49 @@ pub struct ReplayArgs {
 pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     // Everything that can fail on bad input fails before the terminal changes mode.
     let theme = Theme::load(&args.theme)?;
-    let (timeline, warnings) = load_timeline(&args.file, &args.shape.resolve("qwen3-8b")?)?;
-    for w in &warnings {
-        eprintln!("warning: {w}");
+    let shape = args.shape.resolve("qwen3-8b")?;
+    let other = match (&args.other, args.single) {
+        (Some(o), _) => Some(o.clone()),
+        (None, false) => partner_of(&args.file),
+        (None, true) => None,
+    };
+    // A pair shows full context on the left, as the workbench does.
+    let files: Vec<PathBuf> = match other {
+        Some(o) if o.to_string_lossy().contains("-compare-full.") => vec![o, args.file.clone()],
+        Some(o) => vec![args.file.clone(), o],
+        None => vec![args.file.clone()],
+    };
+    let mut apps = Vec::new();
+    for file in &files {
+        let (timeline, warnings) = load_timeline(file, &shape)?;
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
+        let title = file.file_name().map_or_else(
+            || file.display().to_string(),
+            |n| n.to_string_lossy().to_string(),
+        );
+        let mut app = App::new(timeline, title, theme.clone());
+        if args.end {
+            app.cursor = app.len();
+        }
+        app.playing = args.play;
+        apps.push(app);
     }
     if !std::io::stdout().is_terminal() {
         bail!("replay needs a terminal; for scripts use `memento stats` instead");
     }
-    let title = args.file.file_name().map_or_else(
-        || args.file.display().to_string(),
-        |n| n.to_string_lossy().to_string(),
-    );
-    let mut app = App::new(timeline, title, theme);
-    if args.end {
-        app.cursor = app.len();
+    let (tx, rx) = std::sync::mpsc::channel();
+    match <[App; 2]>::try_from(apps) {
+        Ok(pair) => {
+            let sources = [files[0].clone(), files[1].clone()];
+            let mut screen = PairScreen::new(PairApp::new(pair, theme), sources);
+            run_screen(&mut screen, tx, rx, RunOptions::default())
+        }
+        Err(mut one) => {
+            let mut app = one.remove(0);
+            let mut screen = ReplayScreen::new(&mut app, Some(files[0].clone()));
+            run_screen(&mut screen, tx, rx, RunOptions::default())
+        }
     }
-    app.playing = args.play;
-    run_tui(&mut app, RunOptions::default())
 }

@@ -5,6 +5,6 @@ mod run;
 mod sampler;
 mod scaffold;
 
-pub use run::{Run, RunOptions, RunSummary, Step, chat_prompt};
+pub use run::{Run, RunOptions, RunSummary, Step, Timings, chat_prompt};
 pub use sampler::{Sampler, SamplerConfig, logprobs};
 pub use scaffold::{Scaffold, ScaffoldConfig};

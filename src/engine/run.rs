@@ -10,6 +10,7 @@ use super::sampler::{Sampler, SamplerConfig, logprobs};
 use super::scaffold::{Scaffold, ScaffoldConfig};
 use crate::kv::{Eviction, KvPolicy, KvReading, KvStore};
 use crate::model::{LogitRows, Model, ModelError, ModelTokenizer, Utf8Stream};
+use crate::structure::Boundary;
 use crate::trace::{
     Alternative, EndReason, EventSink, FORMAT_NAME, Header, ModelInfo, Recorder, RecorderOptions,
     SourceInfo, SourceKind, TokenInput,
@@ -64,8 +65,33 @@ pub struct Step {
     pub id: u32,
     pub text: String,
     pub scaffold: bool,
+    /// Spans this token opened or closed.
+    pub boundaries: Vec<Boundary>,
     pub evictions: Vec<Eviction>,
     pub reading: KvReading,
+}
+
+/// Speeds so far, for live readouts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Timings {
+    pub prompt_tokens: u64,
+    pub generated: u64,
+    pub prefill_seconds: f64,
+    pub decode_seconds: f64,
+}
+
+impl Timings {
+    pub fn prefill_tok_s(&self) -> f64 {
+        rate(self.prompt_tokens as f64, self.prefill_seconds)
+    }
+
+    pub fn decode_tok_s(&self) -> f64 {
+        rate(self.generated as f64, self.decode_seconds)
+    }
+}
+
+fn rate(n: f64, seconds: f64) -> f64 {
+    if seconds > 0.0 { n / seconds } else { 0.0 }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -271,6 +297,15 @@ impl<'m, S: EventSink> Run<'m, S> {
         &self.ids
     }
 
+    pub fn timings(&self) -> Timings {
+        Timings {
+            prompt_tokens: self.recorder.prompt_len(),
+            generated: self.generated as u64,
+            prefill_seconds: self.prefill_seconds,
+            decode_seconds: self.decode_seconds,
+        }
+    }
+
     /// Decode one token. `None` once the run has ended.
     pub fn step(&mut self) -> Result<Option<Step>, ModelError> {
         if self.end.is_some() {
@@ -368,6 +403,7 @@ impl<'m, S: EventSink> Run<'m, S> {
             id,
             text,
             scaffold,
+            boundaries: outcome.boundaries,
             evictions: outcome.evictions,
             reading: outcome.reading,
         }))
@@ -412,7 +448,6 @@ impl<'m, S: EventSink> Run<'m, S> {
         let final_live = self.store.len() as u64;
         let (sink, state) = self.recorder.finish(end, Some(t)).map_err(io_err)?;
         let generated = state.generated;
-        let rate = |n: f64, s: f64| if s > 0.0 { n / s } else { 0.0 };
         let prompt_tokens = self.ids.len() as u64 - generated;
         Ok((
             sink,

@@ -64,3 +64,13 @@ impl<S: EventSink + ?Sized> EventSink for &mut S {
         (**self).event(event)
     }
 }
+
+impl<S: EventSink + ?Sized> EventSink for Box<S> {
+    fn header(&mut self, header: &Header) -> std::io::Result<()> {
+        (**self).header(header)
+    }
+
+    fn event(&mut self, event: &Event) -> std::io::Result<()> {
+        (**self).event(event)
+    }
+}

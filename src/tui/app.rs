@@ -25,6 +25,8 @@ pub enum Focus {
 pub enum Effect {
     None,
     Quit,
+    /// Write the exports (the runner does the I/O).
+    Export,
 }
 
 pub struct App {
@@ -43,6 +45,8 @@ pub struct App {
     /// Selected row in the memento list.
     pub selected: usize,
     pub help: bool,
+    /// The inspector: the token at the playhead, or the selected memento's block.
+    pub inspect: bool,
     pub theme: Theme,
     themes: Vec<Theme>,
     pub keymap: KeyMap,
@@ -67,6 +71,7 @@ impl App {
             focus: Focus::Reasoning,
             selected: 0,
             help: false,
+            inspect: false,
             theme,
             themes,
             keymap: KeyMap::default(),
@@ -172,9 +177,33 @@ impl App {
                 self.theme = self.themes[(at + 1) % self.themes.len()].clone();
             }
             Action::ToggleHelp => self.help = true,
+            Action::Inspect => self.inspect = !self.inspect,
+            Action::Export => return Effect::Export,
             Action::Quit => return Effect::Quit,
+            // The workbench's decode controls mean nothing to a recorded stream.
+            Action::RunPause
+            | Action::DecodeStep
+            | Action::DecodeBlock
+            | Action::StopRun
+            | Action::RestartRun
+            | Action::CompareRun
+            | Action::EditPrompt
+            | Action::Settings => {}
         }
         Effect::None
+    }
+
+    /// After live events arrived: a playhead that was at the end stays at the end.
+    pub fn follow_live(&mut self, old_len: u64) {
+        if self.cursor >= old_len && !self.playing {
+            self.cursor = self.len();
+            self.follow_selection();
+        }
+    }
+
+    /// True when the playhead is at the newest token.
+    pub fn at_end(&self) -> bool {
+        self.cursor >= self.len()
     }
 
     /// Advance playback by `dt` of wall time.

@@ -30,6 +30,19 @@ pub enum Action {
     ToggleTheme,
     ToggleHelp,
     Quit,
+    /// Show the token at the playhead, or the selected memento's block.
+    Inspect,
+    /// Write the run as Markdown and its KV chart as SVG and PNG.
+    Export,
+    // The live workbench's decode controls.
+    RunPause,
+    DecodeStep,
+    DecodeBlock,
+    StopRun,
+    RestartRun,
+    CompareRun,
+    EditPrompt,
+    Settings,
 }
 
 impl Action {
@@ -60,6 +73,16 @@ impl Action {
             Action::ToggleTheme => "switch theme",
             Action::ToggleHelp => "help",
             Action::Quit => "quit",
+            Action::Inspect => "inspect the token at the playhead / the selected memento",
+            Action::Export => "export Markdown and the KV chart (SVG, PNG)",
+            Action::RunPause => "run / pause decoding",
+            Action::DecodeStep => "decode one token",
+            Action::DecodeBlock => "decode to the end of the block (or memento)",
+            Action::StopRun => "stop the run (the trace is kept)",
+            Action::RestartRun => "restart the run",
+            Action::CompareRun => "run the prompt in full context and memento mode side by side",
+            Action::EditPrompt => "edit the prompt",
+            Action::Settings => "settings: mode and sampler",
         }
     }
 
@@ -85,7 +108,16 @@ impl Action {
             | Action::Follow
             | Action::FocusNext
             | Action::Select => "view",
-            Action::ToggleTheme | Action::ToggleHelp | Action::Quit => "app",
+            Action::Inspect => "view",
+            Action::RunPause
+            | Action::DecodeStep
+            | Action::DecodeBlock
+            | Action::StopRun
+            | Action::RestartRun
+            | Action::CompareRun
+            | Action::EditPrompt
+            | Action::Settings => "decode",
+            Action::ToggleTheme | Action::ToggleHelp | Action::Quit | Action::Export => "app",
         }
     }
 
@@ -97,16 +129,35 @@ impl Action {
             Action::NextBlock => "block",
             Action::ToggleHelp => "help",
             Action::Quit => "quit",
+            Action::RunPause => "run/pause",
+            Action::DecodeStep => "step",
+            Action::DecodeBlock => "block",
+            Action::CompareRun => "compare",
+            Action::EditPrompt => "prompt",
+            Action::Settings => "settings",
+            Action::Inspect => "inspect",
             _ => self.description(),
         }
     }
 }
 
-/// Actions shown in the status bar, in order.
-pub const HINTED: [Action; 5] = [
+/// Actions the replay's status bar shows, in order.
+const REPLAY_HINTS: [Action; 5] = [
     Action::TogglePlay,
     Action::StepForward,
     Action::NextBlock,
+    Action::ToggleHelp,
+    Action::Quit,
+];
+
+/// Actions the workbench's status bar shows, in order.
+const WORKBENCH_HINTS: [Action; 8] = [
+    Action::RunPause,
+    Action::DecodeStep,
+    Action::DecodeBlock,
+    Action::CompareRun,
+    Action::EditPrompt,
+    Action::Settings,
     Action::ToggleHelp,
     Action::Quit,
 ];
@@ -173,62 +224,107 @@ impl KeyBinding {
 #[derive(Debug, Clone)]
 pub struct KeyMap {
     bindings: Vec<(KeyBinding, Action)>,
+    /// What the status bar shows.
+    pub hints: Vec<Action>,
 }
 
 impl Default for KeyMap {
+    /// The replay's keys.
     fn default() -> Self {
-        use KeyCode::*;
-        let b = |k: KeyBinding, a: Action| (k, a);
         KeyMap {
-            bindings: vec![
-                b(KeyBinding::ch(' '), Action::TogglePlay),
-                b(KeyBinding::ch('.'), Action::StepForward),
-                b(KeyBinding::ch('l'), Action::StepForward),
-                b(KeyBinding::ch(','), Action::StepBack),
-                b(KeyBinding::ch('h'), Action::StepBack),
-                b(KeyBinding::ch('>'), Action::StepBlockForward),
-                b(KeyBinding::ch('<'), Action::StepBlockBack),
-                b(KeyBinding::ch(']'), Action::NextBlock),
-                b(KeyBinding::ch('n'), Action::NextBlock),
-                b(KeyBinding::ch('['), Action::PrevBlock),
-                b(KeyBinding::ch('p'), Action::PrevBlock),
-                b(KeyBinding::plain(Home), Action::Home),
-                b(KeyBinding::ch('g'), Action::Home),
-                b(KeyBinding::plain(End), Action::End),
-                b(KeyBinding::ch('G'), Action::End),
-                b(KeyBinding::plain(Right), Action::ScrubForward),
-                b(KeyBinding::plain(Left), Action::ScrubBack),
-                b(
-                    KeyBinding::with(Right, KeyModifiers::SHIFT),
-                    Action::ScrubForwardFar,
-                ),
-                b(
-                    KeyBinding::with(Left, KeyModifiers::SHIFT),
-                    Action::ScrubBackFar,
-                ),
-                b(KeyBinding::ch('+'), Action::SpeedUp),
-                b(KeyBinding::ch('='), Action::SpeedUp),
-                b(KeyBinding::ch('-'), Action::SpeedDown),
-                b(KeyBinding::plain(Up), Action::Up),
-                b(KeyBinding::ch('k'), Action::Up),
-                b(KeyBinding::plain(Down), Action::Down),
-                b(KeyBinding::ch('j'), Action::Down),
-                b(KeyBinding::plain(PageUp), Action::PageUp),
-                b(KeyBinding::plain(PageDown), Action::PageDown),
-                b(KeyBinding::ch('f'), Action::Follow),
-                b(KeyBinding::plain(Tab), Action::FocusNext),
-                b(KeyBinding::plain(Enter), Action::Select),
-                b(KeyBinding::ch('t'), Action::ToggleTheme),
-                b(KeyBinding::ch('?'), Action::ToggleHelp),
-                b(KeyBinding::ch('q'), Action::Quit),
-                b(KeyBinding::plain(Esc), Action::Quit),
-                b(
-                    KeyBinding::with(Char('c'), KeyModifiers::CONTROL),
-                    Action::Quit,
-                ),
-            ],
+            bindings: navigation(true),
+            hints: REPLAY_HINTS.to_vec(),
         }
     }
+}
+
+impl KeyMap {
+    /// The live workbench: decode controls, then the replay's moves over what was decoded.
+    pub fn workbench() -> Self {
+        use KeyCode::*;
+        let b = |k: KeyBinding, a: Action| (k, a);
+        let mut bindings = vec![
+            b(KeyBinding::ch(' '), Action::RunPause),
+            b(KeyBinding::ch('s'), Action::DecodeStep),
+            b(KeyBinding::ch('b'), Action::DecodeBlock),
+            b(KeyBinding::ch('x'), Action::StopRun),
+            b(KeyBinding::ch('r'), Action::RestartRun),
+            b(KeyBinding::ch('c'), Action::CompareRun),
+            b(KeyBinding::ch('e'), Action::EditPrompt),
+            b(KeyBinding::plain(Char('/')), Action::EditPrompt),
+            b(KeyBinding::ch('o'), Action::Settings),
+        ];
+        bindings.extend(navigation(false));
+        KeyMap {
+            bindings,
+            hints: WORKBENCH_HINTS.to_vec(),
+        }
+    }
+}
+
+/// Moving through a stream and viewing it, shared by the replay and the workbench. The
+/// workbench has no playback speed: its stream plays as fast as the model decodes.
+fn navigation(playback: bool) -> Vec<(KeyBinding, Action)> {
+    use KeyCode::*;
+    let b = |k: KeyBinding, a: Action| (k, a);
+    let mut bindings = Vec::new();
+    if playback {
+        bindings.push(b(KeyBinding::ch(' '), Action::TogglePlay));
+    }
+    bindings.extend([
+        b(KeyBinding::ch('.'), Action::StepForward),
+        b(KeyBinding::ch('l'), Action::StepForward),
+        b(KeyBinding::ch(','), Action::StepBack),
+        b(KeyBinding::ch('h'), Action::StepBack),
+        b(KeyBinding::ch('>'), Action::StepBlockForward),
+        b(KeyBinding::ch('<'), Action::StepBlockBack),
+        b(KeyBinding::ch(']'), Action::NextBlock),
+        b(KeyBinding::ch('n'), Action::NextBlock),
+        b(KeyBinding::ch('['), Action::PrevBlock),
+        b(KeyBinding::ch('p'), Action::PrevBlock),
+        b(KeyBinding::plain(Home), Action::Home),
+        b(KeyBinding::ch('g'), Action::Home),
+        b(KeyBinding::plain(End), Action::End),
+        b(KeyBinding::ch('G'), Action::End),
+        b(KeyBinding::plain(Right), Action::ScrubForward),
+        b(KeyBinding::plain(Left), Action::ScrubBack),
+        b(
+            KeyBinding::with(Right, KeyModifiers::SHIFT),
+            Action::ScrubForwardFar,
+        ),
+        b(
+            KeyBinding::with(Left, KeyModifiers::SHIFT),
+            Action::ScrubBackFar,
+        ),
+        b(KeyBinding::plain(Up), Action::Up),
+        b(KeyBinding::ch('k'), Action::Up),
+        b(KeyBinding::plain(Down), Action::Down),
+        b(KeyBinding::ch('j'), Action::Down),
+        b(KeyBinding::plain(PageUp), Action::PageUp),
+        b(KeyBinding::plain(PageDown), Action::PageDown),
+        b(KeyBinding::ch('f'), Action::Follow),
+        b(KeyBinding::plain(Tab), Action::FocusNext),
+        b(KeyBinding::plain(Enter), Action::Select),
+        b(KeyBinding::ch('i'), Action::Inspect),
+        b(KeyBinding::ch('w'), Action::Export),
+        b(KeyBinding::ch('t'), Action::ToggleTheme),
+        b(KeyBinding::ch('?'), Action::ToggleHelp),
+        b(KeyBinding::ch('q'), Action::Quit),
+    ]);
+    if playback {
+        bindings.extend([
+            b(KeyBinding::ch('+'), Action::SpeedUp),
+            b(KeyBinding::ch('='), Action::SpeedUp),
+            b(KeyBinding::ch('-'), Action::SpeedDown),
+            // In the workbench, esc leaves the prompt editor instead.
+            b(KeyBinding::plain(Esc), Action::Quit),
+        ]);
+    }
+    bindings.push(b(
+        KeyBinding::with(Char('c'), KeyModifiers::CONTROL),
+        Action::Quit,
+    ));
+    bindings
 }
 
 impl KeyMap {
@@ -264,7 +360,7 @@ impl KeyMap {
             ));
         }
         rows.sort_by_key(|r| {
-            ["playback", "move", "view", "app"]
+            ["decode", "playback", "move", "view", "app"]
                 .iter()
                 .position(|g| *g == r.0)
         });
@@ -290,7 +386,7 @@ mod tests {
     #[test]
     fn help_lists_every_action_once() {
         let rows = KeyMap::default().help_rows();
-        assert_eq!(rows.len(), 25);
+        assert_eq!(rows.len(), 27);
         assert!(rows.iter().any(|r| r.1 == "space" && r.2 == "play / pause"));
     }
 }

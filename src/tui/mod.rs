@@ -5,9 +5,13 @@ pub mod app;
 pub mod editor;
 pub mod history;
 pub mod keymap;
+pub mod pair;
 mod runner;
+pub mod screens;
+pub mod settings_panel;
 mod terminal;
 pub mod theme;
 pub mod view;
+pub mod workbench;
 
-pub use runner::{RunOptions, run};
+pub use runner::{RunOptions, Screen, UiEvent, run, run_screen};

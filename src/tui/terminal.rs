@@ -5,6 +5,7 @@ use std::io::{Stdout, stdout};
 use std::sync::Once;
 
 use crossterm::cursor::{Hide, Show};
+use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste};
 use crossterm::execute;
 use crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
@@ -20,7 +21,7 @@ impl TerminalGuard {
     pub fn enter() -> std::io::Result<TerminalGuard> {
         install_panic_hook();
         enable_raw_mode()?;
-        let entered = execute!(stdout(), EnterAlternateScreen, Hide)
+        let entered = execute!(stdout(), EnterAlternateScreen, EnableBracketedPaste, Hide)
             .and_then(|_| Terminal::new(CrosstermBackend::new(stdout())));
         match entered {
             Ok(mut terminal) => {
@@ -44,7 +45,7 @@ impl Drop for TerminalGuard {
 /// Put the terminal back the way the shell expects it. Safe to call more than once.
 pub fn restore() {
     let _ = disable_raw_mode();
-    let _ = execute!(stdout(), LeaveAlternateScreen, Show);
+    let _ = execute!(stdout(), DisableBracketedPaste, LeaveAlternateScreen, Show);
 }
 
 fn install_panic_hook() {

@@ -6,11 +6,11 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph};
 
-use crate::tui::app::App;
+use crate::tui::keymap::KeyMap;
+use crate::tui::theme::Theme;
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let theme = &app.theme;
-    let rows = app.keymap.help_rows();
+pub fn draw(frame: &mut Frame, area: Rect, keymap: &KeyMap, theme: &Theme) {
+    let rows = keymap.help_rows();
     let key_width = rows
         .iter()
         .map(|r| r.1.chars().count())

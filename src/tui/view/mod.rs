@@ -1,11 +1,14 @@
 //! Drawing: a pure function of the app state (plus caches that only save work).
 
+pub mod compare;
 mod help;
 pub mod highlight;
+mod inspect;
 mod kv;
 mod mementos;
 mod reasoning;
 mod status;
+pub mod workbench;
 mod wrap;
 
 use ratatui::Frame;
@@ -68,6 +71,27 @@ pub struct ViewCache {
 pub fn draw(frame: &mut Frame, app: &App, cache: &mut ViewCache) {
     let area = frame.area();
     let theme = &app.theme;
+    if !fits(frame, theme) {
+        return;
+    }
+    let [title, body_area, status_area] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    let at = AtCursor::new(app);
+    status::title(frame, title, app);
+    body(frame, body_area, app, &at, cache);
+    status::status(frame, status_area, app, &at);
+    if app.help {
+        help::draw(frame, area, &app.keymap, theme);
+    }
+}
+
+/// Whether the terminal is big enough; if not, says so and returns false.
+pub fn fits(frame: &mut Frame, theme: &crate::tui::theme::Theme) -> bool {
+    let area = frame.area();
     frame.render_widget(Block::new().style(Style::new().fg(theme.text)), area);
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let msg = format!(
@@ -78,18 +102,17 @@ pub fn draw(frame: &mut Frame, app: &App, cache: &mut ViewCache) {
             Paragraph::new(msg).style(Style::new().fg(theme.warning)),
             area,
         );
-        return;
+        return false;
     }
+    true
+}
+
+/// One stream's panes: the reasoning and the memento list above the KV panel, with the
+/// inspector over them when it is open.
+pub fn body(frame: &mut Frame, area: Rect, app: &App, at: &AtCursor, cache: &mut ViewCache) {
     let kv_height = (area.height * 3 / 10).clamp(7, 16);
-    let [title, main, kv_area, status_area] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Fill(1),
-        Constraint::Length(kv_height),
-        Constraint::Length(1),
-    ])
-    .areas(area);
-    let at = AtCursor::new(app);
-    status::title(frame, title, app);
+    let [main, kv_area] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(kv_height)]).areas(area);
     let list_width = if area.width >= 110 {
         44
     } else if area.width >= 60 {
@@ -99,18 +122,23 @@ pub fn draw(frame: &mut Frame, app: &App, cache: &mut ViewCache) {
     };
     let [text_area, list_area] =
         Layout::horizontal([Constraint::Fill(1), Constraint::Length(list_width)]).areas(main);
-    reasoning_pane(frame, text_area, app, &at, cache);
+    reasoning_pane(frame, text_area, app, at, cache);
     if list_width > 0 {
-        mementos::draw(frame, list_area, app, &at);
+        mementos::draw(frame, list_area, app, at);
     }
-    kv::draw(frame, kv_area, app, &at, cache);
-    status::status(frame, status_area, app, &at);
-    if app.help {
-        help::draw(frame, area, app);
+    kv::draw(frame, kv_area, app, at, cache);
+    if app.inspect {
+        inspect::draw(frame, main, app, at);
     }
 }
 
-fn reasoning_pane(frame: &mut Frame, area: Rect, app: &App, at: &AtCursor, cache: &mut ViewCache) {
+pub fn reasoning_pane(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    at: &AtCursor,
+    cache: &mut ViewCache,
+) {
     let theme = &app.theme;
     let focused = app.focus == Focus::Reasoning;
     let border = if focused {

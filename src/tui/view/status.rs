@@ -9,7 +9,6 @@ use ratatui::widgets::Paragraph;
 
 use crate::structure::SpanKind;
 use crate::tui::app::App;
-use crate::tui::keymap::HINTED;
 use crate::units::count;
 
 pub fn title(frame: &mut Frame, area: Rect, app: &App) {
@@ -89,7 +88,7 @@ pub fn status(frame: &mut Frame, area: Rect, app: &App, at: &super::AtCursor) {
         ));
     }
     let mut hints = Vec::new();
-    for action in HINTED {
+    for &action in &app.keymap.hints {
         if let Some(key) = app.keymap.keys_for(action).first() {
             hints.push(Span::styled(
                 key.clone(),

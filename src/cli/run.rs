@@ -1,0 +1,157 @@
+//! `memento run` (and `memento` alone): the live workbench on a local model.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use super::args::ModelArgs;
+use crate::live::{
+    DecodeEngine, FakeEngine, LiveMsg, ModeChoice, ModelEngine, RunSettings, ScaffoldChoice,
+    Worker, sessions_dir,
+};
+use crate::tui::history::{self, History};
+use crate::tui::screens::WorkbenchScreen;
+use crate::tui::theme::Theme;
+use crate::tui::workbench::Workbench;
+use crate::tui::{RunOptions, UiEvent, run_screen};
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// A prompt to put in the editor
+    pub prompt: Option<String>,
+    /// Read the prompt from a file
+    #[arg(long, value_name = "FILE", conflicts_with = "prompt")]
+    pub prompt_file: Option<PathBuf>,
+    /// Start decoding the prompt at once
+    #[arg(long)]
+    pub start: bool,
+    /// Start at once, in full context and memento mode side by side
+    #[arg(long)]
+    pub compare: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Eviction mode: full, memento, keep-N or restart
+    #[arg(long, default_value = "memento", value_name = "MODE")]
+    pub mode: String,
+    /// Runtime-inserted blocks and mementos, for models not trained on them
+    #[arg(long, value_enum, default_value = "auto")]
+    pub scaffold: ScaffoldChoice,
+    /// 0 = greedy
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f32,
+    /// 0 = off
+    #[arg(long, default_value_t = 0)]
+    pub top_k: usize,
+    /// 1 = off
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f32,
+    /// 0 = off
+    #[arg(long, default_value_t = 0.0)]
+    pub min_p: f32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 256)]
+    pub max_tokens: u32,
+    /// Theme: dark, light, or a path to a theme TOML file
+    #[arg(long, default_value = "dark")]
+    pub theme: String,
+    /// Quit when the run finishes and print its summary as JSON (for scripts and benchmarks)
+    #[arg(long)]
+    pub exit_when_done: bool,
+    /// A deterministic stand-in for the model (for trying the controls and for tests)
+    #[arg(long, hide = true)]
+    pub fake_engine: bool,
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    // Everything that can fail on bad input fails before the terminal changes mode.
+    let theme = Theme::load(&args.theme)?;
+    let settings = RunSettings {
+        mode: ModeChoice::parse(&args.mode)
+            .map_err(|e| anyhow::anyhow!(e))
+            .context("--mode")?,
+        scaffold: args.scaffold,
+        temperature: args.temperature,
+        top_k: args.top_k,
+        top_p: args.top_p,
+        min_p: args.min_p,
+        seed: args.seed,
+        max_tokens: args.max_tokens,
+        ..RunSettings::default()
+    };
+    settings
+        .sampler(true)
+        .check()
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let prompt = match &args.prompt_file {
+        Some(f) => Some(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("{}: cannot read the prompt file", f.display()))?,
+        ),
+        None => args.prompt.clone(),
+    };
+    if (args.start || args.compare) && prompt.as_deref().is_none_or(|p| p.trim().is_empty()) {
+        bail!("--start and --compare need a prompt");
+    }
+    if !std::io::stdout().is_terminal() {
+        bail!("the workbench needs a terminal; for scripts use `memento generate` instead");
+    }
+    let engine: Box<dyn DecodeEngine + Send> = if args.fake_engine {
+        Box::new(FakeEngine {
+            token_delay: std::time::Duration::from_millis(20),
+            ..FakeEngine::default()
+        })
+    } else {
+        let (model, tokenizer) = args.model.load()?;
+        Box::new(ModelEngine { model, tokenizer })
+    };
+    let history = match history::default_path() {
+        Some(path) => History::load(&path)?,
+        None => History::in_memory(),
+    };
+    let sessions = sessions_dir()?;
+    let name = engine.name();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let to_ui = tx.clone();
+    let emit = Arc::new(move |msg: LiveMsg| {
+        let _ = to_ui.send(UiEvent::Live(msg));
+    });
+    let worker = Worker::spawn(engine, Some(sessions), emit);
+    let mut wb = Workbench::new(worker, name, history, theme);
+    wb.settings = settings;
+    wb.exit_when_done = args.exit_when_done;
+    if let Some(p) = &prompt {
+        wb.editor.set_text(p);
+        if args.start || args.compare {
+            if let Err(e) = wb.history.push(p) {
+                eprintln!("warning: {e}");
+            }
+            wb.start(p.clone(), args.compare, false);
+        }
+    }
+    let mut screen = WorkbenchScreen::new(wb);
+    run_screen(&mut screen, tx, rx, RunOptions::default())?;
+    let wb = screen.wb;
+    let paths = wb.trace_paths();
+    if args.exit_when_done {
+        let summaries: Vec<_> = wb
+            .streams
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "mode": s.label,
+                    "trace": s.path,
+                    "summary": s.summary,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&summaries)?);
+    } else if !paths.is_empty() {
+        let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        eprintln!("recorded {}", shown.join(" and "));
+    }
+    Ok(())
+}

@@ -1,0 +1,37 @@
+//! A sink that forwards every event to the UI, tagged with its run and stream.
+
+use crate::trace::{Event, EventSink, Header};
+
+use super::worker::LiveMsg;
+
+pub struct ChannelSink {
+    run: u64,
+    stream: usize,
+    send: super::worker::Emit,
+}
+
+impl ChannelSink {
+    pub(super) fn new(run: u64, stream: usize, send: super::worker::Emit) -> Self {
+        ChannelSink { run, stream, send }
+    }
+}
+
+impl EventSink for ChannelSink {
+    fn header(&mut self, header: &Header) -> std::io::Result<()> {
+        (self.send)(LiveMsg::Header {
+            run: self.run,
+            stream: self.stream,
+            header: Box::new(header.clone()),
+        });
+        Ok(())
+    }
+
+    fn event(&mut self, event: &Event) -> std::io::Result<()> {
+        (self.send)(LiveMsg::Event {
+            run: self.run,
+            stream: self.stream,
+            event: Box::new(event.clone()),
+        });
+        Ok(())
+    }
+}

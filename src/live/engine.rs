@@ -1,0 +1,69 @@
+//! What the worker needs from a model: start a run that records into a sink, then step it.
+
+use crate::engine::{Run, RunOptions, RunSummary, Step, Timings};
+use crate::model::{Model, ModelError, ModelTokenizer};
+use crate::trace::{EndReason, EventSink};
+
+/// Every run records into this: the trace file and the UI at once.
+pub type LiveSink = Box<dyn EventSink + Send>;
+
+pub trait DecodeEngine {
+    fn name(&self) -> String;
+    /// True when the vocabulary has the memento tokens (scaffolding is then off by default).
+    fn has_memento_tags(&self) -> bool;
+    /// Record the header, prefill `prompt` and get ready to decode.
+    fn start<'e>(
+        &'e self,
+        prompt: &str,
+        options: RunOptions,
+        sink: LiveSink,
+    ) -> Result<Box<dyn ActiveRun + 'e>, ModelError>;
+}
+
+pub trait ActiveRun {
+    /// Decode one token; `None` once the run has ended.
+    fn step(&mut self) -> Result<Option<Step>, ModelError>;
+    fn timings(&self) -> Timings;
+    /// Write the end event and summarise.
+    fn finish(self: Box<Self>, reason: Option<EndReason>) -> Result<RunSummary, ModelError>;
+}
+
+/// The real engine: weights loaded once, shared by every run (and both streams of a compare).
+pub struct ModelEngine {
+    pub model: Model,
+    pub tokenizer: ModelTokenizer,
+}
+
+impl DecodeEngine for ModelEngine {
+    fn name(&self) -> String {
+        self.model.name()
+    }
+
+    fn has_memento_tags(&self) -> bool {
+        self.tokenizer.has_memento_tags()
+    }
+
+    fn start<'e>(
+        &'e self,
+        prompt: &str,
+        options: RunOptions,
+        sink: LiveSink,
+    ) -> Result<Box<dyn ActiveRun + 'e>, ModelError> {
+        let run = Run::start(&self.model, &self.tokenizer, prompt, options, sink)?;
+        Ok(Box::new(run))
+    }
+}
+
+impl<S: EventSink> ActiveRun for Run<'_, S> {
+    fn step(&mut self) -> Result<Option<Step>, ModelError> {
+        Run::step(self)
+    }
+
+    fn timings(&self) -> Timings {
+        Run::timings(self)
+    }
+
+    fn finish(self: Box<Self>, reason: Option<EndReason>) -> Result<RunSummary, ModelError> {
+        Run::finish(*self, reason).map(|(_, summary)| summary)
+    }
+}

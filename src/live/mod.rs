@@ -1,0 +1,18 @@
+//! Live decoding for the workbench: a background worker that runs one prompt (or the same
+//! prompt twice, in full context and with memento eviction) step by step under commands, and
+//! sends every trace event it records to the UI while writing it to the sessions directory.
+//! The worker drives any [`DecodeEngine`]: the real model, or a deterministic fake for tests.
+
+mod channel_sink;
+mod engine;
+mod fake;
+mod sessions;
+mod settings;
+mod worker;
+
+pub use channel_sink::ChannelSink;
+pub use engine::{ActiveRun, DecodeEngine, ModelEngine};
+pub use fake::FakeEngine;
+pub use sessions::{SessionPaths, partner_of, sessions_dir};
+pub use settings::{ModeChoice, RunSettings, ScaffoldChoice};
+pub use worker::{Command, LiveMsg, StreamInfo, Worker, WorkerState};

@@ -1,0 +1,445 @@
+//! The decode worker: a thread that owns the engine and runs one session at a time (one
+//! stream, or two for a compare run) under commands from the UI. It steps between commands,
+//! so pausing takes effect after at most one token per stream and decoding never waits on
+//! the UI. Everything it records goes to the trace files and, as the same events, to the UI.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::thread::JoinHandle;
+
+use super::channel_sink::ChannelSink;
+use super::engine::{ActiveRun, DecodeEngine, LiveSink};
+use super::sessions::SessionPaths;
+use super::settings::{ModeChoice, RunSettings};
+use crate::engine::{RunSummary, Timings};
+use crate::structure::{Edge, SpanKind};
+use crate::trace::{EndReason, Event, Header, Tee, TraceWriter};
+
+/// How the worker reports to the UI.
+pub type Emit = Arc<dyn Fn(LiveMsg) + Send + Sync>;
+
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Start a new session (ending any current one). `hold` starts it paused after prefill.
+    Start {
+        prompt: String,
+        settings: RunSettings,
+        compare: bool,
+        hold: bool,
+    },
+    Run,
+    Pause,
+    /// Decode one token (in each stream of a compare run), then pause.
+    Step,
+    /// Decode until a block or memento closes, then pause.
+    StepBlock,
+    /// End the session here; the traces get their end event.
+    Stop,
+    /// Start the last session's prompt and settings again.
+    Restart,
+    Shutdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerState {
+    /// No session yet.
+    Idle,
+    Running,
+    Paused,
+    Finished,
+}
+
+#[derive(Debug, Clone)]
+pub struct StreamInfo {
+    /// The KV mode, as a policy label.
+    pub label: String,
+    /// Where its trace is recorded.
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub enum LiveMsg {
+    Started {
+        run: u64,
+        prompt: String,
+        streams: Vec<StreamInfo>,
+    },
+    Header {
+        run: u64,
+        stream: usize,
+        header: Box<Header>,
+    },
+    Event {
+        run: u64,
+        stream: usize,
+        event: Box<Event>,
+    },
+    Progress {
+        run: u64,
+        stream: usize,
+        timings: Timings,
+    },
+    StreamEnded {
+        run: u64,
+        stream: usize,
+        summary: Box<RunSummary>,
+    },
+    State {
+        run: u64,
+        state: WorkerState,
+    },
+    Error {
+        run: u64,
+        message: String,
+    },
+}
+
+/// The UI's handle on the worker thread. Dropping it stops the session (writing the end
+/// events) and joins the thread.
+pub struct Worker {
+    commands: Sender<Command>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Worker {
+    /// Start the thread. Traces are recorded into `sessions` (created if missing) when given.
+    pub fn spawn(
+        engine: Box<dyn DecodeEngine + Send>,
+        sessions: Option<PathBuf>,
+        emit: Emit,
+    ) -> Worker {
+        let (commands, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("memento-decode".into())
+            .spawn(move || {
+                let mut w = WorkerLoop {
+                    engine: engine.as_ref(),
+                    emit,
+                    sessions,
+                    run: 0,
+                    last: None,
+                };
+                w.serve(rx);
+            })
+            .expect("spawning the decode thread");
+        Worker {
+            commands,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn send(&self, command: Command) {
+        // A worker that has gone (it only exits on Shutdown) has nothing left to do.
+        let _ = self.commands.send(command);
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Goal {
+    Hold,
+    Run,
+    Tokens(u32),
+    SpanEnd,
+}
+
+struct Session<'e> {
+    run: u64,
+    streams: Vec<Option<Box<dyn ActiveRun + 'e>>>,
+    goal: Goal,
+}
+
+struct WorkerLoop<'e> {
+    engine: &'e (dyn DecodeEngine + Send),
+    emit: Emit,
+    sessions: Option<PathBuf>,
+    run: u64,
+    last: Option<(String, RunSettings, bool)>,
+}
+
+impl<'e> WorkerLoop<'e> {
+    fn serve(&mut self, rx: Receiver<Command>) {
+        let mut session: Option<Session<'e>> = None;
+        loop {
+            let busy = session.as_ref().is_some_and(|s| s.goal != Goal::Hold);
+            let command = if busy {
+                match rx.try_recv() {
+                    Ok(c) => Some(c),
+                    Err(TryRecvError::Empty) => None,
+                    Err(TryRecvError::Disconnected) => Some(Command::Shutdown),
+                }
+            } else {
+                Some(rx.recv().unwrap_or(Command::Shutdown))
+            };
+            if let Some(command) = command {
+                if !self.handle(command, &mut session) {
+                    return;
+                }
+                continue;
+            }
+            if let Some(s) = session.as_mut() {
+                if self.round(s) {
+                    session = None;
+                }
+            }
+        }
+    }
+
+    /// Apply one command; false to exit the thread.
+    fn handle(&mut self, command: Command, session: &mut Option<Session<'e>>) -> bool {
+        let set_goal = |session: &mut Option<Session<'e>>, goal: Goal, emit: &Emit| {
+            if let Some(s) = session.as_mut() {
+                s.goal = goal;
+                let state = if goal == Goal::Hold {
+                    WorkerState::Paused
+                } else {
+                    WorkerState::Running
+                };
+                emit(LiveMsg::State { run: s.run, state });
+            }
+        };
+        match command {
+            Command::Start {
+                prompt,
+                settings,
+                compare,
+                hold,
+            } => {
+                self.end(session.take(), EndReason::Stopped);
+                self.last = Some((prompt.clone(), settings.clone(), compare));
+                *session = self.start(&prompt, &settings, compare, hold);
+            }
+            Command::Restart => {
+                self.end(session.take(), EndReason::Stopped);
+                if let Some((prompt, settings, compare)) = self.last.clone() {
+                    *session = self.start(&prompt, &settings, compare, false);
+                }
+            }
+            Command::Run => set_goal(session, Goal::Run, &self.emit),
+            Command::Pause => set_goal(session, Goal::Hold, &self.emit),
+            Command::Step => set_goal(session, Goal::Tokens(1), &self.emit),
+            Command::StepBlock => set_goal(session, Goal::SpanEnd, &self.emit),
+            Command::Stop => self.end(session.take(), EndReason::Stopped),
+            Command::Shutdown => {
+                self.end(session.take(), EndReason::Stopped);
+                return false;
+            }
+        }
+        true
+    }
+
+    fn start(
+        &mut self,
+        prompt: &str,
+        settings: &RunSettings,
+        compare: bool,
+        hold: bool,
+    ) -> Option<Session<'e>> {
+        self.run += 1;
+        let run = self.run;
+        let modes: Vec<ModeChoice> = if compare {
+            settings.compare_modes().to_vec()
+        } else {
+            vec![settings.mode]
+        };
+        let labels: Vec<String> = modes.iter().map(|m| m.label()).collect();
+        let fail = |message: String| {
+            (self.emit)(LiveMsg::Error { run, message });
+            (self.emit)(LiveMsg::State {
+                run,
+                state: WorkerState::Finished,
+            });
+        };
+        let paths = match &self.sessions {
+            Some(dir) => {
+                if let Err(e) = std::fs::create_dir_all(dir) {
+                    fail(format!(
+                        "{}: cannot create the sessions directory: {e}",
+                        dir.display()
+                    ));
+                    return None;
+                }
+                SessionPaths::new(dir, &labels)
+                    .paths
+                    .into_iter()
+                    .map(Some)
+                    .collect()
+            }
+            None => vec![None; labels.len()],
+        };
+        (self.emit)(LiveMsg::Started {
+            run,
+            prompt: prompt.to_string(),
+            streams: labels
+                .iter()
+                .zip(&paths)
+                .map(|(label, path)| StreamInfo {
+                    label: label.clone(),
+                    path: path.clone(),
+                })
+                .collect(),
+        });
+        let mut streams = Vec::new();
+        for (stream, (mode, path)) in modes.iter().zip(&paths).enumerate() {
+            let channel = ChannelSink::new(run, stream, Arc::clone(&self.emit));
+            let sink: LiveSink = match path {
+                Some(p) => match TraceWriter::create(p) {
+                    Ok(w) => Box::new(Tee(w, channel)),
+                    Err(e) => {
+                        fail(format!("{}: cannot create the trace: {e}", p.display()));
+                        self.end(
+                            Some(Session {
+                                run,
+                                streams,
+                                goal: Goal::Hold,
+                            }),
+                            EndReason::Error,
+                        );
+                        return None;
+                    }
+                },
+                None => Box::new(channel),
+            };
+            let options = settings.options(*mode, self.engine.has_memento_tags());
+            match self.engine.start(prompt, options, sink) {
+                Ok(r) => {
+                    (self.emit)(LiveMsg::Progress {
+                        run,
+                        stream,
+                        timings: r.timings(),
+                    });
+                    streams.push(Some(r));
+                }
+                Err(e) => {
+                    fail(e.to_string());
+                    self.end(
+                        Some(Session {
+                            run,
+                            streams,
+                            goal: Goal::Hold,
+                        }),
+                        EndReason::Error,
+                    );
+                    return None;
+                }
+            }
+        }
+        let goal = if hold { Goal::Hold } else { Goal::Run };
+        let state = if hold {
+            WorkerState::Paused
+        } else {
+            WorkerState::Running
+        };
+        (self.emit)(LiveMsg::State { run, state });
+        Some(Session { run, streams, goal })
+    }
+
+    /// One token in every live stream. True when the session has ended.
+    fn round(&mut self, s: &mut Session<'e>) -> bool {
+        let mut span_closed = false;
+        for (stream, slot) in s.streams.iter_mut().enumerate() {
+            let Some(active) = slot.as_mut() else {
+                continue;
+            };
+            match active.step() {
+                Ok(Some(step)) => {
+                    span_closed |= step.boundaries.iter().any(|b| {
+                        b.edge == Edge::Close
+                            && matches!(b.span, SpanKind::Block | SpanKind::Summary)
+                    });
+                    (self.emit)(LiveMsg::Progress {
+                        run: s.run,
+                        stream,
+                        timings: active.timings(),
+                    });
+                }
+                Ok(None) => {
+                    if let Some(done) = slot.take() {
+                        self.finish_stream(s.run, stream, done, None);
+                    }
+                }
+                Err(e) => {
+                    (self.emit)(LiveMsg::Error {
+                        run: s.run,
+                        message: e.to_string(),
+                    });
+                    if let Some(done) = slot.take() {
+                        self.finish_stream(s.run, stream, done, Some(EndReason::Error));
+                    }
+                }
+            }
+        }
+        if s.streams.iter().all(Option::is_none) {
+            (self.emit)(LiveMsg::State {
+                run: s.run,
+                state: WorkerState::Finished,
+            });
+            return true;
+        }
+        let reached = match s.goal {
+            Goal::Tokens(n) if n <= 1 => true,
+            Goal::Tokens(n) => {
+                s.goal = Goal::Tokens(n - 1);
+                false
+            }
+            Goal::SpanEnd => span_closed,
+            Goal::Run | Goal::Hold => false,
+        };
+        if reached {
+            s.goal = Goal::Hold;
+            (self.emit)(LiveMsg::State {
+                run: s.run,
+                state: WorkerState::Paused,
+            });
+        }
+        false
+    }
+
+    fn finish_stream(
+        &self,
+        run: u64,
+        stream: usize,
+        active: Box<dyn ActiveRun + 'e>,
+        reason: Option<EndReason>,
+    ) {
+        match active.finish(reason) {
+            Ok(summary) => (self.emit)(LiveMsg::StreamEnded {
+                run,
+                stream,
+                summary: Box::new(summary),
+            }),
+            Err(e) => (self.emit)(LiveMsg::Error {
+                run,
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// End every stream still running.
+    fn end(&self, session: Option<Session<'e>>, reason: EndReason) {
+        let Some(s) = session else {
+            return;
+        };
+        let any = s.streams.iter().any(Option::is_some);
+        for (stream, slot) in s.streams.into_iter().enumerate() {
+            if let Some(active) = slot {
+                self.finish_stream(s.run, stream, active, Some(reason));
+            }
+        }
+        if any {
+            (self.emit)(LiveMsg::State {
+                run: s.run,
+                state: WorkerState::Finished,
+            });
+        }
+    }
+}

@@ -1,0 +1,432 @@
+//! The live workbench driven by actions, headless, on the deterministic fake engine: every
+//! decode control, recording, compare runs, and the views drawn into a test backend.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use memento::live::{FakeEngine, LiveMsg, ModeChoice, Worker, WorkerState, partner_of};
+use memento::structure::{Edge, SpanKind};
+use memento::trace::{EndReason, Event, read_trace};
+use memento::tui::history::History;
+use memento::tui::keymap::Action;
+use memento::tui::theme::Theme;
+use memento::tui::view::compare::first_divergence;
+use memento::tui::view::workbench::{WorkbenchCache, draw};
+use memento::tui::workbench::{Focus, Workbench};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+const PROMPT: &str = "What is 12 plus 5?";
+
+struct Bench {
+    wb: Workbench,
+    rx: Receiver<LiveMsg>,
+    dir: tempfile::TempDir,
+}
+
+fn bench_with(engine: FakeEngine) -> Bench {
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let emit = Arc::new(move |m: LiveMsg| {
+        let _ = tx.send(m);
+    });
+    let worker = Worker::spawn(Box::new(engine), Some(dir.path().to_path_buf()), emit);
+    let wb = Workbench::new(worker, "fake".into(), History::in_memory(), Theme::dark());
+    Bench { wb, rx, dir }
+}
+
+fn bench() -> Bench {
+    bench_with(FakeEngine::default())
+}
+
+impl Bench {
+    /// Apply worker messages until `done` holds (or fail after a while).
+    fn until(&mut self, what: &str, done: impl Fn(&Workbench) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !done(&self.wb) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(m) => self.wb.on_live(m),
+                Err(_) => panic!("timed out waiting until {what}"),
+            }
+        }
+    }
+
+    /// Apply whatever arrives within `wait`.
+    fn drain(&mut self, wait: Duration) {
+        let deadline = Instant::now() + wait;
+        while let Ok(m) = self
+            .rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            self.wb.on_live(m);
+        }
+    }
+
+    fn len(&self, stream: usize) -> u64 {
+        self.wb.streams[stream].app.as_ref().map_or(0, |a| a.len())
+    }
+
+    /// Start `PROMPT` paused after prefill.
+    fn start_held(&mut self, compare: bool) {
+        self.wb.start(PROMPT.into(), compare, true);
+        self.until("the session is paused after prefill", |wb| {
+            wb.state == WorkerState::Paused && wb.apps().count() == if compare { 2 } else { 1 }
+        });
+    }
+
+    /// Send `action` and wait until the worker has acted on it and paused again.
+    fn control(&mut self, action: Action) {
+        let run = self.wb.run;
+        self.wb.update(action);
+        // The worker confirms with Running, then pauses when the goal is reached.
+        self.until("the worker starts", |wb| {
+            wb.state == WorkerState::Running && wb.run == run
+        });
+        self.until("the worker pauses", |wb| wb.state != WorkerState::Running);
+    }
+}
+
+fn last_token_text(b: &Bench, stream: usize) -> String {
+    let app = b.wb.streams[stream].app.as_ref().unwrap();
+    let t = app.timeline.tokens();
+    t.text(t.len() - 1).to_string()
+}
+
+#[test]
+fn step_advances_exactly_one_token() {
+    let mut b = bench();
+    b.start_held(false);
+    assert_eq!(b.len(0), 0, "prefill only");
+    for expected in 1..=5 {
+        b.control(Action::DecodeStep);
+        b.drain(Duration::from_millis(30));
+        assert_eq!(b.len(0), expected);
+        assert_eq!(b.wb.state, WorkerState::Paused);
+    }
+}
+
+#[test]
+fn step_in_a_compare_run_advances_each_stream_once() {
+    let mut b = bench();
+    b.start_held(true);
+    b.control(Action::DecodeStep);
+    b.control(Action::DecodeStep);
+    b.drain(Duration::from_millis(30));
+    assert_eq!((b.len(0), b.len(1)), (2, 2));
+}
+
+#[test]
+fn pause_holds() {
+    let mut b = bench_with(FakeEngine {
+        blocks: 40,
+        token_delay: Duration::from_millis(2),
+        ..FakeEngine::default()
+    });
+    b.wb.start(PROMPT.into(), false, false);
+    b.until("a few tokens are decoded", |wb| {
+        wb.apps().next().is_some_and(|a| a.len() >= 10)
+    });
+    b.wb.update(Action::RunPause);
+    b.until("the worker pauses", |wb| wb.state == WorkerState::Paused);
+    let held = b.len(0);
+    b.drain(Duration::from_millis(200));
+    assert_eq!(b.len(0), held, "no token may arrive while paused");
+    // Run resumes from where it stopped.
+    b.wb.update(Action::RunPause);
+    b.until("decoding resumes", |wb| {
+        wb.apps().next().unwrap().len() > held + 3
+    });
+}
+
+#[test]
+fn step_block_stops_at_the_blocks_end() {
+    let mut b = bench();
+    b.start_held(false);
+    // Into the first block: <think>, newline, <|block_start|>, two words.
+    for _ in 0..5 {
+        b.control(Action::DecodeStep);
+    }
+    b.drain(Duration::from_millis(30));
+    let before = b.len(0);
+    b.control(Action::DecodeBlock);
+    b.drain(Duration::from_millis(50));
+    assert_eq!(last_token_text(&b, 0), "<|block_end|>");
+    let app = b.wb.streams[0].app.as_ref().unwrap();
+    let closes: Vec<u64> = app
+        .timeline
+        .boundaries()
+        .iter()
+        .filter(|x| x.edge == Edge::Close && x.span == SpanKind::Block)
+        .map(|x| x.at)
+        .collect();
+    assert_eq!(
+        closes,
+        vec![app.timeline.next_pos() - 1],
+        "stopped at the first block end"
+    );
+    assert_eq!(
+        b.len(0),
+        before + 11,
+        "the rest of the 12-word block and its end tag"
+    );
+    // The next step-block runs to the memento's end, which evicts the block.
+    b.control(Action::DecodeBlock);
+    b.drain(Duration::from_millis(50));
+    assert_eq!(last_token_text(&b, 0), "<|summary_end|>");
+    let app = b.wb.streams[0].app.as_ref().unwrap();
+    assert_eq!(app.timeline.evictions().len(), 1);
+    assert!(b.wb.streams[0].flashing().is_some(), "the eviction flashes");
+}
+
+#[test]
+fn stop_ends_the_stream_and_writes_the_trace() {
+    let mut b = bench_with(FakeEngine {
+        blocks: 40,
+        ..FakeEngine::default()
+    });
+    b.wb.start(PROMPT.into(), false, false);
+    b.until("tokens arrive", |wb| {
+        wb.apps().next().is_some_and(|a| a.len() >= 30)
+    });
+    b.wb.update(Action::StopRun);
+    b.until("the run finishes", |wb| wb.state == WorkerState::Finished);
+    b.drain(Duration::from_millis(100));
+    let shown = b.len(0);
+    let summary = b.wb.streams[0].summary.clone().expect("a summary");
+    assert_eq!(summary.end, EndReason::Stopped);
+    let path = b.wb.streams[0].path.clone().expect("recorded");
+    assert!(path.starts_with(b.dir.path()));
+    let file = read_trace(&path).unwrap();
+    let tokens = file
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Token(_)))
+        .count() as u64;
+    assert_eq!(tokens, shown, "the file holds every token the view showed");
+    match file.events.last() {
+        Some(Event::End(e)) => assert_eq!(e.reason, EndReason::Stopped),
+        other => panic!("the trace must end with an end event, got {other:?}"),
+    }
+    // Nothing more arrives after a stop.
+    b.drain(Duration::from_millis(100));
+    assert_eq!(b.len(0), shown);
+}
+
+#[test]
+fn restart_records_a_new_trace_and_keeps_the_old_one() {
+    let mut b = bench();
+    b.start_held(false);
+    b.control(Action::DecodeStep);
+    let first = b.wb.streams[0].path.clone().unwrap();
+    let run = b.wb.run;
+    b.wb.update(Action::RestartRun);
+    b.until("the new session runs", |wb| {
+        wb.run > run && wb.state == WorkerState::Finished
+    });
+    let second = b.wb.streams[0].path.clone().unwrap();
+    assert_ne!(first, second);
+    for p in [&first, &second] {
+        let f = read_trace(p).unwrap();
+        assert!(
+            matches!(f.events.last(), Some(Event::End(_))),
+            "{}",
+            p.display()
+        );
+    }
+    assert_eq!(b.len(0), 93, "the restarted run decodes the whole script");
+}
+
+#[test]
+fn compare_runs_full_and_memento_and_records_a_pair() {
+    let mut b = bench();
+    b.wb.start(PROMPT.into(), true, false);
+    b.until("both streams finish", |wb| {
+        wb.state == WorkerState::Finished && wb.streams.iter().all(|s| s.summary.is_some())
+    });
+    let labels: Vec<&str> = b.wb.streams.iter().map(|s| s.label.as_str()).collect();
+    assert_eq!(labels, ["full", "memento"]);
+    let [full, memento] = [0, 1].map(|i| b.wb.streams[i].app.as_ref().unwrap());
+    assert_eq!(full.timeline.evictions().len(), 0);
+    assert_eq!(memento.timeline.evictions().len(), 4);
+    assert!(memento.timeline.state().peak < full.timeline.state().peak);
+    // The fake's words follow the cache, so the streams split at the first word after the
+    // first eviction, as a real model's would: <think>, a newline, a block of 12 words with
+    // its two tags, a memento of 4 words with its two tags, a newline, <|block_start|>.
+    assert_eq!(
+        first_divergence(&full.timeline, &memento.timeline),
+        Some(24)
+    );
+    let evicted_at = memento.timeline.evictions()[0].pos - memento.timeline.prompt_len();
+    assert!(evicted_at < 24);
+    let paths = b.wb.trace_paths();
+    assert_eq!(partner_of(&paths[0]).as_deref(), Some(paths[1].as_path()));
+    assert_eq!(partner_of(&paths[1]).as_deref(), Some(paths[0].as_path()));
+    for p in &paths {
+        let f = read_trace(p).unwrap();
+        assert!(matches!(f.events.last(), Some(Event::End(_))));
+    }
+}
+
+#[test]
+fn the_settings_choose_the_mode_of_the_next_run() {
+    let mut b = bench();
+    b.wb.settings.mode = ModeChoice::Keep(1);
+    b.wb.settings.max_tokens = 40;
+    b.wb.start(PROMPT.into(), false, false);
+    b.until("the run finishes", |wb| wb.state == WorkerState::Finished);
+    b.drain(Duration::from_millis(50));
+    let app = b.wb.streams[0].app.as_ref().unwrap();
+    assert_eq!(app.timeline.header.policy.keep_last_n_blocks, 1);
+    assert_eq!(app.len(), 40);
+    assert_eq!(
+        b.wb.streams[0].summary.as_ref().unwrap().end,
+        EndReason::MaxTokens
+    );
+}
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+#[test]
+fn typing_a_prompt_and_pressing_enter_runs_it() {
+    let mut b = bench();
+    assert_eq!(b.wb.focus, Focus::Editor);
+    for c in "Add 2 and 3.".chars() {
+        b.wb.key(&key(KeyCode::Char(c)));
+    }
+    // Keys that are controls in the view are text in the editor.
+    assert_eq!(b.wb.editor.text(), "Add 2 and 3.");
+    b.wb.key(&key(KeyCode::Enter));
+    assert_eq!(b.wb.focus, Focus::View);
+    b.until("the run finishes", |wb| wb.state == WorkerState::Finished);
+    assert_eq!(b.wb.prompt.as_deref(), Some("Add 2 and 3."));
+    assert_eq!(b.wb.history.entries(), ["Add 2 and 3."]);
+    // In the view, `s` is a control again: it starts the editor's prompt paused and steps.
+    b.wb.key(&key(KeyCode::Char('s')));
+    b.until("one token of a new run", |wb| {
+        wb.state == WorkerState::Paused && wb.apps().next().is_some_and(|a| a.len() == 1)
+    });
+}
+
+#[test]
+fn dropping_the_workbench_ends_the_trace() {
+    let mut b = bench_with(FakeEngine {
+        blocks: 100,
+        ..FakeEngine::default()
+    });
+    b.wb.start(PROMPT.into(), false, false);
+    b.until("tokens arrive", |wb| {
+        wb.apps().next().is_some_and(|a| a.len() >= 5)
+    });
+    let path = b.wb.streams[0].path.clone().unwrap();
+    drop(b.wb);
+    let f = read_trace(&path).unwrap();
+    match f.events.last() {
+        Some(Event::End(e)) => assert_eq!(e.reason, EndReason::Stopped),
+        other => panic!("no end event: {other:?}"),
+    }
+}
+
+// ---- views ----
+
+/// Fix what varies between runs (speeds, file names) so the screen is reproducible.
+fn steady(b: &mut Bench) {
+    for (i, s) in b.wb.streams.iter_mut().enumerate() {
+        s.timings.prefill_seconds = 0.01;
+        s.timings.decode_seconds = s.timings.generated as f64 / (100.0 + i as f64 * 20.0);
+        if let Some(summary) = s.summary.as_mut() {
+            summary.decode_tok_s = 100.0 + i as f64 * 20.0;
+        }
+        s.path = Some(Path::new(&format!("session-{}.trace.jsonl", s.label)).to_path_buf());
+    }
+}
+
+fn screen(b: &Bench, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    let mut cache = WorkbenchCache::default();
+    terminal.draw(|f| draw(f, &b.wb, &mut cache)).unwrap();
+    let buf = terminal.backend().buffer().clone();
+    (0..height)
+        .map(|y| (0..width).map(|x| buf[(x, y)].symbol()).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A single run paused right after its first eviction.
+fn after_first_eviction() -> Bench {
+    let mut b = bench();
+    b.start_held(false);
+    b.control(Action::DecodeBlock);
+    b.control(Action::DecodeBlock);
+    b.drain(Duration::from_millis(50));
+    b.wb.editor.set_text(PROMPT);
+    steady(&mut b);
+    b
+}
+
+fn compare_finished() -> Bench {
+    let mut b = bench();
+    b.wb.editor.set_text(PROMPT);
+    b.wb.start(PROMPT.into(), true, false);
+    b.until("both streams finish", |wb| {
+        wb.state == WorkerState::Finished && wb.streams.iter().all(|s| s.summary.is_some())
+    });
+    steady(&mut b);
+    b
+}
+
+#[test]
+fn snapshot_workbench_80x24() {
+    let b = after_first_eviction();
+    insta::assert_snapshot!(screen(&b, 80, 24));
+}
+
+#[test]
+fn snapshot_workbench_160x48() {
+    let b = after_first_eviction();
+    insta::assert_snapshot!(screen(&b, 160, 48));
+}
+
+#[test]
+fn snapshot_compare_80x24() {
+    let b = compare_finished();
+    insta::assert_snapshot!(screen(&b, 80, 24));
+}
+
+#[test]
+fn snapshot_compare_160x48() {
+    let b = compare_finished();
+    insta::assert_snapshot!(screen(&b, 160, 48));
+}
+
+#[test]
+fn snapshot_settings_and_empty_workbench_80x24() {
+    let mut b = bench();
+    assert!(screen(&b, 80, 24).contains("Type a prompt"));
+    b.wb.focus = Focus::View;
+    b.wb.update(Action::Settings);
+    b.wb.key(&key(KeyCode::Down));
+    b.wb.key(&key(KeyCode::Right));
+    assert_eq!(b.wb.settings.scaffold, memento::live::ScaffoldChoice::On);
+    insta::assert_snapshot!(screen(&b, 80, 24));
+}
+
+#[test]
+fn inspecting_a_token_and_a_memento() {
+    let mut b = after_first_eviction();
+    b.wb.update(Action::Inspect);
+    let s = screen(&b, 100, 30);
+    assert!(s.contains("token 22 of 22"), "{s}");
+    assert!(s.contains("<|summary_end|>"), "{s}");
+    assert!(s.contains("alternatives"), "{s}");
+    // The memento list: the selected memento's block, marked evicted, with entries freed.
+    b.wb.update(Action::FocusNext);
+    let s = screen(&b, 120, 36);
+    assert!(s.contains("block 1 · i closes"), "{s}");
+    assert!(s.contains("freed 12 KV entries"), "{s}");
+}

@@ -1,0 +1,112 @@
+//! The workbench in a real terminal (tmux) on the real SmolLM2 model: type a prompt, run a
+//! compare, watch a block get evicted, quit, and open the recorded pair again.
+
+#[path = "common/tmux.rs"]
+mod tmux;
+
+use std::path::PathBuf;
+
+use memento::timeline::Timeline;
+use memento::trace::{EndReason, Event, read_trace};
+use tmux::Tmux;
+
+const BIN: &str = env!("CARGO_BIN_EXE_memento");
+const PROMPT: &str = "A farmer has 17 sheep and buys 12 more. How many sheep does he have?";
+
+/// Live and peak entries from the right-hand (memento) column's gauge line.
+fn memento_gauge(screen: &str) -> Option<(u64, u64)> {
+    let number = |s: &str| -> Option<u64> {
+        let digits: String = s
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == ',')
+            .collect();
+        digits.replace(',', "").parse().ok()
+    };
+    screen.lines().find_map(|line| {
+        let gauges: Vec<usize> = line.match_indices("/8,192 tok").map(|(i, _)| i).collect();
+        let at = *gauges.get(1)?;
+        let before = &line[..at];
+        let start = before.rfind(|c: char| !(c.is_ascii_digit() || c == ','))? + 1;
+        let live = number(&before[start..])?;
+        let after = &line[at..];
+        let peak = number(&after[after.find("peak ")? + 5..])?;
+        Some((live, peak))
+    })
+}
+
+#[test]
+fn compare_on_smollm2_evicts_records_a_pair_and_replays_it() {
+    let model = memento::fetch::ensure_default_model(false).expect("the default model");
+    let dir = tempfile::tempdir().unwrap();
+    let sessions = dir.path().join("sessions");
+    let command = format!(
+        "MEMENTO_SESSIONS_DIR={} MEMENTO_HISTORY_FILE={} {BIN} run --model {} --max-tokens 200",
+        sessions.display(),
+        dir.path().join("history.jsonl").display(),
+        model.display()
+    );
+    let t = Tmux::start("workbench", 120, 36, &command);
+    t.wait_secs("the workbench", 60, |s| {
+        s.contains("Prompt") && s.contains("ready") && s.contains("Type a prompt")
+    });
+    t.keys(&["-l", PROMPT]);
+    t.wait("the typed prompt", |s| {
+        s.contains("How many sheep does he have?")
+    });
+    t.keys(&["C-o"]);
+    t.wait("two columns decoding", |s| {
+        s.contains("│ compare │") && s.contains(" full ") && s.contains(" memento ")
+    });
+    // A memento closes, its block is evicted, and the memento stream's gauge falls below
+    // its peak.
+    let evicted = t.wait_secs("an eviction", 120, |s| {
+        s.contains("evicted: −") && memento_gauge(s).is_some_and(|(live, peak)| live < peak)
+    });
+    assert!(evicted.contains("▍memento 1"), "{evicted}");
+    let done = t.wait_secs("the end summary", 180, |s| {
+        s.contains("■ finished") && s.contains("Summary") && s.contains("peak KV")
+    });
+    assert!(done.contains("(memento vs full)"), "{done}");
+    assert!(done.contains("streams agree"), "{done}");
+    t.keys(&["q"]);
+    t.assert_restored();
+
+    // The pair was recorded, each half complete.
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&sessions)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(files.len(), 2, "{names:?}");
+    assert!(names[0].ends_with("-compare-full.trace.jsonl"), "{names:?}");
+    assert!(
+        names[1].ends_with("-compare-memento.trace.jsonl"),
+        "{names:?}"
+    );
+    for f in &files {
+        let file = read_trace(f).unwrap();
+        match file.events.last() {
+            Some(Event::End(e)) => assert!(
+                matches!(e.reason, EndReason::Eos | EndReason::MaxTokens),
+                "{e:?}"
+            ),
+            other => panic!("{}: no end event: {other:?}", f.display()),
+        }
+        let timeline = Timeline::from_file(file).unwrap();
+        assert!(timeline.inconsistencies.is_empty());
+    }
+
+    // Either half opens both, side by side.
+    let replay = format!("{BIN} replay {} --end", files[1].display());
+    let r = Tmux::start("pair-replay", 120, 36, &replay);
+    r.wait_secs("the pair", 30, |s| {
+        s.contains("compare replay") && s.contains("-compare-full") && s.contains("Summary")
+    });
+    r.keys(&["q"]);
+    r.assert_restored();
+}

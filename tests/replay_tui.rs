@@ -300,8 +300,11 @@ fn light_theme_draws_with_its_own_colours() {
 fn the_readme_documents_every_key() {
     let readme =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let map = memento::tui::keymap::KeyMap::default();
-    for (_, keys, _) in map.help_rows() {
+    let maps = [
+        memento::tui::keymap::KeyMap::default(),
+        memento::tui::keymap::KeyMap::workbench(),
+    ];
+    for (_, keys, _) in maps.iter().flat_map(|m| m.help_rows()) {
         for key in keys.split(' ') {
             assert!(
                 readme.contains(&format!("`{key}`")),

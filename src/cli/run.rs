@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::Args;
 
-use super::args::ModelArgs;
+use super::args::{ModelArgs, SamplerArgs};
 use crate::live::{
     DecodeEngine, FakeEngine, LiveMsg, ModeChoice, ModelEngine, RunSettings, ScaffoldChoice,
     Worker, sessions_dir,
@@ -39,20 +39,8 @@ pub struct RunArgs {
     /// Runtime-inserted blocks and mementos, for models not trained on them
     #[arg(long, value_enum, default_value = "auto")]
     pub scaffold: ScaffoldChoice,
-    /// 0 = greedy
-    #[arg(long, default_value_t = 0.0)]
-    pub temperature: f32,
-    /// 0 = off
-    #[arg(long, default_value_t = 0)]
-    pub top_k: usize,
-    /// 1 = off
-    #[arg(long, default_value_t = 1.0)]
-    pub top_p: f32,
-    /// 0 = off
-    #[arg(long, default_value_t = 0.0)]
-    pub min_p: f32,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub sampler: SamplerArgs,
     #[arg(long, default_value_t = 256)]
     pub max_tokens: u32,
     /// Theme: dark, light, or a path to a theme TOML file
@@ -74,13 +62,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!(e))
             .context("--mode")?,
         scaffold: args.scaffold,
-        temperature: args.temperature,
-        top_k: args.top_k,
-        top_p: args.top_p,
-        min_p: args.min_p,
-        seed: args.seed,
+        temperature: args.sampler.temperature,
+        top_k: args.sampler.top_k,
+        top_p: args.sampler.top_p,
+        min_p: args.sampler.min_p,
+        repeat_penalty: args.sampler.repeat_penalty,
+        seed: args.sampler.seed,
         max_tokens: args.max_tokens,
-        ..RunSettings::default()
     };
     settings
         .sampler(true)

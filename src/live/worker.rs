@@ -252,20 +252,14 @@ impl<'e> WorkerLoop<'e> {
             vec![settings.mode]
         };
         let labels: Vec<String> = modes.iter().map(|m| m.label()).collect();
-        let fail = |message: String| {
-            (self.emit)(LiveMsg::Error { run, message });
-            (self.emit)(LiveMsg::State {
-                run,
-                state: WorkerState::Finished,
-            });
-        };
         let paths = match &self.sessions {
             Some(dir) => {
                 if let Err(e) = std::fs::create_dir_all(dir) {
-                    fail(format!(
+                    let message = format!(
                         "{}: cannot create the sessions directory: {e}",
                         dir.display()
-                    ));
+                    );
+                    self.abort(run, Vec::new(), message);
                     return None;
                 }
                 SessionPaths::new(dir, &labels)
@@ -295,15 +289,8 @@ impl<'e> WorkerLoop<'e> {
                 Some(p) => match TraceWriter::create(p) {
                     Ok(w) => Box::new(Tee(w, channel)),
                     Err(e) => {
-                        fail(format!("{}: cannot create the trace: {e}", p.display()));
-                        self.end(
-                            Some(Session {
-                                run,
-                                streams,
-                                goal: Goal::Hold,
-                            }),
-                            EndReason::Error,
-                        );
+                        let message = format!("{}: cannot create the trace: {e}", p.display());
+                        self.abort(run, streams, message);
                         return None;
                     }
                 },
@@ -320,15 +307,7 @@ impl<'e> WorkerLoop<'e> {
                     streams.push(Some(r));
                 }
                 Err(e) => {
-                    fail(e.to_string());
-                    self.end(
-                        Some(Session {
-                            run,
-                            streams,
-                            goal: Goal::Hold,
-                        }),
-                        EndReason::Error,
-                    );
+                    self.abort(run, streams, e.to_string());
                     return None;
                 }
             }
@@ -341,6 +320,23 @@ impl<'e> WorkerLoop<'e> {
         };
         (self.emit)(LiveMsg::State { run, state });
         Some(Session { run, streams, goal })
+    }
+
+    /// A session that could not start: say why, and end the streams already started.
+    fn abort(&self, run: u64, streams: Vec<Option<Box<dyn ActiveRun + 'e>>>, message: String) {
+        (self.emit)(LiveMsg::Error { run, message });
+        self.end(
+            Some(Session {
+                run,
+                streams,
+                goal: Goal::Hold,
+            }),
+            EndReason::Error,
+        );
+        (self.emit)(LiveMsg::State {
+            run,
+            state: WorkerState::Finished,
+        });
     }
 
     /// One token in every live stream. True when the session has ended.

@@ -92,11 +92,7 @@ impl App {
     }
 
     pub fn update(&mut self, action: Action) -> Effect {
-        if self.help {
-            // Help is modal: any of these close it, everything else is ignored.
-            if matches!(action, Action::ToggleHelp | Action::Quit) {
-                self.help = false;
-            }
+        if help_swallows(&mut self.help, action) {
             return Effect::None;
         }
         match action {
@@ -324,4 +320,14 @@ impl App {
     pub fn rows_reached(&self) -> usize {
         self.rows().len()
     }
+}
+
+/// Help is modal: while it is open, `?` or quit closes it and every other action is
+/// ignored. True when the help took the action.
+pub fn help_swallows(help: &mut bool, action: Action) -> bool {
+    if *help && matches!(action, Action::ToggleHelp | Action::Quit) {
+        *help = false;
+        return true;
+    }
+    *help
 }

@@ -73,16 +73,16 @@ impl Action {
             Action::ToggleTheme => "switch theme",
             Action::ToggleHelp => "help",
             Action::Quit => "quit",
-            Action::Inspect => "inspect the token at the playhead / the selected memento",
-            Action::Export => "export Markdown and the KV chart (SVG, PNG)",
+            Action::Inspect => "inspect token / memento",
+            Action::Export => "export report and chart",
             Action::RunPause => "run / pause decoding",
             Action::DecodeStep => "decode one token",
-            Action::DecodeBlock => "decode to the end of the block (or memento)",
-            Action::StopRun => "stop the run (the trace is kept)",
+            Action::DecodeBlock => "decode to the block's end",
+            Action::StopRun => "stop (the trace is kept)",
             Action::RestartRun => "restart the run",
-            Action::CompareRun => "run the prompt in full context and memento mode side by side",
+            Action::CompareRun => "compare full vs memento",
             Action::EditPrompt => "edit the prompt",
-            Action::Settings => "settings: mode and sampler",
+            Action::Settings => "settings: mode, sampler",
         }
     }
 

@@ -41,10 +41,7 @@ impl PairApp {
     }
 
     pub fn update(&mut self, action: Action) -> Effect {
-        if self.help {
-            if matches!(action, Action::ToggleHelp | Action::Quit) {
-                self.help = false;
-            }
+        if super::app::help_swallows(&mut self.help, action) {
             return Effect::None;
         }
         match action {

@@ -223,10 +223,7 @@ impl Workbench {
     }
 
     pub fn update(&mut self, action: Action) -> Effect {
-        if self.help {
-            if matches!(action, Action::ToggleHelp | Action::Quit) {
-                self.help = false;
-            }
+        if super::app::help_swallows(&mut self.help, action) {
             return Effect::None;
         }
         match action {

@@ -40,12 +40,7 @@ pub fn draw(frame: &mut Frame, area: Rect, keymap: &KeyMap, theme: &Theme) {
     let per_column = lines.len().div_ceil(columns);
     let width = (column_width * columns as u16 + 2 + (columns as u16 - 1) * 2).min(area.width);
     let height = (per_column as u16 + 2).min(area.height);
-    let [row] = Layout::vertical([Constraint::Length(height)])
-        .flex(Flex::Center)
-        .areas(area);
-    let [popup] = Layout::horizontal([Constraint::Length(width)])
-        .flex(Flex::Center)
-        .areas(row);
+    let popup = super::popup(area, width, height, Flex::Center, Flex::Center);
     frame.render_widget(Clear, popup);
     let block = Block::new()
         .borders(Borders::ALL)

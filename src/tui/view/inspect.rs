@@ -4,7 +4,7 @@
 //! eviction freed.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::layout::{Flex, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
@@ -25,12 +25,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, at: &AtCursor) {
     let height = (lines.len() as u16 + 2)
         .clamp(5, area.height.max(5))
         .min(area.height);
-    let [column] = Layout::horizontal([Constraint::Length(width)])
-        .flex(Flex::End)
-        .areas(area);
-    let [popup] = Layout::vertical([Constraint::Length(height)])
-        .flex(Flex::Start)
-        .areas(column);
+    let popup = super::popup(area, width, height, Flex::End, Flex::Start);
     frame.render_widget(Clear, popup);
     let block = Block::new()
         .borders(Borders::ALL)

@@ -12,7 +12,7 @@ pub mod workbench;
 mod wrap;
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
@@ -87,6 +87,17 @@ pub fn draw(frame: &mut Frame, app: &App, cache: &mut ViewCache) {
     if app.help {
         help::draw(frame, area, &app.keymap, theme);
     }
+}
+
+/// A `width`×`height` box inside `area`, placed by `across` and `down` (centre, start, end).
+pub fn popup(area: Rect, width: u16, height: u16, across: Flex, down: Flex) -> Rect {
+    let [column] = Layout::horizontal([Constraint::Length(width.min(area.width))])
+        .flex(across)
+        .areas(area);
+    let [popup] = Layout::vertical([Constraint::Length(height.min(area.height))])
+        .flex(down)
+        .areas(column);
+    popup
 }
 
 /// Whether the terminal is big enough; if not, says so and returns false.

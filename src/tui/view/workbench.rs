@@ -353,12 +353,7 @@ fn settings(frame: &mut Frame, area: Rect, wb: &Workbench) {
     )));
     let width = 58.min(area.width);
     let height = (lines.len() as u16 + 2).min(area.height);
-    let [row] = Layout::vertical([Constraint::Length(height)])
-        .flex(Flex::Center)
-        .areas(area);
-    let [popup] = Layout::horizontal([Constraint::Length(width)])
-        .flex(Flex::Center)
-        .areas(row);
+    let popup = super::popup(area, width, height, Flex::Center, Flex::Center);
     frame.render_widget(Clear, popup);
     let block = Block::new()
         .borders(Borders::ALL)

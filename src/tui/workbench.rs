@@ -44,6 +44,10 @@ pub struct LiveStream {
 impl LiveStream {
     /// True while the last eviction is recent enough to flash.
     pub fn flashing(&self) -> Option<u64> {
+        // A finished stream has nothing more to flash: tokens count the flash down.
+        if self.summary.is_some() {
+            return None;
+        }
         let (at, freed) = self.last_eviction?;
         let now = self.app.as_ref().map_or(0, |a| a.len());
         (now < at + FLASH_TOKENS).then_some(freed)

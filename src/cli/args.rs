@@ -118,18 +118,20 @@ pub struct SamplerArgs {
 
 impl SamplerArgs {
     pub fn config(&self, scaffolded: bool) -> anyhow::Result<crate::engine::SamplerConfig> {
-        let c = crate::engine::SamplerConfig {
-            temperature: self.temperature,
-            top_k: self.top_k,
-            top_p: self.top_p,
-            min_p: self.min_p,
-            repeat_penalty: self
-                .repeat_penalty
-                .unwrap_or(if scaffolded { 1.2 } else { 1.0 }),
-            seed: self.seed,
-            ..crate::engine::SamplerConfig::default()
-        };
+        let mut settings = crate::live::RunSettings::default();
+        self.apply_to(&mut settings);
+        let c = settings.sampler(scaffolded);
         c.check().map_err(|e| anyhow!(e))?;
         Ok(c)
+    }
+
+    /// Put these flags into a live run's settings.
+    pub fn apply_to(&self, settings: &mut crate::live::RunSettings) {
+        settings.temperature = self.temperature;
+        settings.top_k = self.top_k;
+        settings.top_p = self.top_p;
+        settings.min_p = self.min_p;
+        settings.repeat_penalty = self.repeat_penalty;
+        settings.seed = self.seed;
     }
 }

@@ -57,19 +57,15 @@ pub struct RunArgs {
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     // Everything that can fail on bad input fails before the terminal changes mode.
     let theme = Theme::load(&args.theme)?;
-    let settings = RunSettings {
+    let mut settings = RunSettings {
         mode: ModeChoice::parse(&args.mode)
             .map_err(|e| anyhow::anyhow!(e))
             .context("--mode")?,
         scaffold: args.scaffold,
-        temperature: args.sampler.temperature,
-        top_k: args.sampler.top_k,
-        top_p: args.sampler.top_p,
-        min_p: args.sampler.min_p,
-        repeat_penalty: args.sampler.repeat_penalty,
-        seed: args.sampler.seed,
         max_tokens: args.max_tokens,
+        ..RunSettings::default()
     };
+    args.sampler.apply_to(&mut settings);
     settings
         .sampler(true)
         .check()

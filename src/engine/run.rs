@@ -13,7 +13,7 @@ use crate::model::{LogitRows, Model, ModelError, ModelTokenizer, Utf8Stream};
 use crate::structure::Boundary;
 use crate::trace::{
     Alternative, EndReason, EventSink, FORMAT_NAME, Header, ModelInfo, Recorder, RecorderOptions,
-    SourceInfo, SourceKind, TokenInput,
+    RunState, SourceInfo, SourceKind, TokenInput,
 };
 
 #[derive(Debug, Clone)]
@@ -116,6 +116,43 @@ pub struct RunSummary {
     pub kv_reserved_bytes: u64,
     pub kv_live_bytes: u64,
     pub text: String,
+}
+
+impl RunSummary {
+    /// A summary from the recorded totals; the KV figures are the recorded ones (a caller
+    /// with a real cache replaces them with the cache's).
+    pub fn from_totals(
+        model: String,
+        mode: String,
+        scaffolded: bool,
+        end: EndReason,
+        timings: &Timings,
+        state: &RunState,
+        text: String,
+    ) -> RunSummary {
+        RunSummary {
+            model,
+            mode,
+            scaffolded,
+            end,
+            prompt_tokens: timings.prompt_tokens,
+            generated_tokens: state.generated,
+            prefill_seconds: timings.prefill_seconds,
+            decode_seconds: timings.decode_seconds,
+            prefill_tok_s: timings.prefill_tok_s(),
+            decode_tok_s: rate(state.generated as f64, timings.decode_seconds),
+            blocks_closed: state.blocks_closed,
+            mementos_closed: state.mementos_closed,
+            evictions: state.evictions,
+            evicted_entries: state.evicted,
+            peak_live_tokens: state.peak,
+            peak_kv_bytes: state.peak_bytes,
+            final_live_tokens: state.live,
+            kv_reserved_bytes: state.bytes,
+            kv_live_bytes: state.bytes,
+            text,
+        }
+    }
 }
 
 pub struct Run<'m, S: EventSink> {
@@ -446,34 +483,22 @@ impl<'m, S: EventSink> Run<'m, S> {
         let t = self.elapsed();
         let memory = self.store.memory();
         let final_live = self.store.len() as u64;
+        let timings = self.timings();
         let (sink, state) = self.recorder.finish(end, Some(t)).map_err(io_err)?;
-        let generated = state.generated;
-        let prompt_tokens = self.ids.len() as u64 - generated;
-        Ok((
-            sink,
-            RunSummary {
-                model: self.model.name(),
-                mode: self.options.policy.label(),
-                scaffolded: self.scaffold.is_some(),
-                end,
-                prompt_tokens,
-                generated_tokens: generated,
-                prefill_seconds: self.prefill_seconds,
-                decode_seconds: self.decode_seconds,
-                prefill_tok_s: rate(prompt_tokens as f64, self.prefill_seconds),
-                decode_tok_s: rate(generated as f64, self.decode_seconds),
-                blocks_closed: state.blocks_closed,
-                mementos_closed: state.mementos_closed,
-                evictions: state.evictions,
-                evicted_entries: state.evicted,
-                peak_live_tokens: state.peak,
-                peak_kv_bytes: state.peak_bytes,
-                final_live_tokens: final_live,
-                kv_reserved_bytes: memory.reserved_bytes,
-                kv_live_bytes: memory.live_bytes,
-                text: self.text,
-            },
-        ))
+        let mut summary = RunSummary::from_totals(
+            self.model.name(),
+            self.options.policy.label(),
+            self.scaffold.is_some(),
+            end,
+            &timings,
+            &state,
+            self.text,
+        );
+        // The real cache's own account, rather than the recorded one.
+        summary.final_live_tokens = final_live;
+        summary.kv_reserved_bytes = memory.reserved_bytes;
+        summary.kv_live_bytes = memory.live_bytes;
+        Ok((sink, summary))
     }
 }
 

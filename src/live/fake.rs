@@ -242,27 +242,14 @@ impl ActiveRun for FakeRun {
         let t = self.started.elapsed().as_secs_f64();
         let io = |e: std::io::Error| ModelError::Input(format!("writing the trace: {e}"));
         let (_, state) = self.recorder.finish(end, Some(t)).map_err(io)?;
-        Ok(RunSummary {
-            model: "fake".into(),
-            mode: self.label,
-            scaffolded: self.scaffold,
+        Ok(RunSummary::from_totals(
+            "fake".into(),
+            self.label,
+            self.scaffold,
             end,
-            prompt_tokens: timings.prompt_tokens,
-            generated_tokens: state.generated,
-            prefill_seconds: timings.prefill_seconds,
-            decode_seconds: timings.decode_seconds,
-            prefill_tok_s: timings.prefill_tok_s(),
-            decode_tok_s: timings.decode_tok_s(),
-            blocks_closed: state.blocks_closed,
-            mementos_closed: state.mementos_closed,
-            evictions: state.evictions,
-            evicted_entries: state.evicted,
-            peak_live_tokens: state.peak,
-            peak_kv_bytes: state.peak_bytes,
-            final_live_tokens: state.live,
-            kv_reserved_bytes: state.bytes,
-            kv_live_bytes: state.bytes,
-            text: self.text,
-        })
+            &timings,
+            &state,
+            self.text,
+        ))
     }
 }

@@ -35,6 +35,15 @@ fn memento_gauge(screen: &str) -> Option<(u64, u64)> {
     })
 }
 
+/// The "decode A / B tok/s" figures of a compare summary.
+fn decode_speeds(screen: &str) -> String {
+    let at = screen
+        .find(" · decode ")
+        .unwrap_or_else(|| panic!("no decode speeds in the summary:\n{screen}"));
+    let rest = &screen[at + 10..];
+    rest[..rest.find(" tok/s").expect("tok/s")].to_string()
+}
+
 #[test]
 fn compare_on_smollm2_evicts_records_a_pair_and_replays_it() {
     let model = memento::fetch::ensure_default_model(false).expect("the default model");
@@ -68,6 +77,7 @@ fn compare_on_smollm2_evicts_records_a_pair_and_replays_it() {
         s.contains("■ finished") && s.contains("Summary") && s.contains("peak KV")
     });
     assert!(done.contains("(memento vs full)"), "{done}");
+    let live_speeds = decode_speeds(&done);
     assert!(done.contains("streams agree"), "{done}");
     t.keys(&["q"]);
     t.assert_restored();
@@ -97,6 +107,13 @@ fn compare_on_smollm2_evicts_records_a_pair_and_replays_it() {
             ),
             other => panic!("{}: no end event: {other:?}", f.display()),
         }
+        match file.events.last() {
+            Some(Event::End(e)) => assert!(
+                e.decode_seconds.is_some_and(|s| s > 0.0) && e.prefill_seconds.is_some(),
+                "the engine's time is recorded: {e:?}"
+            ),
+            _ => unreachable!(),
+        }
         let timeline = Timeline::from_file(file).unwrap();
         assert!(timeline.inconsistencies.is_empty());
     }
@@ -104,9 +121,36 @@ fn compare_on_smollm2_evicts_records_a_pair_and_replays_it() {
     // Either half opens both, side by side.
     let replay = format!("{BIN} replay {} --end", files[1].display());
     let r = Tmux::start("pair-replay", 120, 36, &replay);
-    r.wait_secs("the pair", 30, |s| {
+    let replayed = r.wait_secs("the pair", 30, |s| {
         s.contains("compare replay") && s.contains("-compare-full") && s.contains("Summary")
     });
+    // The replayed summary measures speed as the live one did.
+    assert_eq!(decode_speeds(&replayed), live_speeds, "{replayed}");
     r.keys(&["q"]);
     r.assert_restored();
+}
+
+#[test]
+fn exit_when_done_quits_and_writes_the_summary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.json");
+    let command = format!(
+        "MEMENTO_SESSIONS_DIR={} MEMENTO_HISTORY_FILE={} {BIN} run --fake-engine \
+         'Count the sheep.' --compare --exit-when-done --summary {}",
+        dir.path().join("sessions").display(),
+        dir.path().join("history.jsonl").display(),
+        summary.display()
+    );
+    let t = Tmux::start("exit-when-done", 100, 30, &command);
+    t.assert_restored();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let streams = json.as_array().expect("an array");
+    assert_eq!(streams.len(), 2, "{json}");
+    assert_eq!(streams[0]["mode"], "full");
+    assert_eq!(streams[1]["mode"], "memento");
+    for s in streams {
+        assert_eq!(s["summary"]["generated_tokens"], 93, "{s}");
+        assert!(std::path::Path::new(s["trace"].as_str().unwrap()).exists());
+    }
 }

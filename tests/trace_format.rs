@@ -91,7 +91,7 @@ fn optional_fields_survive_the_round_trip() {
     })
     .unwrap();
     rec.marker("look here", Some("a note".into())).unwrap();
-    rec.finish(EndReason::Stopped, Some(0.5)).unwrap();
+    rec.finish(EndReason::Stopped, Some(0.5), None).unwrap();
     let file = parse_trace(Path::new("mem"), &buf).unwrap();
     let Event::Token(t) = &file.events[0] else {
         panic!("{:?}", file.events[0])

@@ -8,7 +8,8 @@ use memento::kv::{KvPolicy, KvShape};
 use memento::synth::{SynthSettings, synthesize};
 use memento::tokenize::TextTokenizer;
 use memento::trace::{
-    Alternative, EndReason, MemorySink, Recorder, RecorderOptions, TokenInput, TraceWriter,
+    Alternative, EndReason, MemorySink, Recorder, RecorderOptions, StageSeconds, TokenInput,
+    TraceWriter,
 };
 
 fn validator() -> jsonschema::Validator {
@@ -155,7 +156,16 @@ fn every_kind_of_line_the_writer_produces_validates() {
     })
     .unwrap();
     rec.marker("here", Some("why".into())).unwrap();
-    let (sink, _) = rec.finish(EndReason::MaxTokens, Some(0.02)).unwrap();
+    let (sink, _) = rec
+        .finish(
+            EndReason::MaxTokens,
+            Some(0.02),
+            Some(StageSeconds {
+                prefill: 0.005,
+                decode: 0.015,
+            }),
+        )
+        .unwrap();
     let text = jsonl(&sink);
     check_all("live", &text, &v);
     note(&text);

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use memento::live::{FakeEngine, LiveMsg, ModeChoice, Worker, WorkerState, partner_of};
 use memento::structure::{Edge, SpanKind};
+use memento::timeline::Timeline;
 use memento::trace::{EndReason, Event, read_trace};
 use memento::tui::history::History;
 use memento::tui::keymap::Action;
 use memento::tui::theme::Theme;
-use memento::tui::view::compare::first_divergence;
+use memento::tui::view::compare::{first_divergence, recorded_rate};
 use memento::tui::view::workbench::{WorkbenchCache, draw};
 use memento::tui::workbench::{Focus, Workbench};
 use ratatui::Terminal;
@@ -265,9 +266,17 @@ fn compare_runs_full_and_memento_and_records_a_pair() {
     let paths = b.wb.trace_paths();
     assert_eq!(partner_of(&paths[0]).as_deref(), Some(paths[1].as_path()));
     assert_eq!(partner_of(&paths[1]).as_deref(), Some(paths[0].as_path()));
-    for p in &paths {
+    for (stream, p) in paths.iter().enumerate() {
         let f = read_trace(p).unwrap();
         assert!(matches!(f.events.last(), Some(Event::End(_))));
+        // A replay of the pair reports the speed the live summary did: the engine's own
+        // decode time is recorded, not just the clock shared by the two streams.
+        let replayed = recorded_rate(&Timeline::from_file(f).unwrap()).unwrap();
+        let live = b.wb.streams[stream].summary.as_ref().unwrap().decode_tok_s;
+        assert!(
+            (replayed - live).abs() < 1e-9 * live,
+            "{replayed} vs {live}"
+        );
     }
 }
 
@@ -429,4 +438,26 @@ fn inspecting_a_token_and_a_memento() {
     let s = screen(&b, 120, 36);
     assert!(s.contains("block 1 · i closes"), "{s}");
     assert!(s.contains("freed 12 KV entries"), "{s}");
+}
+
+#[test]
+fn compare_shows_the_memento_list_on_tab_and_the_inspector_scrolls_long_blocks() {
+    let mut b = compare_finished();
+    let before = screen(&b, 120, 36);
+    assert!(!before.contains("Mementos"), "{before}");
+    b.wb.update(Action::FocusNext);
+    let s = screen(&b, 120, 36);
+    assert_eq!(
+        s.matches("Mementos 4/4").count(),
+        2,
+        "a list in each column:\n{s}"
+    );
+    // At 80×24 a block's text is taller than the room for the inspector: it scrolls.
+    b.wb.update(Action::Inspect);
+    let s = screen(&b, 80, 24);
+    assert!(s.contains("· rows 1–"), "{s}");
+    b.wb.update(Action::PageDown);
+    let s = screen(&b, 80, 24);
+    assert!(s.contains(" · rows ") && !s.contains("rows 1–"), "{s}");
+    insta::assert_snapshot!("compare_inspector_scrolled_80x24", s);
 }

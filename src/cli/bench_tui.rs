@@ -30,7 +30,7 @@ pub struct TuiBench {
     #[arg(long, default_value_t = 256)]
     pub max_tokens: u32,
     /// Runs of each (alternating); the median is reported
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     pub rounds: usize,
     /// Frame size of the workbench
     #[arg(long, default_value_t = 160)]
@@ -49,6 +49,8 @@ struct Report {
     generate_decode_tok_s: Vec<f64>,
     workbench_decode_tok_s: Vec<f64>,
     workbench_frames: Vec<u64>,
+    /// The share of the run's wall time this thread spent applying events and drawing.
+    workbench_ui_busy: Vec<f64>,
     generate_median: f64,
     workbench_median: f64,
     ratio: f64,
@@ -88,6 +90,7 @@ pub fn run(b: TuiBench) -> anyhow::Result<()> {
         generate_decode_tok_s: Vec::new(),
         workbench_decode_tok_s: Vec::new(),
         workbench_frames: Vec::new(),
+        workbench_ui_busy: Vec::new(),
         generate_median: 0.0,
         workbench_median: 0.0,
         ratio: 0.0,
@@ -111,19 +114,23 @@ pub fn run(b: TuiBench) -> anyhow::Result<()> {
         let mut dirty = true;
         let mut frames = 0u64;
         let mut draw_seconds = 0.0;
+        let mut apply_seconds = 0.0;
+        let started = Instant::now();
         loop {
             // The runner's pacing: while a frame is owed, sleep until it is due and let
             // messages queue; otherwise wait for the next message.
+            let mut pending = None;
             if dirty {
                 std::thread::sleep((last_draw + frame).saturating_duration_since(Instant::now()));
-            } else if let Ok(m) = rx.recv_timeout(Duration::from_millis(250)) {
+            } else {
+                pending = rx.recv_timeout(Duration::from_millis(250)).ok();
+            }
+            let t0 = Instant::now();
+            while let Some(m) = pending.take().or_else(|| rx.try_recv().ok()) {
                 wb.on_live(m);
                 dirty = true;
             }
-            while let Ok(m) = rx.try_recv() {
-                wb.on_live(m);
-                dirty = true;
-            }
+            apply_seconds += t0.elapsed().as_secs_f64();
             if dirty && Instant::now() >= last_draw + frame {
                 let t0 = Instant::now();
                 terminal.draw(|f| draw(f, &wb, &mut cache))?;
@@ -139,17 +146,20 @@ pub fn run(b: TuiBench) -> anyhow::Result<()> {
                 break;
             }
         }
+        let busy = (draw_seconds + apply_seconds) / started.elapsed().as_secs_f64();
         let s = wb.streams[0].summary.as_ref().expect("finished");
         report.workbench_decode_tok_s.push(s.decode_tok_s);
         report.workbench_frames.push(frames);
+        report.workbench_ui_busy.push(busy);
         if !b.json {
             eprintln!(
-                "round {}: generate {:.1} tok/s · workbench {:.1} tok/s ({} frames, {:.2} ms each)",
+                "round {}: generate {:.1} tok/s · workbench {:.1} tok/s ({} frames, {:.2} ms each; UI thread busy {:.1}%)",
                 round + 1,
                 summary.decode_tok_s,
                 s.decode_tok_s,
                 frames,
-                draw_seconds * 1e3 / frames.max(1) as f64
+                draw_seconds * 1e3 / frames.max(1) as f64,
+                busy * 100.0
             );
         }
     }

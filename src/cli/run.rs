@@ -46,9 +46,12 @@ pub struct RunArgs {
     /// Theme: dark, light, or a path to a theme TOML file
     #[arg(long, default_value = "dark")]
     pub theme: String,
-    /// Quit when the run finishes and print its summary as JSON (for scripts and benchmarks)
+    /// Quit when the run finishes (for scripts and benchmarks)
     #[arg(long)]
     pub exit_when_done: bool,
+    /// On closing, write each stream's mode, trace and summary to FILE as JSON
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
     /// A deterministic stand-in for the model (for trying the controls and for tests)
     #[arg(long, hide = true)]
     pub fake_engine: bool,
@@ -79,6 +82,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     if (args.start || args.compare) && prompt.as_deref().is_none_or(|p| p.trim().is_empty()) {
         bail!("--start and --compare need a prompt");
+    }
+    if let Some(file) = &args.summary {
+        let dir = file
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        if !dir.is_dir() {
+            bail!(
+                "{}: --summary: the folder {} does not exist",
+                file.display(),
+                dir.display()
+            );
+        }
     }
     if !std::io::stdout().is_terminal() {
         bail!("the workbench needs a terminal; for scripts use `memento generate` instead");
@@ -120,7 +136,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     run_screen(&mut screen, tx, rx, RunOptions::default())?;
     let wb = screen.wb;
     let paths = wb.trace_paths();
-    if args.exit_when_done {
+    if !paths.is_empty() {
+        let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        eprintln!("recorded {}", shown.join(" and "));
+    }
+    if let Some(file) = &args.summary {
         let summaries: Vec<_> = wb
             .streams
             .iter()
@@ -132,10 +152,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&summaries)?);
-    } else if !paths.is_empty() {
-        let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        eprintln!("recorded {}", shown.join(" and "));
+        std::fs::write(file, serde_json::to_string_pretty(&summaries)? + "\n")
+            .with_context(|| format!("{}: cannot write the summary", file.display()))?;
     }
     Ok(())
 }

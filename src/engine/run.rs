@@ -88,6 +88,14 @@ impl Timings {
     pub fn decode_tok_s(&self) -> f64 {
         rate(self.generated as f64, self.decode_seconds)
     }
+
+    /// The engine time for the trace's end event.
+    pub fn spent(&self) -> crate::trace::StageSeconds {
+        crate::trace::StageSeconds {
+            prefill: self.prefill_seconds,
+            decode: self.decode_seconds,
+        }
+    }
 }
 
 fn rate(n: f64, seconds: f64) -> f64 {
@@ -484,7 +492,10 @@ impl<'m, S: EventSink> Run<'m, S> {
         let memory = self.store.memory();
         let final_live = self.store.len() as u64;
         let timings = self.timings();
-        let (sink, state) = self.recorder.finish(end, Some(t)).map_err(io_err)?;
+        let (sink, state) = self
+            .recorder
+            .finish(end, Some(t), Some(timings.spent()))
+            .map_err(io_err)?;
         let mut summary = RunSummary::from_totals(
             self.model.name(),
             self.options.policy.label(),

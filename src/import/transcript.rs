@@ -181,7 +181,9 @@ pub fn record(t: &Transcript, settings: &RecordSettings) -> Result<MemorySink, I
             .map_err(io)?;
     }
     let prompt_len = recorder.prompt_len();
-    let (sink, _) = recorder.finish(EndReason::Complete, None).map_err(io)?;
+    let (sink, _) = recorder
+        .finish(EndReason::Complete, None, None)
+        .map_err(io)?;
     if !settings.lenient {
         let first_problem = sink.events.iter().find_map(|e| match e {
             Event::Diagnostic(d) if d.severity == Severity::Warning => Some(d),

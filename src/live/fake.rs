@@ -241,7 +241,10 @@ impl ActiveRun for FakeRun {
         let timings = self.timings();
         let t = self.started.elapsed().as_secs_f64();
         let io = |e: std::io::Error| ModelError::Input(format!("writing the trace: {e}"));
-        let (_, state) = self.recorder.finish(end, Some(t)).map_err(io)?;
+        let (_, state) = self
+            .recorder
+            .finish(end, Some(t), Some(timings.spent()))
+            .map_err(io)?;
         Ok(RunSummary::from_totals(
             "fake".into(),
             self.label,

@@ -30,6 +30,13 @@ impl Default for RecorderOptions {
 }
 
 /// One token as the recorder receives it.
+/// An engine's own time on a stream, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StageSeconds {
+    pub prefill: f64,
+    pub decode: f64,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct TokenInput {
     pub text: String,
@@ -202,8 +209,14 @@ impl<S: EventSink> Recorder<S> {
         }))
     }
 
-    /// Close every open span, write the end event, and hand back the sink.
-    pub fn finish(mut self, reason: EndReason, t: Option<f64>) -> std::io::Result<(S, RunState)> {
+    /// Close every open span, write the end event, and hand back the sink. `spent` is the
+    /// engine's own time on the stream, when an engine produced it.
+    pub fn finish(
+        mut self,
+        reason: EndReason,
+        t: Option<f64>,
+        spent: Option<StageSeconds>,
+    ) -> std::io::Result<(S, RunState)> {
         self.last_t = t.or(self.last_t);
         let end = self.next_pos;
         let found = self.segmenter.finish(end);
@@ -216,6 +229,8 @@ impl<S: EventSink> Recorder<S> {
             t: self.last_t,
             reason,
             prompt_tokens: self.prompt_len,
+            prefill_seconds: spent.map(|s| s.prefill),
+            decode_seconds: spent.map(|s| s.decode),
             totals: self.state.clone(),
         }))?;
         Ok((self.sink, self.state))

@@ -304,6 +304,12 @@ pub struct EndEvent {
     pub t: Option<f64>,
     pub reason: EndReason,
     pub prompt_tokens: u64,
+    /// Seconds the engine spent prefilling and decoding this stream. The clock between tokens
+    /// cannot stand in for them when two streams take turns on one engine (a compare run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefill_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_seconds: Option<f64>,
     #[serde(flatten)]
     pub totals: RunState,
 }

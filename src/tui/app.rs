@@ -47,6 +47,9 @@ pub struct App {
     pub help: bool,
     /// The inspector: the token at the playhead, or the selected memento's block.
     pub inspect: bool,
+    /// Rows the inspector is scrolled down, and rows in its page (set by the view).
+    pub inspect_scroll: u16,
+    pub inspect_page: u16,
     pub theme: Theme,
     themes: Vec<Theme>,
     pub keymap: KeyMap,
@@ -72,6 +75,8 @@ impl App {
             selected: 0,
             help: false,
             inspect: false,
+            inspect_scroll: 0,
+            inspect_page: 5,
             theme,
             themes,
             keymap: KeyMap::default(),
@@ -139,14 +144,25 @@ impl App {
             Action::SpeedDown => self.speed_index = self.speed_index.saturating_sub(1),
             Action::Up => match self.focus {
                 Focus::Reasoning => self.scroll += 1,
-                Focus::Mementos => self.selected = self.selected.saturating_sub(1),
+                Focus::Mementos => {
+                    self.selected = self.selected.saturating_sub(1);
+                    self.inspect_scroll = 0;
+                }
             },
             Action::Down => match self.focus {
                 Focus::Reasoning => self.scroll = self.scroll.saturating_sub(1),
                 Focus::Mementos => {
-                    self.selected = (self.selected + 1).min(self.rows_reached().saturating_sub(1))
+                    self.selected = (self.selected + 1).min(self.rows_reached().saturating_sub(1));
+                    self.inspect_scroll = 0;
                 }
             },
+            // An open inspector takes the page keys: a long block scrolls inside it.
+            Action::PageUp if self.inspect => {
+                self.inspect_scroll = self.inspect_scroll.saturating_sub(self.inspect_page.max(1))
+            }
+            Action::PageDown if self.inspect => {
+                self.inspect_scroll = self.inspect_scroll.saturating_add(self.inspect_page.max(1))
+            }
             Action::PageUp => self.scroll += self.page.max(1),
             Action::PageDown => self.scroll = self.scroll.saturating_sub(self.page.max(1)),
             Action::Follow => self.scroll = 0,
@@ -173,7 +189,10 @@ impl App {
                 self.theme = self.themes[(at + 1) % self.themes.len()].clone();
             }
             Action::ToggleHelp => self.help = true,
-            Action::Inspect => self.inspect = !self.inspect,
+            Action::Inspect => {
+                self.inspect = !self.inspect;
+                self.inspect_scroll = 0;
+            }
             Action::Export => return Effect::Export,
             Action::Quit => return Effect::Quit,
             // The workbench's decode controls mean nothing to a recorded stream.

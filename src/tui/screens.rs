@@ -47,8 +47,7 @@ impl<'a> ReplayScreen<'a> {
 impl Screen for ReplayScreen<'_> {
     fn draw(&mut self, frame: &mut Frame) {
         view::draw(frame, self.app, &mut self.cache);
-        self.app.scroll = self.app.scroll.min(self.cache.max_scroll);
-        self.app.page = self.cache.page;
+        self.cache.settle(self.app);
     }
 
     fn input(&mut self, event: Event) -> bool {
@@ -96,8 +95,7 @@ impl Screen for PairScreen {
     fn draw(&mut self, frame: &mut Frame) {
         view::compare::draw_pair(frame, &self.pair, &mut self.caches);
         for (app, cache) in self.pair.apps.iter_mut().zip(&self.caches) {
-            app.scroll = app.scroll.min(cache.max_scroll);
-            app.page = cache.page;
+            cache.settle(app);
         }
     }
 
@@ -172,8 +170,7 @@ impl Screen for WorkbenchScreen {
         view::workbench::draw(frame, &self.wb, &mut self.cache);
         for (stream, cache) in self.wb.streams.iter_mut().zip(&self.cache.streams) {
             if let Some(app) = stream.app.as_mut() {
-                app.scroll = app.scroll.min(cache.max_scroll);
-                app.page = cache.page;
+                cache.settle(app);
             }
         }
     }

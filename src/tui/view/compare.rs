@@ -9,9 +9,9 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use super::{AtCursor, ViewCache, inspect, kv, reasoning_pane};
+use super::{AtCursor, ViewCache, inspect, kv, mementos, reasoning_pane};
 use crate::timeline::{Timeline, TokenSpan};
-use crate::tui::app::App;
+use crate::tui::app::{App, Focus};
 use crate::tui::theme::Theme;
 use crate::units::count;
 
@@ -100,10 +100,20 @@ fn column(
         Paragraph::new(Line::from(spans)).style(Style::new().bg(theme.status_bg)),
         head,
     );
-    reasoning_pane(frame, text, app, &at, cache);
+    // With the memento list focused (tab), it opens under the reasoning, so what ↑↓ and i act
+    // on is on screen.
+    let [reasoning_area, list_area] = if app.focus == Focus::Mementos {
+        Layout::vertical([Constraint::Fill(1), Constraint::Percentage(45)]).areas(text)
+    } else {
+        [text, Rect::default()]
+    };
+    reasoning_pane(frame, reasoning_area, app, &at, cache);
+    if !list_area.is_empty() {
+        mementos::draw(frame, list_area, app, &at);
+    }
     kv::draw(frame, kv_area, app, &at, cache);
     if app.inspect {
-        inspect::draw(frame, text, app, &at);
+        inspect::draw(frame, text, app, &at, cache);
     }
 }
 
@@ -176,8 +186,15 @@ pub fn answer_of(timeline: &Timeline) -> String {
     }
 }
 
-/// Decode speed from token timestamps, for recorded streams.
-pub fn timed_rate(timeline: &Timeline) -> Option<f64> {
+/// A recorded stream's decode speed, defined as the live run defines it: tokens generated
+/// over the engine's decode time, as the end event records it. Traces without that time fall
+/// back on the token timestamps.
+pub fn recorded_rate(timeline: &Timeline) -> Option<f64> {
+    if let Some(end) = timeline.end() {
+        if let Some(seconds) = end.decode_seconds.filter(|s| *s > 0.0) {
+            return Some(end.totals.generated as f64 / seconds);
+        }
+    }
     let n = timeline.len();
     let first = timeline.time_of(0)?;
     let last = timeline.time_of(n.checked_sub(1)?)?;
@@ -290,13 +307,14 @@ pub fn draw_pair(frame: &mut Frame, pair: &crate::tui::pair::PairApp, caches: &m
             let state = app.timeline.state_at(app.cursor);
             ColumnInfo {
                 label: app.timeline.header.policy.label(),
+                // A narrow column cuts the end off: the KV figures go first.
                 readout: format!(
-                    "tok {}/{} · {} blk · KV {} pk {}",
+                    "KV {} pk {} · tok {}/{} · {} blk",
+                    count(state.live),
+                    count(state.peak),
                     count(app.cursor),
                     count(app.len()),
                     state.blocks_closed,
-                    count(state.live),
-                    count(state.peak)
                 ),
                 flash: None,
             }
@@ -308,7 +326,7 @@ pub fn draw_pair(frame: &mut Frame, pair: &crate::tui::pair::PairApp, caches: &m
             StreamResult {
                 label,
                 timeline: &app.timeline,
-                decode_tok_s: timed_rate(&app.timeline),
+                decode_tok_s: recorded_rate(&app.timeline),
             }
         }
         summary(

@@ -9,36 +9,47 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
-use super::AtCursor;
+use super::{AtCursor, ViewCache};
 use crate::structure::BlockOutline;
 use crate::timeline::TokenSpan;
 use crate::tui::app::{App, Focus};
 use crate::units::count;
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App, at: &AtCursor) {
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, at: &AtCursor, cache: &mut ViewCache) {
     let theme = &app.theme;
     let (title, lines) = match app.focus {
         Focus::Reasoning => token_lines(app),
         Focus::Mementos => memento_lines(app, at),
     };
     let width = area.width.min(64).max(area.width.min(30));
-    let height = (lines.len() as u16 + 2)
+    let text = Paragraph::new(lines).wrap(Wrap { trim: false });
+    // Sized by the rows the text wraps to; what does not fit scrolls (page keys).
+    let rows = u16::try_from(text.line_count(width.saturating_sub(2))).unwrap_or(u16::MAX);
+    let height = rows
+        .saturating_add(2)
         .clamp(5, area.height.max(5))
         .min(area.height);
+    let shown = height.saturating_sub(2);
+    cache.inspect_max_scroll = rows.saturating_sub(shown);
+    cache.inspect_page = shown.saturating_sub(1).max(1);
+    let scroll = app.inspect_scroll.min(cache.inspect_max_scroll);
+    let title = if cache.inspect_max_scroll > 0 {
+        let last = (scroll + shown).min(rows);
+        format!(" {title} · rows {}–{last}/{rows} · i closes ", scroll + 1)
+    } else {
+        format!(" {title} · i closes ")
+    };
     let popup = super::popup(area, width, height, Flex::End, Flex::Start);
     frame.render_widget(Clear, popup);
     let block = Block::new()
         .borders(Borders::ALL)
         .border_type(BorderType::Rounded)
         .border_style(Style::new().fg(theme.title))
-        .title(Span::styled(
-            format!(" {title} · i closes "),
-            theme.title_style(),
-        ))
+        .title(Span::styled(title, theme.title_style()))
         .style(Style::new().bg(theme.status_bg));
     let inner = block.inner(popup);
     frame.render_widget(block, popup);
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+    frame.render_widget(text.scroll((scroll, 0)), inner);
 }
 
 /// A token's text made visible: spaces and newlines shown, control characters escaped.

@@ -14,17 +14,23 @@ use crate::units::{bytes, count};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, at: &AtCursor, cache: &mut ViewCache) {
     let theme = &app.theme;
+    let title = " KV cache ";
+    // The chart's caption, as long as fits beside the title (a narrow column gets less).
+    let tokens = count(app.len());
+    let room = (area.width as usize).saturating_sub(title.chars().count() + 3);
+    let caption = [
+        format!(" chart: live entries per step, 0–{tokens} tok "),
+        format!(" live per step, 0–{tokens} tok "),
+        format!(" 0–{tokens} tok "),
+    ]
+    .into_iter()
+    .find(|c| c.chars().count() <= room)
+    .unwrap_or_default();
     let outer = Block::new()
         .borders(Borders::ALL)
         .border_style(theme.border_style())
-        .title(Span::styled(" KV cache ", theme.title_style()))
-        .title(
-            Line::from(Span::styled(
-                format!(" chart: live entries per step, 0–{} tok ", count(app.len())),
-                Style::new().fg(theme.dim),
-            ))
-            .right_aligned(),
-        );
+        .title(Span::styled(title, theme.title_style()))
+        .title(Line::from(Span::styled(caption, Style::new().fg(theme.dim))).right_aligned());
     let inner = outer.inner(area);
     frame.render_widget(outer, area);
     if inner.height == 0 {

@@ -64,8 +64,21 @@ pub struct ViewCache {
     pub max_scroll: usize,
     /// Lines in the reasoning pane, from the last frame.
     pub page: usize,
+    /// The largest scroll the inspector can use, and its rows, from the last frame.
+    pub inspect_max_scroll: u16,
+    pub inspect_page: u16,
     chart_key: Vec<usize>,
     chart_points: Vec<Vec<(f64, f64)>>,
+}
+
+impl ViewCache {
+    /// After a frame: keep `app`'s scrolling within what was drawn, and tell it the page sizes.
+    pub fn settle(&self, app: &mut App) {
+        app.scroll = app.scroll.min(self.max_scroll);
+        app.page = self.page;
+        app.inspect_scroll = app.inspect_scroll.min(self.inspect_max_scroll);
+        app.inspect_page = self.inspect_page;
+    }
 }
 
 pub fn draw(frame: &mut Frame, app: &App, cache: &mut ViewCache) {
@@ -139,7 +152,7 @@ pub fn body(frame: &mut Frame, area: Rect, app: &App, at: &AtCursor, cache: &mut
     }
     kv::draw(frame, kv_area, app, at, cache);
     if app.inspect {
-        inspect::draw(frame, main, app, at);
+        inspect::draw(frame, main, app, at, cache);
     }
 }
 

@@ -223,13 +223,14 @@ fn readout(s: &LiveStream, short: bool) -> String {
         .unwrap_or_default();
     let t = &s.timings;
     if short {
+        // A narrow column cuts the end off: the KV figures go first.
         format!(
-            "{:.1} tok/s · {} tok · {} blk · KV {} pk {}",
+            "KV {} pk {} · {:.1} tok/s · {} tok · {} blk",
+            count(state.live),
+            count(state.peak),
             t.decode_tok_s(),
             count(state.generated),
             state.blocks_closed,
-            count(state.live),
-            count(state.peak)
         )
     } else {
         format!(

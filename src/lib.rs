@@ -5,6 +5,7 @@
 //! of the KV eviction policies ([`kv`]), importers ([`import`]), the replayable timeline
 //! ([`timeline`]) and the terminal UI ([`tui`]).
 
+pub mod ablate;
 pub mod cli;
 pub mod engine;
 pub mod export;

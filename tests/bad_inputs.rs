@@ -360,6 +360,53 @@ fn every_bad_input_fails_cleanly_with_a_one_line_message() {
         expect: vec!["fake.whl".into(), "sha256".into()],
     });
 
+    // The ablation lab: its arms and its problem file, checked before any model loads.
+    cases.push(Case {
+        what: "ablate with an unknown arm",
+        args: vec!["ablate".into(), "--arms".into(), "memento,sometimes".into()],
+        expect: vec!["--arms".into(), "unknown arm `sometimes`".into()],
+    });
+    cases.push(Case {
+        what: "ablate with an arm twice",
+        args: vec!["ablate".into(), "--arms".into(), "restart,restart".into()],
+        expect: vec!["--arms".into(), "given twice".into()],
+    });
+    for (what, name, text, expect) in [
+        (
+            "ablate with an empty problem file",
+            "empty.jsonl",
+            "",
+            vec!["no problems"],
+        ),
+        (
+            "ablate with a problem missing its prompt",
+            "noprompt.jsonl",
+            "{\"prompt\": \"2+2?\", \"answer\": 4}\n{\"answer\": 5}\n",
+            vec![":2:", "missing field `prompt`"],
+        ),
+        (
+            "ablate with a problem line that is not JSON",
+            "notjson.jsonl",
+            "prompt: 2+2\n",
+            vec![":1:", "expected a JSON object"],
+        ),
+        (
+            "ablate with an answer of the wrong type",
+            "badanswer.jsonl",
+            "{\"prompt\": \"2+2?\", \"answer\": [4]}\n",
+            vec![":1:", "`answer` must be a string or a number"],
+        ),
+    ] {
+        let p = write(d, name, text.as_bytes());
+        let mut expect: Vec<String> = expect.into_iter().map(str::to_string).collect();
+        expect.push(name.to_string());
+        cases.push(Case {
+            what,
+            args: vec!["ablate".into(), "--problems".into(), s(&p)],
+            expect,
+        });
+    }
+
     let cache = d.join("cache");
     for case in &cases {
         run(case, &cache);

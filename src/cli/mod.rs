@@ -1,5 +1,6 @@
 //! The command line: every job headless, for scripts and benchmarks, plus the replay TUI.
 
+mod ablate;
 mod args;
 mod bench;
 mod bench_decode;
@@ -53,6 +54,8 @@ pub enum Command {
     Fetch(fetch::FetchArgs),
     /// Export a run to Markdown and its KV chart to SVG and PNG
     Export(export::ExportArgs),
+    /// The dual-stream ablation lab: one stream per problem, teacher-forced through KV arms
+    Ablate(Box<ablate::AblateArgs>),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -73,5 +76,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Fetch(a) => fetch::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Export(a) => export::run(a),
+        Command::Ablate(a) => ablate::run(*a),
     }
 }

@@ -320,6 +320,11 @@ impl<'m, S: EventSink> Run<'m, S> {
         Ok(())
     }
 
+    /// Queue `ids` to be written next instead of sampled (teacher forcing).
+    pub fn force_ids(&mut self, ids: &[u32]) {
+        self.forced.extend(ids);
+    }
+
     /// The logits for the next position.
     pub fn logits(&self) -> &[f32] {
         &self.logits

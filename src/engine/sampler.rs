@@ -149,7 +149,7 @@ pub fn logprobs(logits: &[f32], id: u32, k: usize) -> (f32, Vec<(u32, f32)>) {
     let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
     let lse = max + logits.iter().map(|x| (x - max).exp()).sum::<f32>().ln();
     let mut top: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
-    for (i, &x) in logits.iter().enumerate() {
+    for (i, &x) in logits.iter().enumerate().filter(|_| k > 0) {
         if top.len() < k || x > top[top.len() - 1].1 {
             let at = top.partition_point(|&(_, y)| y >= x);
             top.insert(at, (i as u32, x));
@@ -166,6 +166,14 @@ mod tests {
 
     fn logits() -> Vec<f32> {
         (0..50).map(|i| ((i * 7919) % 101) as f32 / 10.0).collect()
+    }
+
+    #[test]
+    fn logprobs_without_alternatives() {
+        let l = logits();
+        let (lp, top) = logprobs(&l, 3, 0);
+        assert!(top.is_empty());
+        assert_eq!(lp, logprobs(&l, 3, 5).0);
     }
 
     #[test]

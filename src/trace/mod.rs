@@ -12,5 +12,5 @@ pub use open_spans::OpenSpans;
 pub use reader::{ReadWarning, TraceError, TraceFile, parse_event, parse_trace, read_trace};
 pub use recorder::{Recorder, RecorderOptions, StageSeconds, StepOutcome, TokenInput};
 pub use schema::*;
-pub use sink::{EventSink, MemorySink, Tee};
+pub use sink::{EventSink, MemorySink, NullSink, Tee};
 pub use writer::TraceWriter;

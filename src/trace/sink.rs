@@ -40,6 +40,20 @@ impl EventSink for MemorySink {
     }
 }
 
+/// Keeps nothing: for runs whose events nobody reads (teacher-forced ablation arms).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NullSink;
+
+impl EventSink for NullSink {
+    fn header(&mut self, _: &Header) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn event(&mut self, _: &Event) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Sends to two sinks.
 pub struct Tee<A, B>(pub A, pub B);
 

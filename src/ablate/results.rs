@@ -1,0 +1,344 @@
+//! A result directory, written item by item so a rerun resumes: each finished item appends
+//! its rows to the CSV files and then, last, its line to `items.jsonl`, which marks it done.
+//! Opening a directory again keeps exactly the finished items' rows (a crash mid-item leaves
+//! rows that are dropped) and checks that the settings are the same.
+//!
+//! Files: `config.json` (the settings), `items.jsonl` (one summary per item),
+//! `positions.csv` (every position under every arm), `channel.csv` (per memento and layer),
+//! `answers.csv` (free-running answers per arm and seed), `traces/` (each item's stream).
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use super::channel::ChannelRow;
+use super::metrics::{Aggregate, PositionRow};
+
+pub const CONFIG: &str = "config.json";
+pub const ITEMS: &str = "items.jsonl";
+pub const POSITIONS: &str = "positions.csv";
+pub const CHANNEL: &str = "channel.csv";
+pub const ANSWERS: &str = "answers.csv";
+pub const TRACES: &str = "traces";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Bad {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error(
+        "{path}: this directory holds a run with other settings ({field}: {was} there, {now} now); \
+         choose another output directory or remove it"
+    )]
+    Mismatch {
+        path: PathBuf,
+        field: String,
+        was: String,
+        now: String,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ResultsError + '_ {
+    move |source| ResultsError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// One free-running answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AnswerRow {
+    pub item: String,
+    pub arm: String,
+    pub seed: u64,
+    pub answer: Option<String>,
+    pub reference: Option<String>,
+    /// `None` without a reference answer.
+    pub correct: Option<bool>,
+    pub tokens: u64,
+    pub peak_kv: u64,
+}
+
+/// One arm's figures for an item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArmSummary {
+    pub arm: String,
+    /// Over every position.
+    pub all: Aggregate,
+    pub block: Aggregate,
+    pub memento: Aggregate,
+    pub answer: Aggregate,
+    /// Free-running answers that match the reference, of those with one.
+    pub correct: u64,
+    pub answered: u64,
+}
+
+/// The line an item adds to `items.jsonl` when it is done.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemResult {
+    pub item: String,
+    pub prompt: String,
+    pub reference: Option<String>,
+    /// Tokens of the teacher-forced stream.
+    pub tokens: u64,
+    pub blocks: u64,
+    pub mementos: u64,
+    pub arms: Vec<ArmSummary>,
+}
+
+pub struct ResultDir {
+    pub dir: PathBuf,
+    pub done: Vec<ItemResult>,
+    finished: HashSet<String>,
+    items: File,
+    positions: csv::Writer<File>,
+    channel: csv::Writer<File>,
+    answers: csv::Writer<File>,
+}
+
+impl ResultDir {
+    /// Open (creating) `dir` for a run with `config`, keeping the finished items of an
+    /// earlier run with the same settings.
+    pub fn open<C: Serialize>(dir: &Path, config: &C) -> Result<ResultDir, ResultsError> {
+        std::fs::create_dir_all(dir.join(TRACES)).map_err(io(dir))?;
+        check_config(&dir.join(CONFIG), config)?;
+        let items_path = dir.join(ITEMS);
+        let done: Vec<ItemResult> = read_items(&items_path)?;
+        let finished: HashSet<String> = done.iter().map(|i| i.item.clone()).collect();
+        // Rewrite every file with the finished items' rows only.
+        let mut text = String::new();
+        for item in &done {
+            text.push_str(&serde_json::to_string(item).expect("serialisable"));
+            text.push('\n');
+        }
+        std::fs::write(&items_path, text).map_err(io(&items_path))?;
+        let positions = keep_rows::<PositionRow>(&dir.join(POSITIONS), &finished, |r| &r.item)?;
+        let channel = keep_rows::<ChannelRow>(&dir.join(CHANNEL), &finished, |r| &r.item)?;
+        let answers = keep_rows::<AnswerRow>(&dir.join(ANSWERS), &finished, |r| &r.item)?;
+        let items = OpenOptions::new()
+            .append(true)
+            .open(&items_path)
+            .map_err(io(&items_path))?;
+        Ok(ResultDir {
+            dir: dir.to_path_buf(),
+            done,
+            finished,
+            items,
+            positions,
+            channel,
+            answers,
+        })
+    }
+
+    pub fn is_done(&self, item: &str) -> bool {
+        self.finished.contains(item)
+    }
+
+    pub fn trace_path(&self, item: &str) -> PathBuf {
+        let safe: String = item
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        self.dir.join(TRACES).join(format!("{safe}.trace.jsonl"))
+    }
+
+    /// Append a finished item: its rows first, its summary line last.
+    pub fn write_item(
+        &mut self,
+        item: &ItemResult,
+        rows: &[PositionRow],
+        channel: &[ChannelRow],
+        answers: &[AnswerRow],
+    ) -> Result<(), ResultsError> {
+        let dir = self.dir.clone();
+        let fail = |name: &str| {
+            let path = dir.join(name);
+            move |e: csv::Error| ResultsError::Io {
+                path,
+                source: std::io::Error::other(e),
+            }
+        };
+        for r in rows {
+            self.positions.serialize(r).map_err(fail(POSITIONS))?;
+        }
+        self.positions.flush().map_err(io(&dir.join(POSITIONS)))?;
+        for r in channel {
+            self.channel.serialize(r).map_err(fail(CHANNEL))?;
+        }
+        self.channel.flush().map_err(io(&dir.join(CHANNEL)))?;
+        for r in answers {
+            self.answers.serialize(r).map_err(fail(ANSWERS))?;
+        }
+        self.answers.flush().map_err(io(&dir.join(ANSWERS)))?;
+        let line = serde_json::to_string(item).expect("serialisable") + "\n";
+        let items = dir.join(ITEMS);
+        self.items.write_all(line.as_bytes()).map_err(io(&items))?;
+        self.items.flush().map_err(io(&items))?;
+        self.finished.insert(item.item.clone());
+        self.done.push(item.clone());
+        Ok(())
+    }
+}
+
+/// Write `config` to a new directory, or check it against the one there.
+fn check_config<C: Serialize>(path: &Path, config: &C) -> Result<(), ResultsError> {
+    let now = serde_json::to_value(config).expect("serialisable");
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let was: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| ResultsError::Bad {
+                    path: path.to_path_buf(),
+                    line: e.line(),
+                    message: format!("not the settings of an ablation run: {e}"),
+                })?;
+            if let (Some(was), Some(now)) = (was.as_object(), now.as_object()) {
+                for (field, value) in now {
+                    let old = was.get(field).cloned().unwrap_or(serde_json::Value::Null);
+                    if &old != value {
+                        return Err(ResultsError::Mismatch {
+                            path: path.to_path_buf(),
+                            field: field.clone(),
+                            was: old.to_string(),
+                            now: value.to_string(),
+                        });
+                    }
+                }
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let text = serde_json::to_string_pretty(&now).expect("serialisable") + "\n";
+            std::fs::write(path, text).map_err(io(path))
+        }
+        Err(e) => Err(io(path)(e)),
+    }
+}
+
+/// The finished items in `items.jsonl`. A last line cut short (a crash while writing it)
+/// does not count; a bad line elsewhere is an error.
+pub fn read_items(path: &Path) -> Result<Vec<ItemResult>, ResultsError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(path)(e)),
+    };
+    let lines: Vec<String> = BufReader::new(file)
+        .lines()
+        .collect::<Result<_, _>>()
+        .map_err(io(path))?;
+    let mut items = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<ItemResult>(line) {
+            Ok(item) => items.push(item),
+            Err(_) if i + 1 == lines.len() => break,
+            Err(e) => {
+                return Err(ResultsError::Bad {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    message: format!("not an item summary: {e}"),
+                });
+            }
+        }
+    }
+    Ok(items)
+}
+
+/// Rows of a CSV file.
+pub fn read_rows<R: DeserializeOwned>(path: &Path) -> Result<Vec<R>, ResultsError> {
+    let mut reader = match csv::Reader::from_path(path) {
+        Ok(r) => r,
+        Err(e) => match e.kind() {
+            csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Vec::new());
+            }
+            _ => {
+                return Err(ResultsError::Io {
+                    path: path.to_path_buf(),
+                    source: std::io::Error::other(e),
+                });
+            }
+        },
+    };
+    let mut rows = Vec::new();
+    for (i, row) in reader.deserialize::<R>().enumerate() {
+        match row {
+            Ok(r) => rows.push(r),
+            // A row cut short by a crash belongs to an unfinished item.
+            Err(e) if matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. }) => continue,
+            Err(e) => {
+                return Err(ResultsError::Bad {
+                    path: path.to_path_buf(),
+                    line: i + 2,
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// The CSV header of row type `R`: the first record a header-writing serialiser emits.
+fn header_of<R: Serialize + Default>() -> Vec<String> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.serialize(R::default()).expect("serialisable");
+    let bytes = writer.into_inner().expect("in memory");
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(bytes.as_slice());
+    let first = reader.records().next().expect("a header").expect("valid");
+    first.iter().map(str::to_string).collect()
+}
+
+/// Rewrite `path` with the rows of finished items only, and open it for appending.
+fn keep_rows<R: Serialize + DeserializeOwned + Default>(
+    path: &Path,
+    finished: &HashSet<String>,
+    item_of: impl Fn(&R) -> &String,
+) -> Result<csv::Writer<File>, ResultsError> {
+    let kept: Vec<R> = read_rows::<R>(path)?
+        .into_iter()
+        .filter(|r| finished.contains(item_of(r)))
+        .collect();
+    let file = File::create(path).map_err(io(path))?;
+    let mut writer = csv::Writer::from_writer(file);
+    let fail = |e: csv::Error| ResultsError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e),
+    };
+    if kept.is_empty() {
+        // Headers are written with the first row; an empty file gets them now.
+        writer.write_record(header_of::<R>()).map_err(fail)?;
+    }
+    for r in &kept {
+        writer.serialize(r).map_err(fail)?;
+    }
+    writer.flush().map_err(io(path))?;
+    // Appending after the header: later rows must not repeat it.
+    let file = OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(io(path))?;
+    Ok(csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(file))
+}

@@ -1,0 +1,140 @@
+//! `memento ablate`: the dual-stream ablation lab over a problem set, into a result
+//! directory that a rerun resumes.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, anyhow, bail};
+use clap::Args;
+
+use super::args::ModelArgs;
+use crate::ablate::{Arm, Lab, LabConfig, ResultDir, problems};
+use crate::engine::{SamplerConfig, ScaffoldConfig};
+use crate::live::ScaffoldChoice;
+
+#[derive(Args, Debug)]
+pub struct AblateArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// A JSONL file of problems (`prompt`, optional `answer` and `id`); default: the
+    /// built-in generated set
+    #[arg(long, value_name = "FILE")]
+    pub problems: Option<PathBuf>,
+    /// How many built-in problems
+    #[arg(long, default_value_t = 20, conflicts_with = "problems")]
+    pub builtin: usize,
+    /// The seed the built-in problems are drawn from
+    #[arg(long, default_value_t = 1, conflicts_with = "problems")]
+    pub builtin_seed: u64,
+    /// Arms: full, memento, restart, keepN (the full arm, the reference, is always run)
+    #[arg(long, default_value = "full,memento,restart,keep1")]
+    pub arms: String,
+    /// Seeds of the free-running answers (the first also generates the compared stream)
+    #[arg(long, default_value = "1,2,3", value_delimiter = ',')]
+    pub seeds: Vec<u64>,
+    #[arg(long, default_value_t = 256)]
+    pub max_tokens: u32,
+    /// Runtime-inserted blocks and mementos, for models not trained on them
+    #[arg(long, value_enum, default_value = "auto")]
+    pub scaffold: ScaffoldChoice,
+    /// Sampling temperature of the generated stream and the free-running answers
+    #[arg(long, default_value_t = 0.7)]
+    pub temperature: f32,
+    #[arg(long, default_value_t = 0.95)]
+    pub top_p: f32,
+    /// 1 = off (default: 1.2 in scaffolded mode, else 1)
+    #[arg(long)]
+    pub repeat_penalty: Option<f32>,
+    /// A system message (none by default)
+    #[arg(long)]
+    pub system: Option<String>,
+    /// The result directory; running again with the same settings resumes it
+    #[arg(long, short, default_value = "ablation")]
+    pub out: PathBuf,
+    /// Stop after this many new items (a long run in parts)
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+}
+
+pub fn run(a: AblateArgs) -> anyhow::Result<()> {
+    // Everything that can be wrong with the input is found before the model loads.
+    let arms = Arm::parse_list(&a.arms)
+        .map_err(|e| anyhow!(e))
+        .context("--arms")?;
+    if a.seeds.is_empty() {
+        bail!("--seeds: give at least one seed");
+    }
+    if a.max_tokens == 0 {
+        bail!("--max-tokens: must be at least 1");
+    }
+    let (problems, source) = match &a.problems {
+        Some(path) => (problems::load_jsonl(path)?, path.display().to_string()),
+        None => {
+            if a.builtin == 0 {
+                bail!("--builtin: must be at least 1");
+            }
+            (
+                problems::builtin(a.builtin, a.builtin_seed),
+                format!("builtin:{}:{}", a.builtin, a.builtin_seed),
+            )
+        }
+    };
+    let (model, tokenizer) = a.model.load()?;
+    let scaffolded = a.scaffold.resolve(tokenizer.has_memento_tags());
+    let sampler = SamplerConfig {
+        temperature: a.temperature,
+        top_p: a.top_p,
+        repeat_penalty: a
+            .repeat_penalty
+            .unwrap_or(if scaffolded { 1.2 } else { 1.0 }),
+        ..SamplerConfig::default()
+    };
+    sampler.check().map_err(|e| anyhow!(e))?;
+    let config = LabConfig {
+        model: model.name(),
+        problems: source,
+        arms: arms.iter().map(|x| x.name.clone()).collect(),
+        seeds: a.seeds.clone(),
+        max_tokens: a.max_tokens,
+        scaffold: scaffolded.then(ScaffoldConfig::default),
+        sampler,
+        system: a.system.clone(),
+    };
+    let mut results = ResultDir::open(&a.out, &config)?;
+    let already = results.done.len();
+    let bar = indicatif::ProgressBar::new(problems.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} items · {elapsed} elapsed · ETA {eta}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix("ablate");
+    bar.set_position(already as u64);
+    bar.reset_eta();
+    if already > 0 {
+        bar.println(format!(
+            "resuming {}: {already} of {} items already done",
+            a.out.display(),
+            problems.len()
+        ));
+    }
+    let lab = Lab {
+        model: &model,
+        tokenizer: &tokenizer,
+        arms,
+        config,
+    };
+    let ran = lab.run_all(&problems, &mut results, a.limit, &mut |done, _| {
+        bar.set_position(done as u64)
+    })?;
+    bar.finish_and_clear();
+    let report = crate::ablate::report::write(&results)?;
+    eprintln!(
+        "{ran} items run, {} of {} done · {}",
+        results.done.len(),
+        problems.len(),
+        report.display()
+    );
+    Ok(())
+}

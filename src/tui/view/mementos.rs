@@ -59,7 +59,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, at: &AtCursor) {
             } else {
                 ("…", theme.block)
             };
-            let ratio = if closed && mem > 0 {
+            let ratio = if closed && mem > 0 && blk > 0 {
                 format!("{:>5.1}×", blk as f64 / mem as f64)
             } else {
                 "     -".into()

@@ -363,7 +363,7 @@ fn marker(
                 (Some(k), Some(o)) => {
                     let m = o.memento_tokens(shown_to);
                     let blk = o.content_tokens(shown_to);
-                    if m > 0 && o.memento_close.is_some() {
+                    if m > 0 && blk > 0 && o.memento_close.is_some() {
                         format!(
                             "▍memento {} · {m} tok · {:.1}×",
                             k + 1,

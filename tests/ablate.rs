@@ -273,6 +273,13 @@ fn an_interrupted_run_resumes_to_the_same_files() {
         3
     );
     memento::ablate::report::write(&results).unwrap();
+    drop(results);
+    // Opening a finished directory again changes no byte of it.
+    let before = result_files(whole.path());
+    let mut results = ResultDir::open(whole.path(), &lab.config).unwrap();
+    assert_eq!(lab.run_all(&problems, &mut results, None, &mut |_, _| {}).unwrap(), 0);
+    memento::ablate::report::write(&results).unwrap();
+    assert_eq!(result_files(whole.path()), before);
 
     let parts = tempfile::tempdir().unwrap();
     let mut results = ResultDir::open(parts.path(), &lab.config).unwrap();

@@ -32,15 +32,19 @@ pub enum ProblemsError {
     },
 }
 
+/// Follows every built-in question.
+pub const INSTRUCTION: &str = "Think step by step, then give the final answer as a number.";
+
 /// `count` problems, the same for the same `seed`.
 pub fn builtin(count: usize, seed: u64) -> Vec<Problem> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     (0..count)
         .map(|i| {
-            let (prompt, answer) = make(&mut rng, i);
+            let (question, answer) = make(&mut rng, i);
             Problem {
                 id: format!("builtin-{:03}", i + 1),
-                prompt,
+                // Asking for the steps gets a small model to reason in blocks at all.
+                prompt: format!("{question} {INSTRUCTION}"),
                 answer: Some(answer.to_string()),
             }
         })

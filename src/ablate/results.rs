@@ -114,14 +114,11 @@ impl ResultDir {
         std::fs::create_dir_all(dir.join(TRACES)).map_err(io(dir))?;
         check_config(&dir.join(CONFIG), config)?;
         let items_path = dir.join(ITEMS);
-        let done: Vec<ItemResult> = read_items(&items_path)?;
+        let (done, lines) = read_items_and_lines(&items_path)?;
         let finished: HashSet<String> = done.iter().map(|i| i.item.clone()).collect();
-        // Rewrite every file with the finished items' rows only.
-        let mut text = String::new();
-        for item in &done {
-            text.push_str(&serde_json::to_string(item).expect("serialisable"));
-            text.push('\n');
-        }
+        // Rewrite every file with the finished items' rows only; the lines kept are the
+        // bytes written, not a re-serialisation, so nothing shifts by a rounding.
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
         std::fs::write(&items_path, text).map_err(io(&items_path))?;
         let positions = keep_rows::<PositionRow>(&dir.join(POSITIONS), &finished, |r| &r.item)?;
         let channel = keep_rows::<ChannelRow>(&dir.join(CHANNEL), &finished, |r| &r.item)?;
@@ -234,9 +231,14 @@ fn check_config<C: Serialize>(path: &Path, config: &C) -> Result<(), ResultsErro
 /// The finished items in `items.jsonl`. A last line cut short (a crash while writing it)
 /// does not count; a bad line elsewhere is an error.
 pub fn read_items(path: &Path) -> Result<Vec<ItemResult>, ResultsError> {
+    Ok(read_items_and_lines(path)?.0)
+}
+
+/// The finished items and their lines as written.
+fn read_items_and_lines(path: &Path) -> Result<(Vec<ItemResult>, Vec<String>), ResultsError> {
     let file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
         Err(e) => return Err(io(path)(e)),
     };
     let lines: Vec<String> = BufReader::new(file)
@@ -244,12 +246,16 @@ pub fn read_items(path: &Path) -> Result<Vec<ItemResult>, ResultsError> {
         .collect::<Result<_, _>>()
         .map_err(io(path))?;
     let mut items = Vec::new();
+    let mut kept = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
         match serde_json::from_str::<ItemResult>(line) {
-            Ok(item) => items.push(item),
+            Ok(item) => {
+                items.push(item);
+                kept.push(line.clone());
+            }
             Err(_) if i + 1 == lines.len() => break,
             Err(e) => {
                 return Err(ResultsError::Bad {
@@ -260,7 +266,7 @@ pub fn read_items(path: &Path) -> Result<Vec<ItemResult>, ResultsError> {
             }
         }
     }
-    Ok(items)
+    Ok((items, kept))
 }
 
 /// Rows of a CSV file.
@@ -315,25 +321,45 @@ fn keep_rows<R: Serialize + DeserializeOwned + Default>(
     finished: &HashSet<String>,
     item_of: impl Fn(&R) -> &String,
 ) -> Result<csv::Writer<File>, ResultsError> {
-    let kept: Vec<R> = read_rows::<R>(path)?
-        .into_iter()
-        .filter(|r| finished.contains(item_of(r)))
-        .collect();
-    let file = File::create(path).map_err(io(path))?;
-    let mut writer = csv::Writer::from_writer(file);
     let fail = |e: csv::Error| ResultsError::Io {
         path: path.to_path_buf(),
         source: std::io::Error::other(e),
     };
-    if kept.is_empty() {
-        // Headers are written with the first row; an empty file gets them now.
-        writer.write_record(header_of::<R>()).map_err(fail)?;
+    // The records kept are the ones read, written back field for field: no number goes
+    // through a parse and a print.
+    let mut kept = Vec::new();
+    if path.exists() {
+        let mut reader = csv::Reader::from_path(path).map_err(fail)?;
+        let headers = reader.headers().map_err(fail)?.clone();
+        for (i, record) in reader.records().enumerate() {
+            let record = match record {
+                Ok(r) => r,
+                // A row cut short by a crash belongs to an unfinished item.
+                Err(e) if matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. }) => continue,
+                Err(e) => return Err(fail(e)),
+            };
+            let row: R = record
+                .deserialize(Some(&headers))
+                .map_err(|e| ResultsError::Bad {
+                    path: path.to_path_buf(),
+                    line: i + 2,
+                    message: e.to_string(),
+                })?;
+            if finished.contains(item_of(&row)) {
+                kept.push(record);
+            }
+        }
     }
-    for r in &kept {
-        writer.serialize(r).map_err(fail)?;
+    let file = File::create(path).map_err(io(path))?;
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(file);
+    writer.write_record(header_of::<R>()).map_err(fail)?;
+    for record in &kept {
+        writer.write_record(record).map_err(fail)?;
     }
     writer.flush().map_err(io(path))?;
-    // Appending after the header: later rows must not repeat it.
+    // Rows from now on are appended under that header.
     let file = OpenOptions::new()
         .append(true)
         .open(path)

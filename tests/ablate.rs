@@ -277,7 +277,11 @@ fn an_interrupted_run_resumes_to_the_same_files() {
     // Opening a finished directory again changes no byte of it.
     let before = result_files(whole.path());
     let mut results = ResultDir::open(whole.path(), &lab.config).unwrap();
-    assert_eq!(lab.run_all(&problems, &mut results, None, &mut |_, _| {}).unwrap(), 0);
+    assert_eq!(
+        lab.run_all(&problems, &mut results, None, &mut |_, _| {})
+            .unwrap(),
+        0
+    );
     memento::ablate::report::write(&results).unwrap();
     assert_eq!(result_files(whole.path()), before);
 

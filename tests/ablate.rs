@@ -12,15 +12,6 @@ use memento::engine::{RunOptions, SamplerConfig, ScaffoldConfig};
 use memento::kv::{KvPolicy, KvStore};
 use memento::model::{LogitRows, Model, ModelTokenizer};
 
-fn tiny_model(seed: u64) -> (tempfile::TempDir, Model, ModelTokenizer) {
-    let dir = tempfile::tempdir().unwrap();
-    common::write_tiny_model(dir.path(), &common::TINY_QWEN3, seed);
-    common::write_tiny_tokenizer(dir.path());
-    let model = Model::load(dir.path()).unwrap();
-    let tok = ModelTokenizer::load(dir.path()).unwrap();
-    (dir, model, tok)
-}
-
 /// Short blocks and mementos, so a few dozen tokens hold several.
 fn small_scaffold() -> ScaffoldConfig {
     ScaffoldConfig {
@@ -60,7 +51,7 @@ fn arms(names: &str) -> Vec<Arm> {
 
 #[test]
 fn an_arm_compared_with_itself_has_kl_zero() {
-    let (_d, model, tok) = tiny_model(11);
+    let (_d, model, tok) = common::tiny_model(11);
     let s = stream(&model, &tok);
     let mut list = arms("memento");
     list.push(Arm {
@@ -124,7 +115,7 @@ fn max_rel(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn the_restart_arms_memento_kv_equals_a_fresh_prefill_without_the_block() {
-    let (_d, model, tok) = tiny_model(12);
+    let (_d, model, tok) = common::tiny_model(12);
     let s = stream(&model, &tok);
     let list = arms("restart");
     let mut checked = 0;
@@ -163,7 +154,7 @@ fn the_restart_arms_memento_kv_equals_a_fresh_prefill_without_the_block() {
 
 #[test]
 fn before_its_eviction_the_memento_arms_kv_equals_the_full_arms() {
-    let (_d, model, tok) = tiny_model(13);
+    let (_d, model, tok) = common::tiny_model(13);
     let s = stream(&model, &tok);
     let list = arms("memento");
     let mut checked = false;
@@ -207,7 +198,7 @@ fn before_its_eviction_the_memento_arms_kv_equals_the_full_arms() {
 
 #[test]
 fn the_channel_map_has_a_row_per_memento_and_layer() {
-    let (_d, model, tok) = tiny_model(14);
+    let (_d, model, tok) = common::tiny_model(14);
     let s = stream(&model, &tok);
     let forced =
         teacher_force(&model, &tok, "t", &s, &arms("memento,restart"), None, None).unwrap();
@@ -257,7 +248,7 @@ fn result_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn an_interrupted_run_resumes_to_the_same_files() {
-    let (_d, model, tok) = tiny_model(15);
+    let (_d, model, tok) = common::tiny_model(15);
     let problems = problems::builtin(3, 4);
     let lab = Lab {
         model: &model,

@@ -9,15 +9,6 @@ use memento::kv::{KvPolicy, KvStore};
 use memento::model::{LogitRows, Model, ModelTokenizer, argmax};
 use memento::trace::MemorySink;
 
-fn tiny_model(seed: u64) -> (tempfile::TempDir, Model, ModelTokenizer) {
-    let dir = tempfile::tempdir().unwrap();
-    common::write_tiny_model(dir.path(), &common::TINY_QWEN3, seed);
-    common::write_tiny_tokenizer(dir.path());
-    let model = Model::load(dir.path()).unwrap();
-    let tok = ModelTokenizer::load(dir.path()).unwrap();
-    (dir, model, tok)
-}
-
 fn smollm2() -> (Model, ModelTokenizer) {
     let path = memento::fetch::ensure_default_model(false).expect("the default model");
     (
@@ -67,7 +58,7 @@ fn evict_equals_mask(model: &Model, ids: &[u32], span: std::ops::Range<u64>) -> 
 
 #[test]
 fn eviction_equals_masking_on_a_tiny_qwen3() {
-    let (_dir, model, _) = tiny_model(11);
+    let (_dir, model, _) = common::tiny_model(11);
     let ids: Vec<u32> = (0..64u32).map(|i| (i * 31 + 7) % 256).collect();
     let worst = evict_equals_mask(&model, &ids, 20..45);
     assert!(worst <= 1e-4, "max abs logit difference {worst}");
@@ -88,7 +79,7 @@ fn eviction_equals_masking_on_smollm2() {
 #[test]
 fn an_evicted_span_changes_what_follows() {
     // The equivalence above would hold trivially if eviction did nothing.
-    let (_dir, model, _) = tiny_model(11);
+    let (_dir, model, _) = common::tiny_model(11);
     let ids: Vec<u32> = (0..64u32).map(|i| (i * 31 + 7) % 256).collect();
     let positions: Vec<u64> = (0..64).collect();
     let mut full = model.new_store();
@@ -162,7 +153,7 @@ fn kv_diff(a: &KvStore, b: &KvStore) -> f32 {
 
 #[test]
 fn restart_equals_a_fresh_prefill_without_the_block() {
-    let (_dir, model, tok) = tiny_model(3);
+    let (_dir, model, tok) = common::tiny_model(3);
     let options = RunOptions {
         policy: KvPolicy::restart(),
         max_tokens: 200,
@@ -204,7 +195,7 @@ fn restart_equals_a_fresh_prefill_without_the_block() {
 fn memento_mode_keeps_the_memento_kv_computed_with_the_block() {
     // The dual stream: in memento mode the memento's entries are not recomputed, so they
     // differ from a fresh prefill without the block (restart is what removes the difference).
-    let (_dir, model, tok) = tiny_model(3);
+    let (_dir, model, tok) = common::tiny_model(3);
     let options = RunOptions {
         policy: KvPolicy::MEMENTO,
         max_tokens: 200,
@@ -268,7 +259,7 @@ fn scaffolded_smollm2_writes_blocks_and_mementos_and_frees_memory() {
 
 #[test]
 fn same_seed_same_tokens() {
-    let (_dir, model, tok) = tiny_model(9);
+    let (_dir, model, tok) = common::tiny_model(9);
     let run = |seed: u64| {
         let options = RunOptions {
             policy: KvPolicy::FULL,

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
+use memento::model::{Model, ModelTokenizer};
 use rand::{Rng, SeedableRng};
 
 pub struct TinyShape {
@@ -118,6 +119,17 @@ pub fn write_tiny_model(dir: &Path, s: &TinyShape, seed: u64) {
     );
     w.insert("lm_head.weight".into(), t(&[s.vocab, h], 0.3));
     candle_core::safetensors::save(&w, dir.join("model.safetensors")).unwrap();
+}
+
+/// A tiny random Qwen3 and its byte-level tokenizer, written to a temporary folder (kept as
+/// long as the returned guard) and loaded.
+pub fn tiny_model(seed: u64) -> (tempfile::TempDir, Model, ModelTokenizer) {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_model(dir.path(), &TINY_QWEN3, seed);
+    write_tiny_tokenizer(dir.path());
+    let model = Model::load(dir.path()).unwrap();
+    let tok = ModelTokenizer::load(dir.path()).unwrap();
+    (dir, model, tok)
 }
 
 /// max |a − b| / max |b|: the error relative to the logits' scale.

@@ -56,6 +56,15 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ResultsError + '_ {
     }
 }
 
+/// A CSV library error, reported as an I/O error on `path`.
+fn csv_io(path: &Path) -> impl FnOnce(csv::Error) -> ResultsError + use<> {
+    let path = path.to_path_buf();
+    move |e| ResultsError::Io {
+        path,
+        source: std::io::Error::other(e),
+    }
+}
+
 /// One free-running answer.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AnswerRow {
@@ -165,13 +174,7 @@ impl ResultDir {
         answers: &[AnswerRow],
     ) -> Result<(), ResultsError> {
         let dir = self.dir.clone();
-        let fail = |name: &str| {
-            let path = dir.join(name);
-            move |e: csv::Error| ResultsError::Io {
-                path,
-                source: std::io::Error::other(e),
-            }
-        };
+        let fail = |name: &str| csv_io(&dir.join(name));
         for r in rows {
             self.positions.serialize(r).map_err(fail(POSITIONS))?;
         }
@@ -269,36 +272,38 @@ fn read_items_and_lines(path: &Path) -> Result<(Vec<ItemResult>, Vec<String>), R
     Ok((items, kept))
 }
 
-/// Rows of a CSV file.
+/// Rows of a CSV file (none when it does not exist).
 pub fn read_rows<R: DeserializeOwned>(path: &Path) -> Result<Vec<R>, ResultsError> {
-    let mut reader = match csv::Reader::from_path(path) {
-        Ok(r) => r,
-        Err(e) => match e.kind() {
-            csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Vec::new());
-            }
-            _ => {
-                return Err(ResultsError::Io {
-                    path: path.to_path_buf(),
-                    source: std::io::Error::other(e),
-                });
-            }
-        },
-    };
+    Ok(read_records(path)?.into_iter().map(|(_, r)| r).collect())
+}
+
+/// Each row of a CSV file with the record it was read from. Rows cut short by a crash belong
+/// to an unfinished item and are skipped; any other bad row is an error naming its line.
+fn read_records<R: DeserializeOwned>(
+    path: &Path,
+) -> Result<Vec<(csv::StringRecord, R)>, ResultsError> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let mut reader = csv::Reader::from_path(path).map_err(csv_io(path))?;
+    let headers = reader.headers().map_err(csv_io(path))?.clone();
     let mut rows = Vec::new();
-    for (i, row) in reader.deserialize::<R>().enumerate() {
-        match row {
-            Ok(r) => rows.push(r),
-            // A row cut short by a crash belongs to an unfinished item.
+    for (i, record) in reader.records().enumerate() {
+        let bad = |message: String| ResultsError::Bad {
+            path: path.to_path_buf(),
+            line: i + 2,
+            message,
+        };
+        let record = match record {
+            Ok(r) => r,
             Err(e) if matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. }) => continue,
-            Err(e) => {
-                return Err(ResultsError::Bad {
-                    path: path.to_path_buf(),
-                    line: i + 2,
-                    message: e.to_string(),
-                });
-            }
-        }
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => return Err(csv_io(path)(e)),
+            Err(e) => return Err(bad(e.to_string())),
+        };
+        let row: R = record
+            .deserialize(Some(&headers))
+            .map_err(|e| bad(e.to_string()))?;
+        rows.push((record, row));
     }
     Ok(rows)
 }
@@ -321,42 +326,22 @@ fn keep_rows<R: Serialize + DeserializeOwned + Default>(
     finished: &HashSet<String>,
     item_of: impl Fn(&R) -> &String,
 ) -> Result<csv::Writer<File>, ResultsError> {
-    let fail = |e: csv::Error| ResultsError::Io {
-        path: path.to_path_buf(),
-        source: std::io::Error::other(e),
-    };
     // The records kept are the ones read, written back field for field: no number goes
     // through a parse and a print.
-    let mut kept = Vec::new();
-    if path.exists() {
-        let mut reader = csv::Reader::from_path(path).map_err(fail)?;
-        let headers = reader.headers().map_err(fail)?.clone();
-        for (i, record) in reader.records().enumerate() {
-            let record = match record {
-                Ok(r) => r,
-                // A row cut short by a crash belongs to an unfinished item.
-                Err(e) if matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. }) => continue,
-                Err(e) => return Err(fail(e)),
-            };
-            let row: R = record
-                .deserialize(Some(&headers))
-                .map_err(|e| ResultsError::Bad {
-                    path: path.to_path_buf(),
-                    line: i + 2,
-                    message: e.to_string(),
-                })?;
-            if finished.contains(item_of(&row)) {
-                kept.push(record);
-            }
-        }
-    }
+    let kept: Vec<csv::StringRecord> = read_records::<R>(path)?
+        .into_iter()
+        .filter(|(_, row)| finished.contains(item_of(row)))
+        .map(|(record, _)| record)
+        .collect();
     let file = File::create(path).map_err(io(path))?;
     let mut writer = csv::WriterBuilder::new()
         .has_headers(false)
         .from_writer(file);
-    writer.write_record(header_of::<R>()).map_err(fail)?;
+    writer
+        .write_record(header_of::<R>())
+        .map_err(csv_io(path))?;
     for record in &kept {
-        writer.write_record(record).map_err(fail)?;
+        writer.write_record(record).map_err(csv_io(path))?;
     }
     writer.flush().map_err(io(path))?;
     // Rows from now on are appended under that header.

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::engine::{Run, RunOptions, RunSummary};
 use crate::model::{Model, ModelError, ModelTokenizer};
 use crate::timeline::{Timeline, TokenSpan};
-use crate::trace::{MemorySink, TraceWriter};
+use crate::trace::{MemorySink, Tee, TraceWriter};
 
 use super::metrics::SpanKind;
 
@@ -30,26 +30,27 @@ impl Stream {
         options: RunOptions,
         trace: Option<&Path>,
     ) -> Result<Stream, ModelError> {
-        let mut run = Run::start(model, tokenizer, prompt, options, MemorySink::default())?;
+        // The trace file is written event by event, as every run's is.
+        let writer = trace
+            .map(TraceWriter::create)
+            .transpose()
+            .map_err(|e| ModelError::Input(format!("writing the item's trace: {e}")))?;
+        let mut run = Run::start(
+            model,
+            tokenizer,
+            prompt,
+            options,
+            Tee(writer, MemorySink::default()),
+        )?;
         while run.step()?.is_some() {}
         let prompt_len = run.recorder().prompt_len();
         let ids = run.ids()[prompt_len as usize..].to_vec();
-        let (sink, summary) = run.finish(None)?;
-        let io = |e: std::io::Error| ModelError::Input(format!("writing the item's trace: {e}"));
-        if let Some(path) = trace {
-            let mut writer = TraceWriter::create(path).map_err(io)?;
-            sink.replay_into(&mut writer).map_err(io)?;
-        }
+        let (Tee(_, sink), summary) = run.finish(None)?;
         let header = sink
             .header
-            .clone()
             .ok_or_else(|| ModelError::Input("the run recorded no header".into()))?;
-        let mut timeline = Timeline::new(header);
-        for event in sink.events {
-            timeline
-                .push(event)
-                .map_err(|e| ModelError::Input(format!("the generated stream: {e}")))?;
-        }
+        let timeline = Timeline::from_events(header, sink.events)
+            .map_err(|e| ModelError::Input(format!("the generated stream: {e}")))?;
         let tokens = timeline.tokens();
         let spans = (0..tokens.len())
             .map(|i| match tokens.span(i) {

@@ -75,12 +75,7 @@ pub fn load_timeline(path: &Path, shape: &KvShape) -> anyhow::Result<(Timeline, 
         },
     )?;
     let header = recorded.header.context("recorder wrote no header")?;
-    let mut timeline = Timeline::new(header);
-    for event in recorded.events {
-        timeline
-            .push(event)
-            .with_context(|| path.display().to_string())?;
-    }
-    timeline.settle();
+    let timeline = Timeline::from_events(header, recorded.events)
+        .with_context(|| path.display().to_string())?;
     Ok((timeline, Vec::new()))
 }

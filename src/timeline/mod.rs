@@ -128,6 +128,19 @@ impl Timeline {
         Ok(timeline)
     }
 
+    /// Build from events recorded in memory (a run or an import not read from a file).
+    pub fn from_events(
+        header: Header,
+        events: impl IntoIterator<Item = Event>,
+    ) -> Result<Timeline, TimelineError> {
+        let mut timeline = Timeline::new(header);
+        for event in events {
+            timeline.push(event)?;
+        }
+        timeline.settle();
+        Ok(timeline)
+    }
+
     pub fn push(&mut self, event: Event) -> Result<(), TimelineError> {
         self.push_at(event, None)
     }

@@ -54,6 +54,17 @@ impl EventSink for NullSink {
     }
 }
 
+/// An optional sink: `None` keeps nothing.
+impl<S: EventSink> EventSink for Option<S> {
+    fn header(&mut self, header: &Header) -> std::io::Result<()> {
+        self.as_mut().map_or(Ok(()), |s| s.header(header))
+    }
+
+    fn event(&mut self, event: &Event) -> std::io::Result<()> {
+        self.as_mut().map_or(Ok(()), |s| s.event(event))
+    }
+}
+
 /// Sends to two sinks.
 pub struct Tee<A, B>(pub A, pub B);
 

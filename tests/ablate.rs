@@ -229,6 +229,7 @@ fn lab_config() -> LabConfig {
             ..SamplerConfig::default()
         },
         system: None,
+        probe: None,
     }
 }
 
@@ -320,4 +321,112 @@ fn an_interrupted_run_resumes_to_the_same_files() {
         .unwrap()
         .to_string();
     assert!(e.contains("max_tokens: 60 there, 61 now"), "{e}");
+}
+
+/// A three-layer tiny Qwen3: a code that reaches memento 3 only through memento 2's KV shows
+/// up two layers deep, so two layers would hide it.
+fn three_layer_model(seed: u64) -> (tempfile::TempDir, Model, ModelTokenizer) {
+    let dir = tempfile::tempdir().unwrap();
+    let shape = common::TinyShape {
+        layers: 3,
+        ..common::TINY_QWEN3
+    };
+    common::write_tiny_model(dir.path(), &shape, seed);
+    common::write_tiny_tokenizer(dir.path());
+    let model = Model::load(dir.path()).unwrap();
+    let tok = ModelTokenizer::load(dir.path()).unwrap();
+    (dir, model, tok)
+}
+
+#[test]
+fn forcing_in_chunks_matches_forcing_token_by_token() {
+    use memento::ablate::probe::passcode;
+    use memento::engine::Run;
+    use memento::trace::NullSink;
+    let (_d, model, tok) = common::tiny_model(21);
+    let sample = passcode::samples(
+        1,
+        5,
+        3,
+        passcode::SampleContext::Varied,
+        &["Add 2 and 3.".to_string()],
+    )
+    .remove(0);
+    let forced = sample.forced_ids(&tok).unwrap();
+    for policy in [KvPolicy::MEMENTO, KvPolicy::restart(), KvPolicy::FULL] {
+        let options = || RunOptions {
+            policy,
+            max_tokens: 10_000,
+            top_alternatives: 0,
+            ..RunOptions::default()
+        };
+        let mut stepped = Run::start(&model, &tok, &sample.prompt, options(), NullSink).unwrap();
+        stepped.force_ids(&forced.ids);
+        for _ in 0..forced.ids.len() {
+            stepped.step().unwrap().unwrap();
+        }
+        let mut chunked = Run::start(&model, &tok, &sample.prompt, options(), NullSink).unwrap();
+        chunked.force_all(&forced.ids).unwrap();
+        let (a, b) = (stepped.store(), chunked.store());
+        assert_eq!(a.logical_positions(), b.logical_positions(), "{policy:?}");
+        if policy != KvPolicy::FULL {
+            assert!(a.evicted_total() > 0, "{policy:?} must evict");
+        }
+        for layer in 0..a.layers() {
+            let err = common::max_rel_err(b.keys(layer), a.keys(layer))
+                .max(common::max_rel_err(b.values(layer), a.values(layer)));
+            assert!(err < 1e-5, "{policy:?} layer {layer}: {err}");
+        }
+        let err = common::max_rel_err(chunked.logits(), stepped.logits());
+        assert!(err < 1e-5, "{policy:?} logits: {err}");
+        assert_eq!(chunked.ids(), stepped.ids());
+    }
+}
+
+#[test]
+fn a_passcode_reaches_mementos_only_through_kv_computed_while_its_block_was_visible() {
+    use memento::ablate::probe::{ARMS, collect, passcode};
+    let (_d, model, tok) = three_layer_model(23);
+    let a = passcode::samples(
+        1,
+        5,
+        9,
+        passcode::SampleContext::Varied,
+        &["Add 2 and 3.".to_string()],
+    )
+    .remove(0);
+    let other: Vec<u8> = a.code.iter().map(|d| (d + 5) % 10).collect();
+    let b = a.with_code(&other);
+    assert_eq!(
+        a.forced_ids(&tok).unwrap().ids.len(),
+        b.forced_ids(&tok).unwrap().ids.len()
+    );
+    let features = collect(&model, &tok, &[a, b], None, &mut |_| {}).unwrap();
+    // [arm][memento][layer], two rows each: does row 0 (code a) equal row 1 (code b)?
+    let same = |arm: usize, memento: usize, layer: usize| {
+        let d = &features[arm][memento][layer];
+        d.x[..d.dim] == d.x[d.dim..]
+    };
+    let (memento, restart) = (0, 1);
+    assert_eq!(ARMS[restart].0, "restart");
+    for layer in 0..3 {
+        // Memento 1 was written before the code: the same in both arms.
+        assert!(
+            same(memento, 0, layer) && same(restart, 0, layer),
+            "layer {layer}"
+        );
+        // Restart recomputes mementos 2 and 3 without the block: no trace of the code.
+        assert!(
+            same(restart, 1, layer) && same(restart, 2, layer),
+            "layer {layer}"
+        );
+    }
+    // Memento 2 saw the code: its layer-0 entries are its own tokens' projections, deeper
+    // ones mix in what it attended to.
+    assert!(same(memento, 1, 0));
+    assert!(!same(memento, 1, 1) && !same(memento, 1, 2));
+    // Memento 3 came after the eviction: the code reaches it through memento 2's layer-1
+    // entries, so it shows from layer 2 on.
+    assert!(same(memento, 2, 0) && same(memento, 2, 1));
+    assert!(!same(memento, 2, 2));
 }

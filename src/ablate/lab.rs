@@ -13,6 +13,7 @@ use super::answer;
 use super::arms::Arm;
 use super::forced::{Forced, teacher_force};
 use super::metrics::{Aggregate, SpanKind};
+use super::probe::{self, ProbeConfig, ProbeError, ProbeRow};
 use super::problems::Problem;
 use super::results::{AnswerRow, ArmSummary, ItemResult, ResultDir, ResultsError};
 use super::stream::Stream;
@@ -33,6 +34,9 @@ pub struct LabConfig {
     /// replaced by each of `seeds`).
     pub sampler: SamplerConfig,
     pub system: Option<String>,
+    /// The passcode probe, run once every item is done; `None` skips it.
+    #[serde(default)]
+    pub probe: Option<ProbeConfig>,
 }
 
 pub struct Lab<'m> {
@@ -205,5 +209,29 @@ impl<'m> Lab<'m> {
             progress(results.done.len(), problems.len());
         }
         Ok(ran)
+    }
+
+    /// The passcode probe over `problems`' prompts, when the config asks for it: collect
+    /// (`collected` hears samples done), then train and test (`trained` hears probes done).
+    pub fn probe(
+        &self,
+        problems: &[Problem],
+        collected: &mut dyn FnMut(usize),
+        trained: &mut dyn FnMut(usize, usize),
+    ) -> Result<Option<Vec<ProbeRow>>, ProbeError> {
+        let Some(config) = &self.config.probe else {
+            return Ok(None);
+        };
+        config.check().map_err(ProbeError::Input)?;
+        let prompts: Vec<String> = problems.iter().map(|p| p.prompt.clone()).collect();
+        let samples = config.samples(&prompts);
+        let features = probe::collect(
+            self.model,
+            self.tokenizer,
+            &samples,
+            self.config.system.as_deref(),
+            collected,
+        )?;
+        Ok(Some(probe::evaluate_all(&features, config.seed, trained)?))
     }
 }

@@ -10,6 +10,7 @@ pub mod channel;
 pub mod forced;
 pub mod lab;
 pub mod metrics;
+pub mod probe;
 pub mod problems;
 pub mod report;
 pub mod results;

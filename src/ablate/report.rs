@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use super::channel::ChannelRow;
 use super::metrics::{Aggregate, PositionRow, SpanKind};
+use super::probe::{CHANCE, ProbeRow, selected};
 use super::results::{ANSWERS, AnswerRow, CHANNEL, POSITIONS, ResultDir, ResultsError, read_rows};
 
 pub const REPORT: &str = "report.md";
@@ -196,7 +197,86 @@ pub fn render(results: &ResultDir) -> Result<String, ResultsError> {
             );
         }
     }
+    let probe_path = results.dir.join(super::results::PROBE);
+    if probe_path.is_file() {
+        let probe: Vec<ProbeRow> = read_rows(&probe_path)?;
+        probe_section(&mut md, &probe, &config["probe"]);
+    }
     Ok(md)
+}
+
+/// The passcode probe: the headline per arm and memento (the layer chosen on the validation
+/// split), then test accuracy per layer.
+fn probe_section(md: &mut String, rows: &[ProbeRow], config: &serde_json::Value) {
+    let _ = writeln!(md, "\n## Passcode probe\n");
+    let _ = writeln!(
+        md,
+        "A random {}-digit passcode is written into block 2 of a forced three-block stream \
+         ({} samples); no memento's text mentions it. A linear probe per arm, memento and \
+         layer reads the code's digits from the memento's pooled K‖V entries, trained on 60% \
+         of the samples, its penalty and the headline layer chosen on 20%, tested on the \
+         other 20%. Chance is {:.0}% a digit; intervals are 95% Wilson intervals over the \
+         test digits. Memento 1 was written before the code (control), memento 2 while \
+         block 2 was visible (direct), memento 3 after block 2 was evicted (masked).\n",
+        config["digits"],
+        config["samples"],
+        100.0 * CHANCE
+    );
+    let _ = writeln!(
+        md,
+        "| arm | memento | layer (by validation) | test accuracy | 95% CI | vs chance |\n|---|---|---|---|---|---|"
+    );
+    for r in selected(rows) {
+        let verdict = if r.ci_low > CHANCE {
+            "above"
+        } else if r.ci_high < CHANCE {
+            "below"
+        } else {
+            "within"
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} ({}) | {} | {:.1}% ({}/{}) | {:.1}–{:.1}% | {verdict} |",
+            r.arm,
+            r.memento,
+            r.role,
+            r.layer,
+            100.0 * r.accuracy,
+            r.digits_correct,
+            r.digits_total,
+            100.0 * r.ci_low,
+            100.0 * r.ci_high
+        );
+    }
+    let mut columns: Vec<(String, u32, String)> = Vec::new();
+    for r in rows {
+        let key = (r.arm.clone(), r.memento, r.role.clone());
+        if !columns.contains(&key) {
+            columns.push(key);
+        }
+    }
+    let layers: std::collections::BTreeSet<u32> = rows.iter().map(|r| r.layer).collect();
+    let _ = writeln!(
+        md,
+        "\nTest accuracy by layer:\n\n| layer | {} |\n|---|{}",
+        columns
+            .iter()
+            .map(|(arm, _, role)| format!("{arm} {role}"))
+            .collect::<Vec<_>>()
+            .join(" | "),
+        "---|".repeat(columns.len())
+    );
+    for layer in layers {
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|(arm, memento, _)| {
+                rows.iter()
+                    .find(|r| &r.arm == arm && r.memento == *memento && r.layer == layer)
+                    .map_or("—".into(), |r| format!("{:.1}%", 100.0 * r.accuracy))
+            })
+            .collect();
+        let _ = writeln!(md, "| {layer} | {} |", cells.join(" | "));
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use super::channel::ChannelRow;
 use super::metrics::{Aggregate, PositionRow};
+use super::probe::ProbeRow;
 
 pub const CONFIG: &str = "config.json";
 pub const ITEMS: &str = "items.jsonl";
@@ -23,6 +24,7 @@ pub const POSITIONS: &str = "positions.csv";
 pub const CHANNEL: &str = "channel.csv";
 pub const ANSWERS: &str = "answers.csv";
 pub const TRACES: &str = "traces";
+pub const PROBE: &str = "probe.csv";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResultsError {
@@ -145,6 +147,26 @@ impl ResultDir {
             channel,
             answers,
         })
+    }
+
+    /// Whether the passcode probe has finished (it writes its file whole, at the end).
+    pub fn has_probe(&self) -> bool {
+        self.dir.join(PROBE).is_file()
+    }
+
+    /// Write the passcode probe's rows to `probe.csv`, through a temporary file so an
+    /// interrupted write leaves no half file that would read as finished.
+    pub fn write_probe(&self, rows: &[ProbeRow]) -> Result<PathBuf, ResultsError> {
+        let path = self.dir.join(PROBE);
+        let partial = self.dir.join(format!("{PROBE}.partial"));
+        let mut writer = csv::Writer::from_path(&partial).map_err(csv_io(&partial))?;
+        for row in rows {
+            writer.serialize(row).map_err(csv_io(&partial))?;
+        }
+        writer.flush().map_err(io(&partial))?;
+        drop(writer);
+        std::fs::rename(&partial, &path).map_err(io(&path))?;
+        Ok(path)
     }
 
     pub fn is_done(&self, item: &str) -> bool {

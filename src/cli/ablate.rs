@@ -7,6 +7,8 @@ use anyhow::{Context, anyhow, bail};
 use clap::Args;
 
 use super::args::ModelArgs;
+use crate::ablate::probe::ProbeConfig;
+use crate::ablate::probe::passcode::SampleContext;
 use crate::ablate::{Arm, Lab, LabConfig, ResultDir, problems};
 use crate::engine::{SamplerConfig, ScaffoldConfig};
 use crate::live::ScaffoldChoice;
@@ -36,6 +38,11 @@ pub struct AblateArgs {
     /// Runtime-inserted blocks and mementos, for models not trained on them
     #[arg(long, value_enum, default_value = "auto")]
     pub scaffold: ScaffoldChoice,
+    /// Scaffolded blocks close at the first sentence end after this many tokens (and at
+    /// three times as many regardless); shorter than the workbench's, so that short answers
+    /// still hold several blocks
+    #[arg(long, default_value_t = 24, value_name = "N")]
+    pub block_tokens: u32,
     /// Sampling temperature of the generated stream and the free-running answers
     #[arg(long, default_value_t = 0.7)]
     pub temperature: f32,
@@ -53,6 +60,19 @@ pub struct AblateArgs {
     /// Stop after this many new items (a long run in parts)
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
+    /// Passcode probe samples, run once every item is done (0 = no probe)
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub probe_samples: usize,
+    /// Digits of each passcode
+    #[arg(long, default_value_t = 5)]
+    pub probe_digits: u32,
+    /// The seed the passcodes, their texts and the probe's splits are drawn from
+    #[arg(long, default_value_t = 1)]
+    pub probe_seed: u64,
+    /// What besides the code differs between probe samples: fixed (only the code) or
+    /// varied (prompts and texts too)
+    #[arg(long, value_enum, default_value = "fixed")]
+    pub probe_context: SampleContext,
 }
 
 pub fn run(a: AblateArgs) -> anyhow::Result<()> {
@@ -63,8 +83,20 @@ pub fn run(a: AblateArgs) -> anyhow::Result<()> {
     if a.seeds.is_empty() {
         bail!("--seeds: give at least one seed");
     }
+    if a.block_tokens == 0 {
+        bail!("--block-tokens: must be at least 1");
+    }
     if a.max_tokens == 0 {
         bail!("--max-tokens: must be at least 1");
+    }
+    let probe = (a.probe_samples > 0).then_some(ProbeConfig {
+        samples: a.probe_samples,
+        digits: a.probe_digits,
+        seed: a.probe_seed,
+        context: a.probe_context,
+    });
+    if let Some(p) = &probe {
+        p.check().map_err(|e| anyhow!("--probe-{e}"))?;
     }
     let (problems, source) = match &a.problems {
         Some(path) => (problems::load_jsonl(path)?, path.display().to_string()),
@@ -95,9 +127,14 @@ pub fn run(a: AblateArgs) -> anyhow::Result<()> {
         arms: arms.iter().map(|x| x.name.clone()).collect(),
         seeds: a.seeds.clone(),
         max_tokens: a.max_tokens,
-        scaffold: scaffolded.then(ScaffoldConfig::default),
+        scaffold: scaffolded.then(|| ScaffoldConfig {
+            min_block_tokens: a.block_tokens,
+            max_block_tokens: 3 * a.block_tokens,
+            ..ScaffoldConfig::default()
+        }),
         sampler,
         system: a.system.clone(),
+        probe,
     };
     let mut results = ResultDir::open(&a.out, &config)?;
     let already = results.done.len();
@@ -129,6 +166,45 @@ pub fn run(a: AblateArgs) -> anyhow::Result<()> {
         bar.set_position(done as u64)
     })?;
     bar.finish_and_clear();
+    let all_done = problems.iter().all(|p| results.is_done(&p.id));
+    if all_done && lab.config.probe.is_some() && !results.has_probe() {
+        let samples = lab.config.probe.as_ref().map_or(0, |p| p.samples);
+        let bar = indicatif::ProgressBar::new(samples as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {pos}/{len} {msg} · {elapsed} elapsed · ETA {eta}",
+            )
+            .expect("a valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix("probe");
+        bar.set_message("samples");
+        let started = std::time::Instant::now();
+        let mut collected_after = 0.0;
+        let rows = lab
+            .probe(
+                &problems,
+                &mut |done| bar.set_position(done as u64),
+                &mut |done, total| {
+                    if done == 1 {
+                        collected_after = started.elapsed().as_secs_f64();
+                        bar.set_length(total as u64);
+                        bar.set_message("probes trained");
+                        bar.reset_eta();
+                    }
+                    bar.set_position(done as u64);
+                },
+            )?
+            .unwrap_or_default();
+        bar.finish_and_clear();
+        let path = results.write_probe(&rows)?;
+        eprintln!(
+            "probe: {samples} samples forced through 2 arms in {collected_after:.1} s, {} probes trained and tested in {:.1} s · {}",
+            rows.len(),
+            started.elapsed().as_secs_f64() - collected_after,
+            path.display()
+        );
+    }
     let report = crate::ablate::report::write(&results)?;
     eprintln!(
         "{ran} items run, {} of {} done · {}",

@@ -459,6 +459,77 @@ impl<'m, S: EventSink> Run<'m, S> {
         }))
     }
 
+    /// Teacher-force `ids` in as few forward passes as the evictions allow: tokens are
+    /// recorded one by one (so blocks, mementos and evictions happen exactly where
+    /// [`Run::step`] would put them), but each stretch between two evictions goes through
+    /// the model as one chunk, like a prefill. No logprobs are recorded. For probes that
+    /// need the cache a long forced text leaves, not the distribution at every position.
+    pub fn force_all(&mut self, ids: &[u32]) -> Result<(), ModelError> {
+        if self.end.is_some() {
+            return Err(ModelError::Input("the run has already ended".into()));
+        }
+        if self.ids.len() + ids.len() > self.model.config.context {
+            return Err(ModelError::Input(format!(
+                "forcing {} tokens after {} goes beyond the model's context of {} tokens",
+                ids.len(),
+                self.ids.len(),
+                self.model.config.context
+            )));
+        }
+        // Tokens recorded (and in `self.ids`) but not yet in the cache.
+        let mut pending: Vec<u32> = Vec::new();
+        let mut from = self.ids.len() as u64;
+        let t0 = Instant::now();
+        for &id in ids {
+            let text = self.utf8.push(&self.tokenizer.token_bytes(id));
+            let outcome = self
+                .recorder
+                .token(TokenInput {
+                    text: text.clone(),
+                    id: Some(id),
+                    logprob: None,
+                    top: None,
+                    scaffold: true,
+                    t: Some(self.elapsed()),
+                })
+                .map_err(io_err)?;
+            if !outcome.evictions.is_empty() {
+                // The cache must hold everything before this token when the eviction (and a
+                // restart's recompute over those ids) is applied.
+                self.forward_chunk(&pending, from, LogitRows::None)?;
+                pending.clear();
+                from = self.ids.len() as u64;
+                self.apply(&outcome.evictions, 1)?;
+            }
+            self.ids.push(id);
+            pending.push(id);
+            self.generated += 1;
+            self.text.push_str(&text);
+        }
+        if !pending.is_empty() {
+            self.logits = self
+                .forward_chunk(&pending, from, LogitRows::Last)?
+                .pop()
+                .unwrap_or_default();
+        }
+        self.decode_seconds += t0.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    /// One forward pass over `ids` at consecutive logical positions from `from`.
+    fn forward_chunk(
+        &mut self,
+        ids: &[u32],
+        from: u64,
+        rows: LogitRows,
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let positions: Vec<u64> = (from..from + ids.len() as u64).collect();
+        self.model.forward(&mut self.store, ids, &positions, rows)
+    }
+
     /// Apply the accountant's decisions to the real cache. Restart also recomputes the
     /// memento's entries from its tokens alone, with the block gone.
     /// `pending` counts tokens the accountant holds that the cache gets on the next forward

@@ -7,6 +7,7 @@
 pub mod answer;
 pub mod arms;
 pub mod channel;
+pub mod figures;
 pub mod forced;
 pub mod lab;
 pub mod metrics;

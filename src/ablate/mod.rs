@@ -11,6 +11,7 @@ pub mod figures;
 pub mod forced;
 pub mod lab;
 pub mod metrics;
+pub mod plots;
 pub mod problems;
 pub mod report;
 pub mod results;

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use super::channel::ChannelRow;
 use super::figures::Figures;
 use super::metrics::{Aggregate, PositionRow, SpanKind};
+use super::plots::{self, Plot};
 use super::results::{
     ANSWERS, AnswerRow, CHANNEL, POSITIONS, ResultDir, ResultsError, config_arms, read_config,
     read_rows,
@@ -46,6 +47,13 @@ pub fn render(results: &ResultDir) -> Result<String, ResultsError> {
     let config = read_config(&results.dir);
     let arms = config_arms(&config);
     let figures = Figures::of(&arms, &positions, &channel, &answers);
+    // The charts `plots::write` draws from these same files, linked where they belong.
+    let charts = plots::charts(&figures);
+    let link = |md: &mut String, plot: Plot| {
+        if charts.contains(&plot) {
+            let _ = writeln!(md, "\n![{}]({})", plot.title(), plot.svg());
+        }
+    };
     let mut md = String::new();
     let _ = writeln!(md, "# Dual-stream ablation\n");
     let _ = writeln!(
@@ -103,6 +111,8 @@ pub fn render(results: &ResultDir) -> Result<String, ResultsError> {
         );
     }
 
+    link(&mut md, Plot::AccuracyPerArm);
+
     let _ = writeln!(md, "\n## Mean KL by span\n");
     let kinds = [
         SpanKind::Block,
@@ -147,6 +157,7 @@ pub fn render(results: &ResultDir) -> Result<String, ResultsError> {
                 .collect();
             let _ = writeln!(md, "| {} | {} |", block + 1, cells.join(" | "));
         }
+        link(&mut md, Plot::KlPerBlock);
     }
 
     if !channel.is_empty() {
@@ -178,6 +189,7 @@ pub fn render(results: &ResultDir) -> Result<String, ResultsError> {
                 v / n as f64
             );
         }
+        link(&mut md, Plot::ChannelHeatmap);
     }
     Ok(md)
 }

@@ -7,7 +7,7 @@ use anyhow::{Context, anyhow, bail};
 use clap::Args;
 
 use super::args::ModelArgs;
-use crate::ablate::{Arm, Lab, LabConfig, ResultDir, problems};
+use crate::ablate::{Arm, Lab, LabConfig, ResultDir, plots, problems};
 use crate::engine::{SamplerConfig, ScaffoldConfig};
 use crate::live::ScaffoldChoice;
 
@@ -130,8 +130,15 @@ pub fn run(a: AblateArgs) -> anyhow::Result<()> {
     })?;
     bar.finish_and_clear();
     let report = crate::ablate::report::write(&results)?;
+    let charts = plots::write(&results.dir, plots::SIZE)?;
+    let charts = if charts.is_empty() {
+        String::new()
+    } else {
+        let stems: Vec<&str> = charts.iter().map(|p| p.stem()).collect();
+        format!(" · charts {} (.svg, .png)", stems.join(", "))
+    };
     eprintln!(
-        "{ran} items run, {} of {} done · {}",
+        "{ran} items run, {} of {} done · {}{charts}",
         results.done.len(),
         problems.len(),
         report.display()

@@ -6,6 +6,7 @@ mod common;
 
 use memento::ablate::forced::teacher_force;
 use memento::ablate::metrics::SpanKind;
+use memento::ablate::plots::{self, Plot};
 use memento::ablate::stream::Stream;
 use memento::ablate::{Arm, Lab, LabConfig, ResultDir, problems};
 use memento::engine::{RunOptions, SamplerConfig, ScaffoldConfig};
@@ -233,7 +234,17 @@ fn lab_config() -> LabConfig {
     }
 }
 
+/// The report and the charts, written from the directory's files.
+fn report_and_plots(results: &ResultDir) -> Vec<Plot> {
+    memento::ablate::report::write(results).unwrap();
+    plots::write(&results.dir, (400, 300)).unwrap()
+}
+
 fn result_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let charts = Plot::ALL
+        .iter()
+        .flat_map(|p| [p.svg(), p.png()])
+        .filter(|f| dir.join(f).exists());
     [
         "config.json",
         "items.jsonl",
@@ -242,8 +253,13 @@ fn result_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
         "answers.csv",
         "report.md",
     ]
-    .iter()
-    .map(|f| (f.to_string(), std::fs::read(dir.join(f)).unwrap()))
+    .map(String::from)
+    .into_iter()
+    .chain(charts)
+    .map(|f| {
+        let bytes = std::fs::read(dir.join(&f)).unwrap();
+        (f, bytes)
+    })
     .collect()
 }
 
@@ -264,7 +280,8 @@ fn an_interrupted_run_resumes_to_the_same_files() {
             .unwrap(),
         3
     );
-    memento::ablate::report::write(&results).unwrap();
+    // Every chart: the stream closes blocks, the builtin problems have answers.
+    assert_eq!(report_and_plots(&results), Plot::ALL);
     drop(results);
     // Opening a finished directory again changes no byte of it.
     let before = result_files(whole.path());
@@ -274,7 +291,7 @@ fn an_interrupted_run_resumes_to_the_same_files() {
             .unwrap(),
         0
     );
-    memento::ablate::report::write(&results).unwrap();
+    report_and_plots(&results);
     assert_eq!(result_files(whole.path()), before);
 
     let parts = tempfile::tempdir().unwrap();
@@ -310,7 +327,7 @@ fn an_interrupted_run_resumes_to_the_same_files() {
         2
     );
     assert_eq!(seen, [(2, 3), (3, 3)]);
-    memento::ablate::report::write(&results).unwrap();
+    report_and_plots(&results);
     assert_eq!(result_files(parts.path()), result_files(whole.path()));
 
     // Other settings are refused rather than mixed in.

@@ -7,9 +7,11 @@
 pub mod answer;
 pub mod arms;
 pub mod channel;
+pub mod figures;
 pub mod forced;
 pub mod lab;
 pub mod metrics;
+pub mod plots;
 pub mod probe;
 pub mod problems;
 pub mod report;

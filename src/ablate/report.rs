@@ -6,9 +6,14 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use super::channel::ChannelRow;
+use super::figures::Figures;
 use super::metrics::{Aggregate, PositionRow, SpanKind};
+use super::plots::{self, Plot};
 use super::probe::{CHANCE, ProbeRow, selected};
-use super::results::{ANSWERS, AnswerRow, CHANNEL, POSITIONS, ResultDir, ResultsError, read_rows};
+use super::results::{
+    ANSWERS, AnswerRow, CHANNEL, POSITIONS, ResultDir, ResultsError, config_arms, read_config,
+    read_rows,
+};
 
 pub const REPORT: &str = "report.md";
 
@@ -40,17 +45,16 @@ pub fn render(results: &ResultDir) -> Result<String, ResultsError> {
     let positions: Vec<PositionRow> = read_rows(&results.dir.join(POSITIONS))?;
     let channel: Vec<ChannelRow> = read_rows(&results.dir.join(CHANNEL))?;
     let answers: Vec<AnswerRow> = read_rows(&results.dir.join(ANSWERS))?;
-    let config =
-        std::fs::read_to_string(results.dir.join(super::results::CONFIG)).unwrap_or_default();
-    let config: serde_json::Value = serde_json::from_str(&config).unwrap_or_default();
-    let arms: Vec<String> = config["arms"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let config = read_config(&results.dir);
+    let arms = config_arms(&config);
+    let figures = Figures::of(&arms, &positions, &channel, &answers);
+    // The charts `plots::write` draws from these same files, linked where they belong.
+    let charts = plots::charts(&figures);
+    let link = |md: &mut String, plot: Plot| {
+        if charts.contains(&plot) {
+            let _ = writeln!(md, "\n![{}]({})", plot.title(), plot.svg());
+        }
+    };
     let mut md = String::new();
     let _ = writeln!(md, "# Dual-stream ablation\n");
     let _ = writeln!(
@@ -85,15 +89,10 @@ pub fn render(results: &ResultDir) -> Result<String, ResultsError> {
         md,
         "| arm | mean KL | top-1 agreement | mean logprob | accuracy (free-running) | 95% CI |\n|---|---|---|---|---|---|"
     );
-    for arm in &arms {
+    for (arm, accuracy) in arms.iter().zip(&figures.accuracy) {
         let agg = Aggregate::of(positions.iter().filter(|r| &r.arm == arm));
-        let mine: Vec<&AnswerRow> = answers
-            .iter()
-            .filter(|a| &a.arm == arm && a.correct.is_some())
-            .collect();
-        let right = mine.iter().filter(|a| a.correct == Some(true)).count() as u64;
-        let n = mine.len() as u64;
-        let (lo, hi) = wilson(right, n);
+        let (right, n) = (accuracy.correct, accuracy.answered);
+        let (lo, hi) = accuracy.interval();
         let accuracy = if n > 0 {
             format!("{:.1}% ({right}/{n})", 100.0 * right as f64 / n as f64)
         } else {
@@ -112,6 +111,8 @@ pub fn render(results: &ResultDir) -> Result<String, ResultsError> {
             agg.mean_logprob
         );
     }
+
+    link(&mut md, Plot::AccuracyPerArm);
 
     let _ = writeln!(md, "\n## Mean KL by span\n");
     let kinds = [
@@ -141,12 +142,7 @@ pub fn render(results: &ResultDir) -> Result<String, ResultsError> {
         let _ = writeln!(md, "| {arm} | {} |", cells.join(" | "));
     }
 
-    let mut by_block: BTreeMap<u32, Vec<&PositionRow>> = BTreeMap::new();
-    for r in &positions {
-        if let Some(b) = r.block {
-            by_block.entry(b).or_default().push(r);
-        }
-    }
+    let by_block = &figures.kl_by_block;
     if !by_block.is_empty() {
         let _ = writeln!(md, "\n## Mean KL by block index\n");
         let _ = writeln!(
@@ -155,16 +151,14 @@ pub fn render(results: &ResultDir) -> Result<String, ResultsError> {
             arms.join(" | "),
             "---|".repeat(arms.len())
         );
-        for (block, rows) in &by_block {
-            let cells: Vec<String> = arms
+        for (block, per_arm) in by_block {
+            let cells: Vec<String> = per_arm
                 .iter()
-                .map(|arm| {
-                    let agg = Aggregate::of(rows.iter().copied().filter(|r| &r.arm == arm));
-                    format!("{:.4}", agg.mean_kl)
-                })
+                .map(|agg| format!("{:.4}", agg.mean_kl))
                 .collect();
             let _ = writeln!(md, "| {} | {} |", block + 1, cells.join(" | "));
         }
+        link(&mut md, Plot::KlPerBlock);
     }
 
     if !channel.is_empty() {
@@ -196,6 +190,7 @@ pub fn render(results: &ResultDir) -> Result<String, ResultsError> {
                 v / n as f64
             );
         }
+        link(&mut md, Plot::ChannelHeatmap);
     }
     let probe_path = results.dir.join(super::results::PROBE);
     if probe_path.is_file() {

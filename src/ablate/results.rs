@@ -253,6 +253,25 @@ fn check_config<C: Serialize>(path: &Path, config: &C) -> Result<(), ResultsErro
     }
 }
 
+/// The settings in `dir`'s `config.json`, or `null` when it is missing or unreadable (a
+/// report still comes out, with `?` for the settings).
+pub fn read_config(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join(CONFIG)).unwrap_or_default();
+    serde_json::from_str(&text).unwrap_or_default()
+}
+
+/// The arm names in a run's settings, in order.
+pub fn config_arms(config: &serde_json::Value) -> Vec<String> {
+    config["arms"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The finished items in `items.jsonl`. A last line cut short (a crash while writing it)
 /// does not count; a bad line elsewhere is an error.
 pub fn read_items(path: &Path) -> Result<Vec<ItemResult>, ResultsError> {

@@ -9,7 +9,7 @@ use clap::Args;
 use super::args::ModelArgs;
 use crate::ablate::probe::ProbeConfig;
 use crate::ablate::probe::passcode::SampleContext;
-use crate::ablate::{Arm, Lab, LabConfig, ResultDir, problems};
+use crate::ablate::{Arm, Lab, LabConfig, ResultDir, plots, problems};
 use crate::engine::{SamplerConfig, ScaffoldConfig};
 use crate::live::ScaffoldChoice;
 
@@ -206,8 +206,15 @@ pub fn run(a: AblateArgs) -> anyhow::Result<()> {
         );
     }
     let report = crate::ablate::report::write(&results)?;
+    let charts = plots::write(&results.dir, plots::SIZE)?;
+    let charts = if charts.is_empty() {
+        String::new()
+    } else {
+        let stems: Vec<&str> = charts.iter().map(|p| p.stem()).collect();
+        format!(" · charts {} (.svg, .png)", stems.join(", "))
+    };
     eprintln!(
-        "{ran} items run, {} of {} done · {}",
+        "{ran} items run, {} of {} done · {}{charts}",
         results.done.len(),
         problems.len(),
         report.display()

@@ -3,6 +3,7 @@
 //! ([`kv_chart_png`]). [`export_all`] writes all three beside a base path.
 
 mod chart;
+pub(crate) mod draw;
 mod font;
 mod markdown;
 
@@ -11,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-pub use chart::{MAX_SIZE, MIN_SIZE, check_size, kv_chart_png, kv_chart_svg};
+pub use chart::{kv_chart_png, kv_chart_svg};
+pub use draw::{MAX_SIZE, MIN_SIZE, check_size};
 pub use font::png_font;
 pub use markdown::markdown;
 

@@ -1,0 +1,242 @@
+//! The figures that both the report and the plots show, computed from a result directory's
+//! rows alone: mean KL per block index and arm, free-running accuracy per arm, and the
+//! implicit-channel map (mean cosine distance per block and layer). One computation serves
+//! both, so a chart never disagrees with the table beside it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::channel::ChannelRow;
+use super::metrics::{Aggregate, PositionRow};
+use super::report::wilson;
+use super::results::{
+    ANSWERS, AnswerRow, CHANNEL, POSITIONS, ResultsError, config_arms, read_config, read_rows,
+};
+
+/// One arm's free-running answers that have a reference answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accuracy {
+    pub arm: String,
+    pub correct: u64,
+    /// Answers with a reference.
+    pub answered: u64,
+}
+
+impl Accuracy {
+    pub fn of(answers: &[AnswerRow], arm: &str) -> Accuracy {
+        let mine = answers
+            .iter()
+            .filter(|a| a.arm == arm && a.correct.is_some());
+        let (mut correct, mut answered) = (0, 0);
+        for a in mine {
+            answered += 1;
+            correct += u64::from(a.correct == Some(true));
+        }
+        Accuracy {
+            arm: arm.to_string(),
+            correct,
+            answered,
+        }
+    }
+
+    /// The fraction correct; `None` without any answer to judge.
+    pub fn rate(&self) -> Option<f64> {
+        (self.answered > 0).then(|| self.correct as f64 / self.answered as f64)
+    }
+
+    /// The 95% Wilson interval of the rate.
+    pub fn interval(&self) -> (f64, f64) {
+        wilson(self.correct, self.answered)
+    }
+}
+
+/// Per block index (0-based, as in the files), each arm's aggregate over the positions with
+/// that block (the block's own and its memento's), arms in `arms`' order. An arm with no
+/// such position has an empty aggregate (`positions == 0`).
+pub fn kl_by_block(positions: &[PositionRow], arms: &[String]) -> BTreeMap<u32, Vec<Aggregate>> {
+    let mut by_block: BTreeMap<u32, Vec<&PositionRow>> = BTreeMap::new();
+    for r in positions {
+        if let Some(b) = r.block {
+            by_block.entry(b).or_default().push(r);
+        }
+    }
+    by_block
+        .into_iter()
+        .map(|(block, rows)| {
+            let per_arm = arms
+                .iter()
+                .map(|arm| Aggregate::of(rows.iter().copied().filter(|r| &r.arm == arm)))
+                .collect();
+            (block, per_arm)
+        })
+        .collect()
+}
+
+/// The implicit channel per block and layer: the mean K and V cosine distances over the
+/// items that closed that block with a memento.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelMap {
+    /// Block indices 0..blocks (0-based, as in the files).
+    pub blocks: u32,
+    /// Layers 0..layers.
+    pub layers: u32,
+    /// (block, layer) → (mean K distance, mean V distance); a block no item reached has none.
+    cells: BTreeMap<(u32, u32), (f64, f64)>,
+}
+
+impl ChannelMap {
+    /// `None` for no rows (no memento was compared).
+    pub fn of(rows: &[ChannelRow]) -> Option<ChannelMap> {
+        let mut sums: BTreeMap<(u32, u32), (f64, f64, u64)> = BTreeMap::new();
+        for r in rows {
+            let e = sums.entry((r.block, r.layer)).or_default();
+            e.0 += r.k_distance;
+            e.1 += r.v_distance;
+            e.2 += 1;
+        }
+        let blocks = sums.keys().map(|k| k.0).max()? + 1;
+        let layers = sums.keys().map(|k| k.1).max()? + 1;
+        let cells = sums
+            .into_iter()
+            .map(|(key, (k, v, n))| (key, (k / n as f64, v / n as f64)))
+            .collect();
+        Some(ChannelMap {
+            blocks,
+            layers,
+            cells,
+        })
+    }
+
+    /// The mean (K, V) distance at `block` (0-based) and `layer`.
+    pub fn cell(&self, block: u32, layer: u32) -> Option<(f64, f64)> {
+        self.cells.get(&(block, layer)).copied()
+    }
+
+    /// Every cell with data: (block, layer, K, V).
+    pub fn cells(&self) -> impl Iterator<Item = (u32, u32, f64, f64)> + '_ {
+        self.cells.iter().map(|(&(b, l), &(k, v))| (b, l, k, v))
+    }
+}
+
+/// The figures of one result directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figures {
+    /// The arms in the run's order (`config.json`); the first is the full-context reference.
+    pub arms: Vec<String>,
+    pub kl_by_block: BTreeMap<u32, Vec<Aggregate>>,
+    /// One per arm, in `arms`' order.
+    pub accuracy: Vec<Accuracy>,
+    pub channel: Option<ChannelMap>,
+}
+
+impl Figures {
+    pub fn of(
+        arms: &[String],
+        positions: &[PositionRow],
+        channel: &[ChannelRow],
+        answers: &[AnswerRow],
+    ) -> Figures {
+        Figures {
+            arms: arms.to_vec(),
+            kl_by_block: kl_by_block(positions, arms),
+            accuracy: arms.iter().map(|a| Accuracy::of(answers, a)).collect(),
+            channel: ChannelMap::of(channel),
+        }
+    }
+
+    /// Read from the result directory `dir`'s files.
+    pub fn read(dir: &Path) -> Result<Figures, ResultsError> {
+        let positions: Vec<PositionRow> = read_rows(&dir.join(POSITIONS))?;
+        let channel: Vec<ChannelRow> = read_rows(&dir.join(CHANNEL))?;
+        let answers: Vec<AnswerRow> = read_rows(&dir.join(ANSWERS))?;
+        let arms = config_arms(&read_config(dir));
+        Ok(Figures::of(&arms, &positions, &channel, &answers))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pos(arm: &str, block: Option<u32>, kl: f64) -> PositionRow {
+        PositionRow {
+            item: "a".into(),
+            arm: arm.into(),
+            block,
+            kl,
+            ..PositionRow::default()
+        }
+    }
+
+    #[test]
+    fn kl_per_block_is_the_mean_over_the_blocks_positions_per_arm() {
+        let rows = [
+            pos("memento", Some(0), 0.1),
+            pos("memento", Some(0), 0.3),
+            pos("memento", Some(1), 0.5),
+            // Not in any block: counted nowhere here.
+            pos("memento", None, 9.0),
+            pos("restart", Some(1), 0.25),
+            pos("restart", Some(1), 0.75),
+            pos("restart", Some(1), 1.25),
+        ];
+        let arms = ["memento".to_string(), "restart".to_string()];
+        let by_block = kl_by_block(&rows, &arms);
+        assert_eq!(by_block.keys().copied().collect::<Vec<_>>(), [0, 1]);
+        assert!((by_block[&0][0].mean_kl - 0.2).abs() < 1e-12);
+        assert_eq!(by_block[&0][0].positions, 2);
+        // restart has no position in block 0.
+        assert_eq!(by_block[&0][1].positions, 0);
+        assert!((by_block[&1][0].mean_kl - 0.5).abs() < 1e-12);
+        assert!((by_block[&1][1].mean_kl - 0.75).abs() < 1e-12);
+        assert_eq!(by_block[&1][1].positions, 3);
+    }
+
+    #[test]
+    fn accuracy_counts_only_answers_with_a_reference() {
+        let answer = |arm: &str, correct: Option<bool>| AnswerRow {
+            arm: arm.into(),
+            correct,
+            ..AnswerRow::default()
+        };
+        let answers = [
+            answer("memento", Some(true)),
+            answer("memento", Some(false)),
+            answer("memento", Some(true)),
+            answer("memento", None),
+            answer("restart", None),
+        ];
+        let a = Accuracy::of(&answers, "memento");
+        assert_eq!((a.correct, a.answered), (2, 3));
+        assert_eq!(a.rate(), Some(2.0 / 3.0));
+        assert_eq!(a.interval(), wilson(2, 3));
+        assert_eq!(Accuracy::of(&answers, "restart").rate(), None);
+    }
+
+    #[test]
+    fn the_channel_map_averages_each_block_and_layer_over_items() {
+        let row = |item: &str, block, layer, k, v| ChannelRow {
+            item: item.into(),
+            block,
+            layer,
+            positions: 5,
+            k_distance: k,
+            v_distance: v,
+        };
+        let rows = [
+            row("a", 0, 0, 0.1, 0.2),
+            row("b", 0, 0, 0.3, 0.6),
+            row("a", 0, 1, 0.5, 0.5),
+            row("a", 2, 1, 0.9, 0.8),
+        ];
+        let map = ChannelMap::of(&rows).unwrap();
+        assert_eq!((map.blocks, map.layers), (3, 2));
+        let (k, v) = map.cell(0, 0).unwrap();
+        assert!((k - 0.2).abs() < 1e-12 && (v - 0.4).abs() < 1e-12);
+        assert_eq!(map.cell(0, 1), Some((0.5, 0.5)));
+        // Block 1 closed with no memento in any item: no cell.
+        assert_eq!(map.cell(1, 0), None);
+        assert_eq!(map.cells().count(), 3);
+        assert_eq!(ChannelMap::of(&[]), None);
+    }
+}

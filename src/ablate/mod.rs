@@ -18,4 +18,4 @@ pub mod stream;
 pub use arms::Arm;
 pub use lab::{Lab, LabConfig, LabError};
 pub use problems::{Problem, ProblemsError};
-pub use results::ResultDir;
+pub use results::{ResultDir, Results};

@@ -14,6 +14,7 @@ pub mod problems;
 pub mod report;
 pub mod results;
 pub mod stream;
+pub mod summary;
 
 pub use arms::Arm;
 pub use lab::{Lab, LabConfig, LabError};

@@ -420,9 +420,19 @@ fn read_records<R: DeserializeOwned>(
             Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => return Err(csv_io(path)(e)),
             Err(e) => return Err(bad(e.to_string())),
         };
-        let row: R = record
-            .deserialize(Some(&headers))
-            .map_err(|e| bad(e.to_string()))?;
+        let row: R = record.deserialize(Some(&headers)).map_err(|e| {
+            // Name the column rather than its index.
+            let message = match e.kind() {
+                csv::ErrorKind::Deserialize { err, .. } => {
+                    match err.field().and_then(|f| headers.get(f as usize)) {
+                        Some(column) => format!("column `{column}`: {}", err.kind()),
+                        None => err.to_string(),
+                    }
+                }
+                _ => e.to_string(),
+            };
+            bad(message)
+        })?;
         rows.push((record, row));
     }
     Ok(rows)

@@ -117,11 +117,7 @@ fn profile(frame: &mut Frame, area: Rect, theme: &Theme, grid: &ChannelGrid) {
         Axis::default()
             .title(Span::styled("layer", dim))
             .bounds([first, last.max(first + 1.0)])
-            .labels(vec![
-                Line::from(format!("{first:.0}")),
-                Line::from(format!("{:.0}", (first + last) / 2.0)),
-                Line::from(format!("{last:.0}")),
-            ])
+            .labels(super::layer_labels(first, last))
             .style(dim),
     )
     .y_axis(

@@ -200,3 +200,14 @@ pub fn panel(theme: &Theme, title: String) -> ratatui::widgets::Block<'static> {
         .border_style(theme.border_style())
         .title(Span::styled(format!(" {title} "), theme.title_style()))
 }
+
+/// A chart's layer axis: the first and last layer, and the middle one when there is one.
+pub fn layer_labels(first: f64, last: f64) -> Vec<Line<'static>> {
+    let mut labels = vec![Line::from(format!("{first:.0}"))];
+    let span = (last - first).round() as i64;
+    if span >= 2 && span % 2 == 0 {
+        labels.push(Line::from(format!("{:.0}", first + span as f64 / 2.0)));
+    }
+    labels.push(Line::from(format!("{last:.0}")));
+    labels
+}

@@ -95,7 +95,7 @@ fn table(frame: &mut Frame, area: Rect, app: &AblationApp, series: &[ProbeSeries
         Constraint::Length(super::overview::arm_width(app)),
         Constraint::Length(8),
         Constraint::Length(8),
-        Constraint::Length(layers.max(6) as u16),
+        Constraint::Length(layers.max(9) as u16),
         Constraint::Length(22),
     ];
     let header = Row::new(vec![
@@ -135,11 +135,7 @@ fn chart(frame: &mut Frame, area: Rect, app: &AblationApp, s: &ProbeSeries) {
     let high = points(|r| r.ci_high);
     let first = s.layers.first().map_or(0, |r| r.layer) as f64;
     let last = s.layers.last().map_or(1, |r| r.layer) as f64;
-    let x_labels = vec![
-        Line::from(format!("{first:.0}")),
-        Line::from(format!("{:.0}", (first + last) / 2.0)),
-        Line::from(format!("{last:.0}")),
-    ];
+    let x_labels = super::layer_labels(first, last);
     let dim = Style::new().fg(theme.dim);
     let datasets = vec![
         Dataset::default()

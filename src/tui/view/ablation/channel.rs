@@ -28,9 +28,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AblationApp) {
     let block = panel(
         theme,
         format!(
-            "Implicit channel · {}: {} mementos (↑↓ all items or one · ←→ layer)",
+            "Implicit channel · {}: {} (↑↓ all items or one · ←→ layer)",
             s.scope_name(app.scope),
-            grid.mementos
+            super::count(grid.mementos as u64, "memento")
         ),
     );
     let inner = block.inner(area);

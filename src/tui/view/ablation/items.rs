@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Sparkline, Table, TableState, Wrap};
 
 use super::overview::num;
-use super::{arm_color, clip, kl, panel};
+use super::{arm_color, clip, count, kl, panel};
 use crate::ablate::results::AnswerRow;
 use crate::ablate::summary::ItemView;
 use crate::tui::ablation::AblationApp;
@@ -38,15 +38,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AblationApp) {
     list(frame, list_area, app);
     let selected = app.item.min(s.items.len() - 1);
     detail(frame, detail_area, app, &s.items[selected]);
-}
-
-/// `n thing` or `n things`.
-fn count(n: u64, thing: &str) -> String {
-    if n == 1 {
-        format!("1 {thing}")
-    } else {
-        format!("{n} {thing}s")
-    }
 }
 
 /// ✓, ✗, or · without a reference.

@@ -173,6 +173,15 @@ pub fn arm_color(theme: &Theme, index: usize) -> Color {
     colors[index % colors.len()]
 }
 
+/// `n thing` or `n things`.
+pub fn count(n: u64, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
 /// A KL in nats, four decimals.
 pub fn kl(value: f64) -> String {
     format!("{value:.4}")

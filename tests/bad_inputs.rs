@@ -6,6 +6,9 @@ use std::process::Command;
 
 use candle_core::quantized::gguf_file::{self, Value};
 
+#[path = "common/results.rs"]
+mod results;
+
 const BIN: &str = env!("CARGO_BIN_EXE_memento");
 
 struct Case {
@@ -405,6 +408,73 @@ fn every_bad_input_fails_cleanly_with_a_one_line_message() {
             args: vec!["ablate".into(), "--problems".into(), s(&p)],
             expect,
         });
+    }
+
+    // The ablation view: a directory that is not a result directory, and result directories
+    // with a malformed file, fail before the terminal changes mode, naming the file and line.
+    let plain = d.join("plain-dir");
+    std::fs::create_dir_all(&plain).unwrap();
+    for cmd in [vec!["ablate", "--view"], vec!["replay"]] {
+        let mut args: Vec<String> = cmd.iter().map(|a| a.to_string()).collect();
+        args.push(s(&plain));
+        cases.push(Case {
+            what: "the ablation view of a directory that is not a result directory",
+            args,
+            expect: vec![
+                "plain-dir".into(),
+                "not an ablation result directory".into(),
+                "no config.json".into(),
+            ],
+        });
+    }
+    cases.push(Case {
+        what: "the ablation view of a directory that does not exist",
+        args: vec!["ablate".into(), "--view".into(), s(&d.join("nowhere"))],
+        expect: vec!["nowhere".into(), "No such file".into()],
+    });
+    let result_dir = |name: &str, file: &str, edit: &dyn Fn(String) -> String| {
+        let dir = d.join(name);
+        results::write(&dir, false);
+        let path = dir.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, edit(text)).unwrap();
+        dir
+    };
+    let bad_items = result_dir("bad-items", "items.jsonl", &|t| {
+        format!("{{\"item\": 3}}\n{t}")
+    });
+    let bad_rows = result_dir("bad-rows", "positions.csv", &|t| {
+        format!("{t}alpha,memento,9,40,block,,not-a-number,true,-1.0\n")
+    });
+    let bad_config = result_dir("bad-config", "config.json", &|t| {
+        t.replace("\"arms\"", "\"legs\"")
+    });
+    for (what, dir, expect) in [
+        (
+            "the ablation view of a malformed items.jsonl",
+            &bad_items,
+            vec!["items.jsonl:1:", "not an item summary"],
+        ),
+        (
+            "the ablation view of a malformed positions.csv row",
+            &bad_rows,
+            vec!["positions.csv:32:", "kl"],
+        ),
+        (
+            "the ablation view of settings without arms",
+            &bad_config,
+            vec!["config.json:", "missing field `arms`"],
+        ),
+    ] {
+        for cmd in [vec!["ablate", "--view"], vec!["replay"]] {
+            let mut args: Vec<String> = cmd.iter().map(|a| a.to_string()).collect();
+            args.push(s(dir));
+            cases.push(Case {
+                what,
+                args,
+                expect: expect.iter().map(|e| e.to_string()).collect(),
+            });
+        }
     }
 
     let cache = d.join("cache");

@@ -303,6 +303,7 @@ fn the_readme_documents_every_key() {
     let maps = [
         memento::tui::keymap::KeyMap::default(),
         memento::tui::keymap::KeyMap::workbench(),
+        memento::tui::keymap::KeyMap::ablation(),
     ];
     for (_, keys, _) in maps.iter().flat_map(|m| m.help_rows()) {
         for key in keys.split(' ') {

@@ -17,8 +17,9 @@ pub mod problems;
 pub mod report;
 pub mod results;
 pub mod stream;
+pub mod summary;
 
 pub use arms::Arm;
 pub use lab::{Lab, LabConfig, LabError};
 pub use problems::{Problem, ProblemsError};
-pub use results::ResultDir;
+pub use results::{ResultDir, Results};

@@ -598,7 +598,8 @@ mod tests {
     /// 0..3 (and some outside any block), every block a memento in every layer.
     /// `references`: whether the answers have reference answers.
     fn fixture(dir: &Path, references: bool) {
-        let config = serde_json::json!({"arms": ARMS, "model": "test", "seeds": [1, 2]});
+        let config =
+            serde_json::json!({"arms": ARMS, "model": "test", "problems": "test", "seeds": [1, 2]});
         std::fs::write(dir.join(CONFIG), config.to_string()).unwrap();
         // Both items finished, so a `ResultDir` opened on the directory keeps their rows.
         let items: String = ["a", "b"]
@@ -894,11 +895,8 @@ mod tests {
     fn the_report_links_the_charts_there_are() {
         let dir = tempfile::tempdir().unwrap();
         fixture(dir.path(), false);
-        let config: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.path().join(CONFIG)).unwrap())
-                .unwrap();
-        let results = ResultDir::open(dir.path(), &config).unwrap();
-        let md = crate::ablate::report::render(&results).unwrap();
+        let results = crate::ablate::results::Results::load(dir.path()).unwrap();
+        let md = crate::ablate::report::render(&results);
         assert!(md.contains("\n![Mean KL per block index](kl_per_block.svg)\n"));
         assert!(md.contains("\n![Implicit channel by layer and block](channel_heatmap.svg)\n"));
         // No reference answers: no accuracy chart to link.

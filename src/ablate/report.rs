@@ -1,5 +1,6 @@
 //! The Markdown report of a result directory, built from its files alone, so a resumed or
-//! finished run (or one copied elsewhere) reports the same.
+//! finished run (or one copied elsewhere) reports the same. The figures it shows are computed
+//! by the functions here, which the TUI's ablation view uses too.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -9,11 +10,8 @@ use super::channel::ChannelRow;
 use super::figures::Figures;
 use super::metrics::{Aggregate, PositionRow, SpanKind};
 use super::plots::{self, Plot};
-use super::probe::{CHANCE, ProbeRow, selected};
-use super::results::{
-    ANSWERS, AnswerRow, CHANNEL, POSITIONS, ResultDir, ResultsError, config_arms, read_config,
-    read_rows,
-};
+use super::probe::{CHANCE, ProbeConfig, ProbeRow, selected};
+use super::results::{AnswerRow, ResultDir, Results, ResultsError};
 
 pub const REPORT: &str = "report.md";
 
@@ -30,9 +28,130 @@ pub fn wilson(successes: u64, n: u64) -> (f64, f64) {
     ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
+/// One arm over a set of positions and free-running answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArmFigures {
+    pub arm: String,
+    pub all: Aggregate,
+    /// Answers that match the reference, of the `judged` ones (those with a reference).
+    pub right: u64,
+    pub judged: u64,
+}
+
+impl ArmFigures {
+    /// The share of judged answers that are right; `None` with none judged.
+    pub fn accuracy(&self) -> Option<f64> {
+        (self.judged > 0).then(|| self.right as f64 / self.judged as f64)
+    }
+
+    /// The accuracy's 95% Wilson interval.
+    pub fn interval(&self) -> (f64, f64) {
+        wilson(self.right, self.judged)
+    }
+}
+
+/// Each arm's means over `positions` and its accuracy over `answers`, in the order of `arms`.
+pub fn per_arm(
+    arms: &[String],
+    positions: &[PositionRow],
+    answers: &[AnswerRow],
+) -> Vec<ArmFigures> {
+    arms.iter()
+        .map(|arm| {
+            let all = Aggregate::of(positions.iter().filter(|r| &r.arm == arm));
+            let mine: Vec<&AnswerRow> = answers
+                .iter()
+                .filter(|a| &a.arm == arm && a.correct.is_some())
+                .collect();
+            let right = mine.iter().filter(|a| a.correct == Some(true)).count() as u64;
+            ArmFigures {
+                arm: arm.clone(),
+                all,
+                right,
+                judged: mine.len() as u64,
+            }
+        })
+        .collect()
+}
+
+/// Per arm (in the order of `arms`), the means over each span kind, in [`SpanKind::ALL`]'s
+/// order.
+pub fn by_span(arms: &[String], positions: &[PositionRow]) -> Vec<[Aggregate; 4]> {
+    arms.iter()
+        .map(|arm| {
+            SpanKind::ALL
+                .map(|k| Aggregate::of(positions.iter().filter(|r| &r.arm == arm && r.span == k)))
+        })
+        .collect()
+}
+
+/// Per block index (positions in the block or in its memento), each arm's means, in the order
+/// of `arms`.
+pub fn by_block<'a>(
+    arms: &[String],
+    positions: impl IntoIterator<Item = &'a PositionRow>,
+) -> BTreeMap<u32, Vec<Aggregate>> {
+    let mut blocks: BTreeMap<u32, Vec<&PositionRow>> = BTreeMap::new();
+    for r in positions {
+        if let Some(b) = r.block {
+            blocks.entry(b).or_default().push(r);
+        }
+    }
+    blocks
+        .into_iter()
+        .map(|(block, rows)| {
+            let per_arm = arms
+                .iter()
+                .map(|arm| Aggregate::of(rows.iter().copied().filter(|r| &r.arm == arm)))
+                .collect();
+            (block, per_arm)
+        })
+        .collect()
+}
+
+/// Mean K and V distances of channel rows grouped by `key` (the layer, or block and layer).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Distances {
+    pub k: f64,
+    pub v: f64,
+    /// Rows (mementos) averaged.
+    pub n: u64,
+}
+
+pub fn mean_distances<'a, K: Ord>(
+    rows: impl IntoIterator<Item = &'a ChannelRow>,
+    key: impl Fn(&ChannelRow) -> K,
+) -> BTreeMap<K, Distances> {
+    let mut sums: BTreeMap<K, (f64, f64, u64)> = BTreeMap::new();
+    for c in rows {
+        let e = sums.entry(key(c)).or_default();
+        e.0 += c.k_distance;
+        e.1 += c.v_distance;
+        e.2 += 1;
+    }
+    sums.into_iter()
+        .map(|(key, (k, v, n))| {
+            let d = Distances {
+                k: k / n as f64,
+                v: v / n as f64,
+                n,
+            };
+            (key, d)
+        })
+        .collect()
+}
+
+/// The mementos the channel rows cover.
+pub fn mementos<'a>(rows: impl IntoIterator<Item = &'a ChannelRow>) -> usize {
+    rows.into_iter()
+        .map(|c| (c.item.as_str(), c.block))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+}
+
 /// Write `report.md` into the result directory; returns its path.
 pub fn write(results: &ResultDir) -> Result<PathBuf, ResultsError> {
-    let text = render(results)?;
+    let text = render(&Results::load(&results.dir)?);
     let path = results.dir.join(REPORT);
     std::fs::write(&path, text).map_err(|source| ResultsError::Io {
         path: path.clone(),
@@ -41,15 +160,13 @@ pub fn write(results: &ResultDir) -> Result<PathBuf, ResultsError> {
     Ok(path)
 }
 
-pub fn render(results: &ResultDir) -> Result<String, ResultsError> {
-    let positions: Vec<PositionRow> = read_rows(&results.dir.join(POSITIONS))?;
-    let channel: Vec<ChannelRow> = read_rows(&results.dir.join(CHANNEL))?;
-    let answers: Vec<AnswerRow> = read_rows(&results.dir.join(ANSWERS))?;
-    let config = read_config(&results.dir);
-    let arms = config_arms(&config);
-    let figures = Figures::of(&arms, &positions, &channel, &answers);
+pub fn render(results: &Results) -> String {
+    let positions = &results.positions;
+    let channel = &results.channel;
+    let config = &results.settings;
+    let arms = &config.arms;
     // The charts `plots::write` draws from these same files, linked where they belong.
-    let charts = plots::charts(&figures);
+    let charts = plots::charts(&Figures::of(arms, positions, channel, &results.answers));
     let link = |md: &mut String, plot: Plot| {
         if charts.contains(&plot) {
             let _ = writeln!(md, "\n![{}]({})", plot.title(), plot.svg());
@@ -57,21 +174,22 @@ pub fn render(results: &ResultDir) -> Result<String, ResultsError> {
     };
     let mut md = String::new();
     let _ = writeln!(md, "# Dual-stream ablation\n");
+    let seeds: Vec<String> = config.seeds.iter().map(u64::to_string).collect();
     let _ = writeln!(
         md,
-        "Model `{}` · problems `{}` · arms {} · seeds {} · up to {} tokens · scaffolded: {}\n",
-        config["model"].as_str().unwrap_or("?"),
-        config["problems"].as_str().unwrap_or("?"),
+        "Model `{}` · problems `{}` · arms {} · seeds [{}] · up to {} tokens · scaffolded: {}\n",
+        config.model,
+        config.problems,
         arms.join(", "),
-        config["seeds"],
-        config["max_tokens"],
-        if config["scaffold"].is_null() {
+        seeds.join(","),
+        config.max_tokens,
+        if config.scaffold.is_none() {
             "no"
         } else {
             "yes"
         }
     );
-    let items = &results.done;
+    let items = &results.items;
     let tokens: u64 = items.iter().map(|i| i.tokens).sum();
     let blocks: u64 = items.iter().map(|i| i.blocks).sum();
     let _ = writeln!(
@@ -89,14 +207,12 @@ pub fn render(results: &ResultDir) -> Result<String, ResultsError> {
         md,
         "| arm | mean KL | top-1 agreement | mean logprob | accuracy (free-running) | 95% CI |\n|---|---|---|---|---|---|"
     );
-    for (arm, accuracy) in arms.iter().zip(&figures.accuracy) {
-        let agg = Aggregate::of(positions.iter().filter(|r| &r.arm == arm));
-        let (right, n) = (accuracy.correct, accuracy.answered);
-        let (lo, hi) = accuracy.interval();
-        let accuracy = if n > 0 {
-            format!("{:.1}% ({right}/{n})", 100.0 * right as f64 / n as f64)
-        } else {
-            "—".into()
+    for f in per_arm(arms, positions, &results.answers) {
+        let (right, n) = (f.right, f.judged);
+        let (lo, hi) = f.interval();
+        let accuracy = match f.accuracy() {
+            Some(a) => format!("{:.1}% ({right}/{n})", 100.0 * a),
+            None => "—".into(),
         };
         let ci = if n > 0 {
             format!("{:.1}–{:.1}%", 100.0 * lo, 100.0 * hi)
@@ -105,33 +221,26 @@ pub fn render(results: &ResultDir) -> Result<String, ResultsError> {
         };
         let _ = writeln!(
             md,
-            "| {arm} | {:.4} | {:.1}% | {:.3} | {accuracy} | {ci} |",
-            agg.mean_kl,
-            100.0 * agg.top1_agreement,
-            agg.mean_logprob
+            "| {} | {:.4} | {:.1}% | {:.3} | {accuracy} | {ci} |",
+            f.arm,
+            f.all.mean_kl,
+            100.0 * f.all.top1_agreement,
+            f.all.mean_logprob
         );
     }
-
     link(&mut md, Plot::AccuracyPerArm);
 
     let _ = writeln!(md, "\n## Mean KL by span\n");
-    let kinds = [
-        SpanKind::Block,
-        SpanKind::Memento,
-        SpanKind::Answer,
-        SpanKind::Other,
-    ];
     let _ = writeln!(
         md,
         "| arm | {} |\n|---|{}",
-        kinds.map(|k| k.name()).join(" | "),
-        "---|".repeat(kinds.len())
+        SpanKind::ALL.map(|k| k.name()).join(" | "),
+        "---|".repeat(SpanKind::ALL.len())
     );
-    for arm in &arms {
-        let cells: Vec<String> = kinds
+    for (arm, spans) in arms.iter().zip(by_span(arms, positions)) {
+        let cells: Vec<String> = spans
             .iter()
-            .map(|&k| {
-                let agg = Aggregate::of(positions.iter().filter(|r| &r.arm == arm && r.span == k));
+            .map(|agg| {
                 if agg.positions == 0 {
                     "—".into()
                 } else {
@@ -142,7 +251,7 @@ pub fn render(results: &ResultDir) -> Result<String, ResultsError> {
         let _ = writeln!(md, "| {arm} | {} |", cells.join(" | "));
     }
 
-    let by_block = &figures.kl_by_block;
+    let by_block = by_block(arms, positions);
     if !by_block.is_empty() {
         let _ = writeln!(md, "\n## Mean KL by block index\n");
         let _ = writeln!(
@@ -151,10 +260,10 @@ pub fn render(results: &ResultDir) -> Result<String, ResultsError> {
             arms.join(" | "),
             "---|".repeat(arms.len())
         );
-        for (block, per_arm) in by_block {
+        for (block, per_arm) in &by_block {
             let cells: Vec<String> = per_arm
                 .iter()
-                .map(|agg| format!("{:.4}", agg.mean_kl))
+                .map(|a| format!("{:.4}", a.mean_kl))
                 .collect();
             let _ = writeln!(md, "| {} | {} |", block + 1, cells.join(" | "));
         }
@@ -168,53 +277,36 @@ pub fn render(results: &ResultDir) -> Result<String, ResultsError> {
             "Each memento's KV entries in the memento arm (computed with its block visible) \
              against the restart arm's (recomputed from the memento's text alone): mean cosine \
              distance per layer over {} mementos.\n",
-            channel
-                .iter()
-                .map(|c| (c.item.clone(), c.block))
-                .collect::<std::collections::BTreeSet<_>>()
-                .len()
+            mementos(channel)
         );
         let _ = writeln!(md, "| layer | K distance | V distance |\n|---|---|---|");
-        let mut layers: BTreeMap<u32, (f64, f64, u64)> = BTreeMap::new();
-        for c in &channel {
-            let e = layers.entry(c.layer).or_default();
-            e.0 += c.k_distance;
-            e.1 += c.v_distance;
-            e.2 += 1;
-        }
-        for (layer, (k, v, n)) in layers {
-            let _ = writeln!(
-                md,
-                "| {layer} | {:.5} | {:.5} |",
-                k / n as f64,
-                v / n as f64
-            );
+        for (layer, d) in mean_distances(channel, |c| c.layer) {
+            let _ = writeln!(md, "| {layer} | {:.5} | {:.5} |", d.k, d.v);
         }
         link(&mut md, Plot::ChannelHeatmap);
     }
-    let probe_path = results.dir.join(super::results::PROBE);
-    if probe_path.is_file() {
-        let probe: Vec<ProbeRow> = read_rows(&probe_path)?;
-        probe_section(&mut md, &probe, &config["probe"]);
+    if let (Some(rows), Some(probe)) = (&results.probe, &config.probe) {
+        probe_section(&mut md, rows, probe);
     }
-    Ok(md)
+    md
 }
 
 /// The passcode probe: the headline per arm and memento (the layer chosen on the validation
 /// split), then test accuracy per layer.
-fn probe_section(md: &mut String, rows: &[ProbeRow], config: &serde_json::Value) {
+fn probe_section(md: &mut String, rows: &[ProbeRow], config: &ProbeConfig) {
     let _ = writeln!(md, "\n## Passcode probe\n");
     let _ = writeln!(
         md,
         "A random {}-digit passcode is written into block 2 of a forced three-block stream \
-         ({} samples); no memento's text mentions it. A linear probe per arm, memento and \
-         layer reads the code's digits from the memento's pooled K‖V entries, trained on 60% \
-         of the samples, its penalty and the headline layer chosen on 20%, tested on the \
-         other 20%. Chance is {:.0}% a digit; intervals are 95% Wilson intervals over the \
-         test digits. Memento 1 was written before the code (control), memento 2 while \
-         block 2 was visible (direct), memento 3 after block 2 was evicted (masked).\n",
-        config["digits"],
-        config["samples"],
+         ({} samples, context {:?}); no memento's text mentions it. A linear probe per arm, \
+         memento and layer reads the code's digits from the memento's pooled K‖V entries, \
+         trained on 60% of the samples, its penalty and the headline layer chosen on 20%, \
+         tested on the other 20%. Chance is {:.0}% a digit; intervals are 95% Wilson intervals \
+         over the test digits. Memento 1 was written before the code (control), memento 2 \
+         while block 2 was visible (direct), memento 3 after block 2 was evicted (masked).\n",
+        config.digits,
+        config.samples,
+        config.context,
         100.0 * CHANCE
     );
     let _ = writeln!(

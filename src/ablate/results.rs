@@ -5,7 +5,10 @@
 //!
 //! Files: `config.json` (the settings), `items.jsonl` (one summary per item),
 //! `positions.csv` (every position under every arm), `channel.csv` (per memento and layer),
-//! `answers.csv` (free-running answers per arm and seed), `traces/` (each item's stream).
+//! `answers.csv` (free-running answers per arm and seed), `traces/` (each item's stream), and,
+//! once the probe has run, `probe.csv`.
+//!
+//! [`Results::load`] reads a directory without writing to it, for the view.
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -16,7 +19,8 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use super::channel::ChannelRow;
 use super::metrics::{Aggregate, PositionRow};
-use super::probe::ProbeRow;
+use super::probe::ProbeConfig;
+pub use super::probe::ProbeRow;
 
 pub const CONFIG: &str = "config.json";
 pub const ITEMS: &str = "items.jsonl";
@@ -49,6 +53,8 @@ pub enum ResultsError {
         was: String,
         now: String,
     },
+    #[error("{path}: not an ablation result directory ({why})")]
+    NotResults { path: PathBuf, why: String },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ResultsError + '_ {
@@ -174,17 +180,7 @@ impl ResultDir {
     }
 
     pub fn trace_path(&self, item: &str) -> PathBuf {
-        let safe: String = item
-            .chars()
-            .map(|c| {
-                if c.is_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        self.dir.join(TRACES).join(format!("{safe}.trace.jsonl"))
+        trace_path(&self.dir, item)
     }
 
     /// Append a finished item: its rows first, its summary line last.
@@ -216,6 +212,116 @@ impl ResultDir {
         self.finished.insert(item.item.clone());
         self.done.push(item.clone());
         Ok(())
+    }
+}
+
+/// Where the result directory `dir` keeps `item`'s stream.
+pub fn trace_path(dir: &Path, item: &str) -> PathBuf {
+    let safe: String = item
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    dir.join(TRACES).join(format!("{safe}.trace.jsonl"))
+}
+
+/// The settings a directory was written with, as far as reading its results needs them.
+/// Fields a viewer does not interpret stay JSON, so a directory written with other sampler
+/// or scaffold fields still opens.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Settings {
+    pub model: String,
+    pub problems: String,
+    pub arms: Vec<String>,
+    #[serde(default)]
+    pub seeds: Vec<u64>,
+    #[serde(default)]
+    pub max_tokens: u32,
+    #[serde(default)]
+    pub scaffold: Option<serde_json::Value>,
+    #[serde(default)]
+    pub sampler: serde_json::Value,
+    #[serde(default)]
+    pub system: Option<String>,
+    #[serde(default)]
+    pub probe: Option<ProbeConfig>,
+}
+
+/// A result directory read whole, without writing to it: the finished items and their rows
+/// (rows of an item cut short are left out, as a resumed run drops them).
+#[derive(Debug, Clone)]
+pub struct Results {
+    pub dir: PathBuf,
+    pub settings: Settings,
+    pub items: Vec<ItemResult>,
+    pub positions: Vec<PositionRow>,
+    pub channel: Vec<ChannelRow>,
+    pub answers: Vec<AnswerRow>,
+    /// `probe.csv`, when the probe has run.
+    pub probe: Option<Vec<ProbeRow>>,
+}
+
+/// True when `dir` looks like a result directory (settings and item summaries).
+pub fn is_result_dir(dir: &Path) -> bool {
+    dir.join(CONFIG).is_file() && dir.join(ITEMS).is_file()
+}
+
+impl Results {
+    pub fn load(dir: &Path) -> Result<Results, ResultsError> {
+        let meta = std::fs::metadata(dir).map_err(io(dir))?;
+        if !meta.is_dir() {
+            return Err(ResultsError::NotResults {
+                path: dir.to_path_buf(),
+                why: "a file, not a directory".into(),
+            });
+        }
+        for name in [CONFIG, ITEMS] {
+            if !dir.join(name).is_file() {
+                return Err(ResultsError::NotResults {
+                    path: dir.to_path_buf(),
+                    why: format!("no {name}"),
+                });
+            }
+        }
+        let config = dir.join(CONFIG);
+        let text = std::fs::read_to_string(&config).map_err(io(&config))?;
+        let settings: Settings = serde_json::from_str(&text).map_err(|e| ResultsError::Bad {
+            path: config.clone(),
+            line: e.line(),
+            message: format!("not the settings of an ablation run: {e}"),
+        })?;
+        let items = read_items(&dir.join(ITEMS))?;
+        let finished: HashSet<&str> = items.iter().map(|i| i.item.as_str()).collect();
+        let mut positions: Vec<PositionRow> = read_rows(&dir.join(POSITIONS))?;
+        positions.retain(|r| finished.contains(r.item.as_str()));
+        let mut channel: Vec<ChannelRow> = read_rows(&dir.join(CHANNEL))?;
+        channel.retain(|r| finished.contains(r.item.as_str()));
+        let mut answers: Vec<AnswerRow> = read_rows(&dir.join(ANSWERS))?;
+        answers.retain(|r| finished.contains(r.item.as_str()));
+        let probe_path = dir.join(PROBE);
+        let probe = if probe_path.exists() {
+            Some(read_rows(&probe_path)?)
+        } else {
+            None
+        };
+        Ok(Results {
+            dir: dir.to_path_buf(),
+            settings,
+            items,
+            positions,
+            channel,
+            answers,
+            probe,
+        })
+    }
+
+    pub fn trace_path(&self, item: &str) -> PathBuf {
+        trace_path(&self.dir, item)
     }
 }
 
@@ -341,9 +447,19 @@ fn read_records<R: DeserializeOwned>(
             Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => return Err(csv_io(path)(e)),
             Err(e) => return Err(bad(e.to_string())),
         };
-        let row: R = record
-            .deserialize(Some(&headers))
-            .map_err(|e| bad(e.to_string()))?;
+        let row: R = record.deserialize(Some(&headers)).map_err(|e| {
+            // Name the column rather than its index.
+            let message = match e.kind() {
+                csv::ErrorKind::Deserialize { err, .. } => {
+                    match err.field().and_then(|f| headers.get(f as usize)) {
+                        Some(column) => format!("column `{column}`: {}", err.kind()),
+                        None => err.to_string(),
+                    }
+                }
+                _ => e.to_string(),
+            };
+            bad(message)
+        })?;
         rows.push((record, row));
     }
     Ok(rows)

@@ -1,7 +1,8 @@
 //! `memento ablate`: the dual-stream ablation lab over a problem set, into a result
-//! directory that a rerun resumes.
+//! directory that a rerun resumes; `memento ablate --view DIR` opens one in the terminal.
 
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
@@ -9,9 +10,14 @@ use clap::Args;
 use super::args::ModelArgs;
 use crate::ablate::probe::ProbeConfig;
 use crate::ablate::probe::passcode::SampleContext;
-use crate::ablate::{Arm, Lab, LabConfig, ResultDir, plots, problems};
+use crate::ablate::summary::Summary;
+use crate::ablate::{Arm, Lab, LabConfig, ResultDir, Results, plots, problems};
 use crate::engine::{SamplerConfig, ScaffoldConfig};
 use crate::live::ScaffoldChoice;
+use crate::tui::ablation::AblationApp;
+use crate::tui::screens::AblationScreen;
+use crate::tui::theme::Theme;
+use crate::tui::{RunOptions, run_screen};
 
 #[derive(Args, Debug)]
 pub struct AblateArgs {
@@ -73,9 +79,36 @@ pub struct AblateArgs {
     /// varied (prompts and texts too)
     #[arg(long, value_enum, default_value = "fixed")]
     pub probe_context: SampleContext,
+    /// Open a result directory in the terminal instead of running (`memento replay DIR` does
+    /// the same)
+    #[arg(long, value_name = "DIR")]
+    pub view: Option<PathBuf>,
+    /// The view's theme: dark, light, or a path to a theme TOML file
+    #[arg(long, default_value = "dark", requires = "view")]
+    pub theme: String,
+}
+
+/// Open the result directory `dir` in the ablation view. Everything that can be wrong with
+/// it is found before the terminal changes mode.
+pub fn view(dir: &Path, theme: &str) -> anyhow::Result<()> {
+    let theme = Theme::load(theme)?;
+    let results = Results::load(dir)?;
+    let summary = Summary::of(&results);
+    if !std::io::stdout().is_terminal() {
+        bail!(
+            "the ablation view needs a terminal; {} holds the same tables",
+            dir.join(crate::ablate::report::REPORT).display()
+        );
+    }
+    let mut screen = AblationScreen::new(AblationApp::new(summary, theme));
+    let (tx, rx) = std::sync::mpsc::channel();
+    run_screen(&mut screen, tx, rx, RunOptions::default())
 }
 
 pub fn run(a: AblateArgs) -> anyhow::Result<()> {
+    if let Some(dir) = &a.view {
+        return view(dir, &a.theme);
+    }
     // Everything that can be wrong with the input is found before the model loads.
     let arms = Arm::parse_list(&a.arms)
         .map_err(|e| anyhow!(e))

@@ -17,7 +17,8 @@ use crate::tui::{RunOptions, run_screen};
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
-    /// Trace file (or an importable source, counted with the estimate)
+    /// Trace file (or an importable source, counted with the estimate), or an ablation
+    /// result directory
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
     /// A second trace to show side by side (default: the other half of a compare pair
@@ -42,6 +43,17 @@ pub struct ReplayArgs {
 }
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
+    // A directory is an ablation run's results.
+    if args.file.is_dir() {
+        if let Some(other) = &args.other {
+            bail!(
+                "{}: a result directory opens alone (not beside {})",
+                args.file.display(),
+                other.display()
+            );
+        }
+        return super::ablate::view(&args.file, &args.theme);
+    }
     // Everything that can fail on bad input fails before the terminal changes mode.
     let theme = Theme::load(&args.theme)?;
     let shape = args.shape.resolve("qwen3-8b")?;

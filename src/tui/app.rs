@@ -204,6 +204,13 @@ impl App {
             | Action::CompareRun
             | Action::EditPrompt
             | Action::Settings => {}
+            // Nor the ablation view's tabs.
+            Action::NextTab
+            | Action::PrevTab
+            | Action::GoTab
+            | Action::PrevLayer
+            | Action::NextLayer
+            | Action::OpenTrace => {}
         }
         Effect::None
     }

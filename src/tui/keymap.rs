@@ -43,6 +43,14 @@ pub enum Action {
     CompareRun,
     EditPrompt,
     Settings,
+    // The ablation view's.
+    NextTab,
+    PrevTab,
+    /// The tab of the digit pressed.
+    GoTab,
+    PrevLayer,
+    NextLayer,
+    OpenTrace,
 }
 
 impl Action {
@@ -83,6 +91,12 @@ impl Action {
             Action::CompareRun => "compare full vs memento",
             Action::EditPrompt => "edit the prompt",
             Action::Settings => "settings: mode, sampler",
+            Action::NextTab => "next tab",
+            Action::PrevTab => "previous tab",
+            Action::GoTab => "go to a tab",
+            Action::PrevLayer => "previous layer (channel)",
+            Action::NextLayer => "next layer (channel)",
+            Action::OpenTrace => "open the item's trace (q returns)",
         }
     }
 
@@ -118,6 +132,8 @@ impl Action {
             | Action::EditPrompt
             | Action::Settings => "decode",
             Action::ToggleTheme | Action::ToggleHelp | Action::Quit | Action::Export => "app",
+            Action::NextTab | Action::PrevTab | Action::GoTab => "tabs",
+            Action::PrevLayer | Action::NextLayer | Action::OpenTrace => "view",
         }
     }
 
@@ -136,6 +152,9 @@ impl Action {
             Action::EditPrompt => "prompt",
             Action::Settings => "settings",
             Action::Inspect => "inspect",
+            Action::NextTab => "tabs",
+            Action::Up => "select",
+            Action::OpenTrace => "trace",
             _ => self.description(),
         }
     }
@@ -146,6 +165,15 @@ const REPLAY_HINTS: [Action; 5] = [
     Action::TogglePlay,
     Action::StepForward,
     Action::NextBlock,
+    Action::ToggleHelp,
+    Action::Quit,
+];
+
+/// Actions the ablation view's status bar shows, in order.
+const ABLATION_HINTS: [Action; 5] = [
+    Action::NextTab,
+    Action::Up,
+    Action::OpenTrace,
     Action::ToggleHelp,
     Action::Quit,
 ];
@@ -185,9 +213,10 @@ impl KeyBinding {
     }
 
     fn matches(&self, key: &KeyEvent) -> bool {
-        // A typed character already carries its shift state ('>' is shift-.).
+        // A typed character already carries its shift state ('>' is shift-.), as does
+        // shift-tab.
         let relevant = match key.code {
-            KeyCode::Char(_) => key.modifiers - KeyModifiers::SHIFT,
+            KeyCode::Char(_) | KeyCode::BackTab => key.modifiers - KeyModifiers::SHIFT,
             _ => key.modifiers,
         };
         self.code == key.code && self.modifiers == relevant
@@ -207,6 +236,7 @@ impl KeyBinding {
             KeyCode::End => "end".into(),
             KeyCode::Enter => "enter".into(),
             KeyCode::Tab => "tab".into(),
+            KeyCode::BackTab => "shift-tab".into(),
             KeyCode::Esc => "esc".into(),
             other => format!("{other:?}").to_lowercase(),
         };
@@ -258,6 +288,46 @@ impl KeyMap {
         KeyMap {
             bindings,
             hints: WORKBENCH_HINTS.to_vec(),
+        }
+    }
+}
+
+impl KeyMap {
+    /// The ablation view: tabs, rows, the channel's layers, and opening an item's trace.
+    pub fn ablation() -> Self {
+        use KeyCode::*;
+        let b = |k: KeyBinding, a: Action| (k, a);
+        let mut bindings = vec![
+            b(KeyBinding::plain(Tab), Action::NextTab),
+            b(KeyBinding::plain(BackTab), Action::PrevTab),
+        ];
+        for digit in ['1', '2', '3', '4', '5'] {
+            bindings.push(b(KeyBinding::ch(digit), Action::GoTab));
+        }
+        bindings.extend([
+            b(KeyBinding::plain(Up), Action::Up),
+            b(KeyBinding::ch('k'), Action::Up),
+            b(KeyBinding::plain(Down), Action::Down),
+            b(KeyBinding::ch('j'), Action::Down),
+            b(KeyBinding::plain(PageUp), Action::PageUp),
+            b(KeyBinding::plain(PageDown), Action::PageDown),
+            b(KeyBinding::plain(Left), Action::PrevLayer),
+            b(KeyBinding::ch('h'), Action::PrevLayer),
+            b(KeyBinding::plain(Right), Action::NextLayer),
+            b(KeyBinding::ch('l'), Action::NextLayer),
+            b(KeyBinding::plain(Enter), Action::OpenTrace),
+            b(KeyBinding::ch('t'), Action::ToggleTheme),
+            b(KeyBinding::ch('?'), Action::ToggleHelp),
+            b(KeyBinding::ch('q'), Action::Quit),
+            b(KeyBinding::plain(Esc), Action::Quit),
+            b(
+                KeyBinding::with(Char('c'), KeyModifiers::CONTROL),
+                Action::Quit,
+            ),
+        ]);
+        KeyMap {
+            bindings,
+            hints: ABLATION_HINTS.to_vec(),
         }
     }
 }
@@ -360,7 +430,7 @@ impl KeyMap {
             ));
         }
         rows.sort_by_key(|r| {
-            ["decode", "playback", "move", "view", "app"]
+            ["decode", "playback", "tabs", "move", "view", "app"]
                 .iter()
                 .position(|g| *g == r.0)
         });
@@ -381,6 +451,12 @@ mod tests {
         assert_eq!(map.action_for(&ctrl_c), Some(Action::Quit));
         let c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::NONE);
         assert_eq!(map.action_for(&c), None);
+        // Terminals send shift-tab as BackTab, with or without the shift flag.
+        let ablation = KeyMap::ablation();
+        for modifiers in [KeyModifiers::NONE, KeyModifiers::SHIFT] {
+            let back = KeyEvent::new(KeyCode::BackTab, modifiers);
+            assert_eq!(ablation.action_for(&back), Some(Action::PrevTab));
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The terminal UI. The app state is pure (actions in, state out); views draw it; the
 //! runner owns the terminal, reads input and paces frames. The TUI never touches tensors.
 
+pub mod ablation;
 pub mod app;
 pub mod editor;
 pub mod history;

@@ -1,6 +1,8 @@
-//! The three things the event loop can drive, each its state plus the caches its views keep:
-//! a replayed trace, a replayed compare pair, and the live workbench. Exports happen here,
-//! the one place in the TUI that writes files on the user's request.
+//! The things the event loop can drive, each its state plus the caches its views keep: a
+//! replayed trace, a replayed compare pair, the live workbench, and an ablation result
+//! directory (which opens its items' traces in the replay). Exports happen here, the one
+//! place in the TUI that writes files on the user's request, and traces opened from the
+//! ablation view are read here.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -8,9 +10,11 @@ use std::time::Duration;
 use crossterm::event::Event;
 use ratatui::Frame;
 
+use super::ablation::{AblationApp, AblationEffect};
 use super::app::{App, Effect};
 use super::pair::PairApp;
 use super::runner::Screen;
+use super::view::ablation::AblationCache;
 use super::view::workbench::WorkbenchCache;
 use super::view::{self, ViewCache};
 use super::workbench::Workbench;
@@ -197,5 +201,114 @@ impl Screen for WorkbenchScreen {
     fn live(&mut self, msg: LiveMsg) -> bool {
         self.wb.on_live(msg);
         self.wb.exit_when_done && self.wb.state == crate::live::WorkerState::Finished
+    }
+}
+
+/// A trace opened from the ablation view, replayed until quit.
+struct OpenTrace {
+    app: App,
+    source: PathBuf,
+    cache: ViewCache,
+}
+
+pub struct AblationScreen {
+    pub app: AblationApp,
+    cache: AblationCache,
+    trace: Option<OpenTrace>,
+}
+
+impl AblationScreen {
+    pub fn new(app: AblationApp) -> Self {
+        AblationScreen {
+            app,
+            cache: AblationCache::default(),
+            trace: None,
+        }
+    }
+
+    /// True while an item's trace is open over the ablation view.
+    pub fn replaying(&self) -> bool {
+        self.trace.is_some()
+    }
+
+    fn open(&mut self, path: PathBuf) {
+        let loaded = crate::trace::read_trace(&path)
+            .map_err(anyhow::Error::from)
+            .and_then(|file| Ok(Timeline::from_file(file)?));
+        match loaded {
+            Ok(timeline) => {
+                let title = path.file_name().map_or_else(
+                    || path.display().to_string(),
+                    |n| n.to_string_lossy().to_string(),
+                );
+                self.trace = Some(OpenTrace {
+                    app: App::new(timeline, title, self.app.theme.clone()),
+                    source: path,
+                    cache: ViewCache::default(),
+                });
+                self.app.notice = None;
+            }
+            Err(e) => self.app.notice = Some(format!("cannot open the trace: {e:#}")),
+        }
+    }
+}
+
+impl Screen for AblationScreen {
+    fn draw(&mut self, frame: &mut Frame) {
+        match &mut self.trace {
+            Some(t) => {
+                view::draw(frame, &t.app, &mut t.cache);
+                t.cache.settle(&mut t.app);
+            }
+            None => {
+                view::ablation::draw(frame, &self.app, &mut self.cache);
+                self.cache.settle(&mut self.app);
+            }
+        }
+    }
+
+    fn input(&mut self, event: Event) -> bool {
+        let Event::Key(key) = event else {
+            return false;
+        };
+        if let Some(t) = &mut self.trace {
+            // Ctrl-C quits everything; the trace's own quit keys come back here.
+            let ctrl_c = key.code == crossterm::event::KeyCode::Char('c')
+                && key
+                    .modifiers
+                    .contains(crossterm::event::KeyModifiers::CONTROL);
+            if ctrl_c {
+                return true;
+            }
+            match t.app.keymap.action_for(&key).map(|a| t.app.update(a)) {
+                Some(Effect::Quit) => self.trace = None,
+                Some(Effect::Export) => {
+                    t.app.title = export_beside(&t.app.timeline, Some(&t.source));
+                }
+                _ => {}
+            }
+            return false;
+        }
+        match self.app.key(&key) {
+            AblationEffect::Quit => true,
+            AblationEffect::OpenTrace(path) => {
+                self.open(path);
+                false
+            }
+            AblationEffect::None => false,
+        }
+    }
+
+    fn tick(&mut self, dt: Duration) -> bool {
+        let Some(t) = &mut self.trace else {
+            return false;
+        };
+        let before = (t.app.cursor, t.app.playing);
+        t.app.tick(dt);
+        before != (t.app.cursor, t.app.playing)
+    }
+
+    fn animating(&self) -> bool {
+        self.trace.as_ref().is_some_and(|t| t.app.playing)
     }
 }

@@ -1,5 +1,6 @@
 //! Drawing: a pure function of the app state (plus caches that only save work).
 
+pub mod ablation;
 pub mod compare;
 mod help;
 pub mod highlight;

@@ -370,6 +370,22 @@ fn every_bad_input_fails_cleanly_with_a_one_line_message() {
         expect: vec!["--arms".into(), "unknown arm `sometimes`".into()],
     });
     cases.push(Case {
+        what: "ablate with a zero-digit passcode",
+        args: vec!["ablate".into(), "--probe-digits".into(), "0".into()],
+        expect: vec!["--probe-digits: 0".into(), "expected 1 to 9".into()],
+    });
+    cases.push(Case {
+        what: "ablate with more probe samples than distinct codes",
+        args: vec![
+            "ablate".into(),
+            "--probe-digits".into(),
+            "1".into(),
+            "--probe-samples".into(),
+            "11".into(),
+        ],
+        expect: vec!["--probe-samples: 11".into(), "expected 10 to 10".into()],
+    });
+    cases.push(Case {
         what: "ablate with an arm twice",
         args: vec!["ablate".into(), "--arms".into(), "restart,restart".into()],
         expect: vec!["--arms".into(), "given twice".into()],

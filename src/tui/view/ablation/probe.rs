@@ -92,8 +92,13 @@ fn table(frame: &mut Frame, area: Rect, app: &AblationApp, series: &[ProbeSeries
             num(best_text(s.best()), text),
         ])
     });
+    // The probe's arms need not be among the run's (a run of `full` alone still probes).
+    let arm_width = series
+        .iter()
+        .map(|s| s.arm.chars().count() as u16)
+        .fold(super::overview::arm_width(app), u16::max);
     let widths = [
-        Constraint::Length(super::overview::arm_width(app)),
+        Constraint::Length(arm_width),
         Constraint::Length(8),
         Constraint::Length(8),
         Constraint::Length(layers.max(9) as u16),

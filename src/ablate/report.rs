@@ -298,7 +298,7 @@ fn probe_section(md: &mut String, rows: &[ProbeRow], config: &ProbeConfig) {
     let _ = writeln!(
         md,
         "A random {}-digit passcode is written into block 2 of a forced three-block stream \
-         ({} samples, context {:?}); no memento's text mentions it. A linear probe per arm, \
+         ({} samples, {} context); no memento's text mentions it. A linear probe per arm, \
          memento and layer reads the code's digits from the memento's pooled K‖V entries, \
          trained on 60% of the samples, its penalty and the headline layer chosen on 20%, \
          tested on the other 20%. Chance is {:.0}% a digit; intervals are 95% Wilson intervals \
@@ -306,7 +306,7 @@ fn probe_section(md: &mut String, rows: &[ProbeRow], config: &ProbeConfig) {
          while block 2 was visible (direct), memento 3 after block 2 was evicted (masked).\n",
         config.digits,
         config.samples,
-        config.context,
+        format!("{:?}", config.context).to_lowercase(),
         100.0 * CHANCE
     );
     let _ = writeln!(

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::channel::ChannelRow;
 use super::metrics::{Aggregate, PositionRow};
-use super::report::wilson;
+use super::report::{by_block, mean_distances, wilson};
 use super::results::{
     ANSWERS, AnswerRow, CHANNEL, POSITIONS, ResultsError, config_arms, read_config, read_rows,
 };
@@ -50,28 +50,6 @@ impl Accuracy {
     }
 }
 
-/// Per block index (0-based, as in the files), each arm's aggregate over the positions with
-/// that block (the block's own and its memento's), arms in `arms`' order. An arm with no
-/// such position has an empty aggregate (`positions == 0`).
-pub fn kl_by_block(positions: &[PositionRow], arms: &[String]) -> BTreeMap<u32, Vec<Aggregate>> {
-    let mut by_block: BTreeMap<u32, Vec<&PositionRow>> = BTreeMap::new();
-    for r in positions {
-        if let Some(b) = r.block {
-            by_block.entry(b).or_default().push(r);
-        }
-    }
-    by_block
-        .into_iter()
-        .map(|(block, rows)| {
-            let per_arm = arms
-                .iter()
-                .map(|arm| Aggregate::of(rows.iter().copied().filter(|r| &r.arm == arm)))
-                .collect();
-            (block, per_arm)
-        })
-        .collect()
-}
-
 /// The implicit channel per block and layer: the mean K and V cosine distances over the
 /// items that closed that block with a memento.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,18 +65,12 @@ pub struct ChannelMap {
 impl ChannelMap {
     /// `None` for no rows (no memento was compared).
     pub fn of(rows: &[ChannelRow]) -> Option<ChannelMap> {
-        let mut sums: BTreeMap<(u32, u32), (f64, f64, u64)> = BTreeMap::new();
-        for r in rows {
-            let e = sums.entry((r.block, r.layer)).or_default();
-            e.0 += r.k_distance;
-            e.1 += r.v_distance;
-            e.2 += 1;
-        }
-        let blocks = sums.keys().map(|k| k.0).max()? + 1;
-        let layers = sums.keys().map(|k| k.1).max()? + 1;
-        let cells = sums
+        let means = mean_distances(rows, |r| (r.block, r.layer));
+        let blocks = means.keys().map(|k| k.0).max()? + 1;
+        let layers = means.keys().map(|k| k.1).max()? + 1;
+        let cells = means
             .into_iter()
-            .map(|(key, (k, v, n))| (key, (k / n as f64, v / n as f64)))
+            .map(|(key, d)| (key, (d.k, d.v)))
             .collect();
         Some(ChannelMap {
             blocks,
@@ -138,7 +110,7 @@ impl Figures {
     ) -> Figures {
         Figures {
             arms: arms.to_vec(),
-            kl_by_block: kl_by_block(positions, arms),
+            kl_by_block: by_block(arms, positions),
             accuracy: arms.iter().map(|a| Accuracy::of(answers, a)).collect(),
             channel: ChannelMap::of(channel),
         }
@@ -181,7 +153,7 @@ mod tests {
             pos("restart", Some(1), 1.25),
         ];
         let arms = ["memento".to_string(), "restart".to_string()];
-        let by_block = kl_by_block(&rows, &arms);
+        let by_block = by_block(&arms, &rows);
         assert_eq!(by_block.keys().copied().collect::<Vec<_>>(), [0, 1]);
         assert!((by_block[&0][0].mean_kl - 0.2).abs() < 1e-12);
         assert_eq!(by_block[&0][0].positions, 2);

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use super::channel::ChannelRow;
-use super::figures::Figures;
+use super::figures::{Accuracy, Figures};
 use super::metrics::{Aggregate, PositionRow, SpanKind};
 use super::plots::{self, Plot};
 use super::probe::{CHANCE, ProbeConfig, ProbeRow, selected};
@@ -59,16 +59,12 @@ pub fn per_arm(
     arms.iter()
         .map(|arm| {
             let all = Aggregate::of(positions.iter().filter(|r| &r.arm == arm));
-            let mine: Vec<&AnswerRow> = answers
-                .iter()
-                .filter(|a| &a.arm == arm && a.correct.is_some())
-                .collect();
-            let right = mine.iter().filter(|a| a.correct == Some(true)).count() as u64;
+            let judged = Accuracy::of(answers, arm);
             ArmFigures {
                 arm: arm.clone(),
                 all,
-                right,
-                judged: mine.len() as u64,
+                right: judged.correct,
+                judged: judged.answered,
             }
         })
         .collect()

@@ -5,6 +5,7 @@ mod args;
 mod bench;
 mod bench_decode;
 mod bench_tui;
+mod eval;
 mod export;
 mod fetch;
 mod generate;
@@ -15,6 +16,7 @@ mod replay;
 mod run;
 mod stats;
 mod synth;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -56,6 +58,10 @@ pub enum Command {
     Export(export::ExportArgs),
     /// The dual-stream ablation lab: one stream per problem, teacher-forced through KV arms
     Ablate(Box<ablate::AblateArgs>),
+    /// Fine-tune a decoder in two stages: full attention, then memento attention
+    Train(Box<train::TrainArgs>),
+    /// A model on its own task: accuracy per KV mode, blocks, mementos and peak KV
+    Eval(Box<eval::EvalArgs>),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -77,5 +83,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(a) => generate::run(a),
         Command::Export(a) => export::run(a),
         Command::Ablate(a) => ablate::run(*a),
+        Command::Train(a) => train::run(*a),
+        Command::Eval(a) => eval::run(*a),
     }
 }

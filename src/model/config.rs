@@ -204,6 +204,42 @@ impl ModelConfig {
         Ok(config)
     }
 
+    /// The `config.json` an HF checkpoint of this model carries: what [`ModelConfig::from_hf_json`]
+    /// reads back, plus the fields transformers needs to load it (`architectures`,
+    /// `hidden_act`, `tie_word_embeddings`, `torch_dtype`). The inverse of reading, for the
+    /// models `memento train` writes.
+    pub fn to_hf_json(&self, tie_word_embeddings: bool) -> serde_json::Value {
+        let arch = match self.arch {
+            Arch::Llama => "LlamaForCausalLM",
+            Arch::Qwen2 => "Qwen2ForCausalLM",
+            Arch::Qwen3 => "Qwen3ForCausalLM",
+        };
+        let eos = match self.eos.as_slice() {
+            [one] => serde_json::json!(one),
+            many => serde_json::json!(many),
+        };
+        serde_json::json!({
+            "architectures": [arch],
+            "model_type": self.arch.name(),
+            "hidden_size": self.hidden,
+            "num_hidden_layers": self.layers,
+            "num_attention_heads": self.heads,
+            "num_key_value_heads": self.kv_heads,
+            "head_dim": self.head_dim,
+            "intermediate_size": self.ffn,
+            "vocab_size": self.vocab,
+            "rope_theta": self.rope_theta,
+            "rms_norm_eps": self.rms_eps,
+            "max_position_embeddings": self.context,
+            "attention_bias": self.qkv_bias,
+            "hidden_act": "silu",
+            "tie_word_embeddings": tie_word_embeddings,
+            "bos_token_id": self.bos,
+            "eos_token_id": eos,
+            "torch_dtype": "float32",
+        })
+    }
+
     fn check(&self) -> Result<(), ModelError> {
         let positive = [
             ("hidden size", self.hidden),
@@ -279,6 +315,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("hidden_size"), "{err}");
+    }
+
+    #[test]
+    fn written_config_reads_back() {
+        let c = ModelConfig::from_hf_json(
+            r#"{"model_type":"qwen3","hidden_size":64,"num_hidden_layers":2,
+            "num_attention_heads":4,"num_key_value_heads":2,"head_dim":32,
+            "intermediate_size":96,"vocab_size":300,"rope_theta":5000.0,
+            "rms_norm_eps":1e-5,"max_position_embeddings":1024,"eos_token_id":[5,6]}"#,
+        )
+        .unwrap();
+        let text = c.to_hf_json(true).to_string();
+        assert_eq!(ModelConfig::from_hf_json(&text).unwrap(), c);
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod load_gguf;
 mod load_hf;
 pub mod q4_1;
 mod rope;
-mod simd;
+pub(crate) mod simd;
 mod tokenizer;
 mod weights;
 

@@ -38,6 +38,23 @@ impl Rope {
         }
     }
 
+    /// Undo [`Rope::apply`]: rotate row `r` back from `positions[r]`. Rotations are
+    /// orthogonal, so this is also the backward pass of `apply` (training).
+    pub fn apply_inverse(&self, rows: &mut [f32], positions: &[u64]) {
+        let row = rows.len() / positions.len().max(1);
+        let mut cos = vec![0f32; self.freqs.len()];
+        let mut sin = vec![0f32; self.freqs.len()];
+        for (r, &pos) in positions.iter().enumerate() {
+            self.angles(pos as f32, &mut cos, &mut sin);
+            for s in sin.iter_mut() {
+                *s = -*s;
+            }
+            for head in rows[r * row..(r + 1) * row].chunks_exact_mut(self.head_dim) {
+                self.rotate(head, &cos, &sin);
+            }
+        }
+    }
+
     /// Rotate every head in `rows` back by `delta` positions.
     pub fn unrotate(&self, rows: &mut [f32], delta: u64) {
         let mut cos = vec![0f32; self.freqs.len()];

@@ -10,7 +10,7 @@
 //! all f32. Work is split into (row, KV head) units, each of which owns its slices of every
 //! output and gradient, so the result does not depend on the thread count.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
@@ -27,11 +27,23 @@ pub struct MaskedAttention {
     pub head_dim: usize,
 }
 
+/// The op as applied once: the softmax weights its forward pass computed, per unit, kept
+/// for its backward pass (a few megabytes a layer, against recomputing every score).
+#[derive(Clone)]
+struct Applied {
+    op: MaskedAttention,
+    probs: Arc<Mutex<Option<Vec<Vec<f32>>>>>,
+}
+
 impl MaskedAttention {
     /// Apply to `q`, `k`, `v` (made contiguous here) with gradients tracked.
     pub fn forward(&self, q: &Tensor, k: &Tensor, v: &Tensor) -> candle_core::Result<Tensor> {
+        let applied = Applied {
+            op: self.clone(),
+            probs: Arc::new(Mutex::new(None)),
+        };
         q.contiguous()?
-            .apply_op3(&k.contiguous()?, &v.contiguous()?, self.clone())
+            .apply_op3(&k.contiguous()?, &v.contiguous()?, applied)
     }
 
     fn dims(&self) -> Dims {
@@ -190,7 +202,8 @@ fn weights(
     sum
 }
 
-/// The forward pass of one unit: every query of its row, for its group of heads.
+/// The forward pass of one unit: every query of its row, for its group of heads. Returns the
+/// outputs (`t × group × d`) and the normalised softmax weights, query by query.
 #[inline(always)]
 fn forward_unit(
     q: &[f32],
@@ -199,9 +212,10 @@ fn forward_unit(
     vis: &RowVisibility,
     b: usize,
     kvh: usize,
-) -> Vec<f32> {
+) -> (Vec<f32>, Vec<f32>) {
     let (t, d) = (dims.t, dims.d);
     let mut out = vec![0f32; t * dims.group * d];
+    let mut probs = Vec::new();
     let mut p = Vec::with_capacity(t);
     let mut ranges = Vec::new();
     for i in 0..t {
@@ -209,29 +223,37 @@ fn forward_unit(
         ranges.extend(vis.ranges(i));
         for g in 0..dims.group {
             let qa = dims.q_at(b, i, kvh * dims.group + g);
-            let sum = weights(&q[qa..qa + d], kv, t, &ranges, dims.scale, &mut p);
-            let inv = 1.0 / sum;
+            let inv = 1.0 / weights(&q[qa..qa + d], kv, t, &ranges, dims.scale, &mut p);
             let o = &mut out[(i * dims.group + g) * d..][..d];
             let mut n = 0;
             for r in &ranges {
                 for j in r.clone() {
-                    add_scaled(o, p[n] * inv, &kv.v[j * d..(j + 1) * d]);
+                    p[n] *= inv;
+                    add_scaled(o, p[n], &kv.v[j * d..(j + 1) * d]);
                     n += 1;
                 }
             }
+            probs.extend_from_slice(&p);
         }
     }
-    out
+    (out, probs)
+}
+
+/// The gradients flowing into one unit.
+struct UnitGrads<'a> {
+    q: &'a [f32],
+    /// The forward output and its gradient.
+    o: &'a [f32],
+    go: &'a [f32],
+    /// The forward pass's weights, when kept.
+    probs: Option<&'a [f32]>,
 }
 
 /// The backward pass of one unit: dq for its heads (`t × group × d`), dk and dv for its KV
 /// head (`t × d` each).
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn backward_unit(
-    q: &[f32],
-    o: &[f32],
-    go: &[f32],
+    g_in: &UnitGrads,
     kv: &UnitKv,
     dims: &Dims,
     vis: &RowVisibility,
@@ -245,16 +267,31 @@ fn backward_unit(
     let mut p = Vec::with_capacity(t);
     let mut dp = vec![0f32; t];
     let mut ranges = Vec::new();
+    let mut kept = 0;
     for i in 0..t {
         ranges.clear();
         ranges.extend(vis.ranges(i));
+        let n_keys: usize = ranges.iter().map(|r| r.len()).sum();
         for g in 0..dims.group {
             let qa = dims.q_at(b, i, kvh * dims.group + g);
-            let (qi, doi) = (&q[qa..qa + d], &go[qa..qa + d]);
-            let sum = weights(qi, kv, t, &ranges, dims.scale, &mut p);
-            let inv = 1.0 / sum;
+            let (qi, doi) = (&g_in.q[qa..qa + d], &g_in.go[qa..qa + d]);
+            let p: &[f32] = match g_in.probs {
+                Some(all) => {
+                    kept += n_keys;
+                    &all[kept - n_keys..kept]
+                }
+                None => {
+                    let inv = 1.0 / weights(qi, kv, t, &ranges, dims.scale, &mut p);
+                    p.iter_mut().for_each(|x| *x *= inv);
+                    &p
+                }
+            };
             // D = dO·O = Σ p_j (dO·v_j)
-            let delta: f32 = doi.iter().zip(&o[qa..qa + d]).map(|(a, b)| a * b).sum();
+            let delta: f32 = doi
+                .iter()
+                .zip(&g_in.o[qa..qa + d])
+                .map(|(a, b)| a * b)
+                .sum();
             let mut at = 0;
             for r in &ranges {
                 project(doi, &kv.vt, t, r.clone(), &mut dp[at..]);
@@ -264,7 +301,7 @@ fn backward_unit(
             let mut n = 0;
             for r in &ranges {
                 for j in r.clone() {
-                    let pj = p[n] * inv;
+                    let pj = p[n];
                     let ds = pj * (dp[n] - delta) * dims.scale;
                     n += 1;
                     add_scaled(dqi, ds, &kv.k[j * d..(j + 1) * d]);
@@ -287,24 +324,21 @@ unsafe fn forward_unit_avx2(
     vis: &RowVisibility,
     b: usize,
     kvh: usize,
-) -> Vec<f32> {
+) -> (Vec<f32>, Vec<f32>) {
     forward_unit(q, kv, dims, vis, b, kvh)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
 unsafe fn backward_unit_avx2(
-    q: &[f32],
-    o: &[f32],
-    go: &[f32],
+    g_in: &UnitGrads,
     kv: &UnitKv,
     dims: &Dims,
     vis: &RowVisibility,
     b: usize,
     kvh: usize,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    backward_unit(q, o, go, kv, dims, vis, b, kvh)
+    backward_unit(g_in, kv, dims, vis, b, kvh)
 }
 
 fn run_forward(
@@ -314,7 +348,7 @@ fn run_forward(
     vis: &RowVisibility,
     b: usize,
     kvh: usize,
-) -> Vec<f32> {
+) -> (Vec<f32>, Vec<f32>) {
     #[cfg(target_arch = "x86_64")]
     if has_avx2_fma() {
         // SAFETY: the CPU has AVX2 and FMA (checked).
@@ -323,11 +357,8 @@ fn run_forward(
     forward_unit(q, kv, dims, vis, b, kvh)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run_backward(
-    q: &[f32],
-    o: &[f32],
-    go: &[f32],
+    g_in: &UnitGrads,
     kv: &UnitKv,
     dims: &Dims,
     vis: &RowVisibility,
@@ -337,12 +368,12 @@ fn run_backward(
     #[cfg(target_arch = "x86_64")]
     if has_avx2_fma() {
         // SAFETY: the CPU has AVX2 and FMA (checked).
-        return unsafe { backward_unit_avx2(q, o, go, kv, dims, vis, b, kvh) };
+        return unsafe { backward_unit_avx2(g_in, kv, dims, vis, b, kvh) };
     }
-    backward_unit(q, o, go, kv, dims, vis, b, kvh)
+    backward_unit(g_in, kv, dims, vis, b, kvh)
 }
 
-impl CustomOp3 for MaskedAttention {
+impl CustomOp3 for Applied {
     fn name(&self) -> &'static str {
         "masked-attention"
     }
@@ -356,24 +387,27 @@ impl CustomOp3 for MaskedAttention {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let dims = self.check(l1, l2, l3)?;
+        let dims = self.op.check(l1, l2, l3)?;
         let (q, k, v) = (
             contiguous(s1, l1)?,
             contiguous(s2, l2)?,
             contiguous(s3, l3)?,
         );
         let units = dims.b * dims.kvh;
-        let done: Vec<OnceLock<Vec<f32>>> = (0..units).map(|_| OnceLock::new()).collect();
+        type Parts = (Vec<f32>, Vec<f32>);
+        let done: Vec<OnceLock<Parts>> = (0..units).map(|_| OnceLock::new()).collect();
         candle_core::utils::barrier_pool().execute_chunked(units, |range| {
             for unit in range {
                 let (b, kvh) = (unit / dims.kvh, unit % dims.kvh);
                 let kv = UnitKv::gather(k, v, &dims, b, kvh);
-                let _ = done[unit].set(run_forward(q, &kv, &dims, &self.rows[b], b, kvh));
+                let _ = done[unit].set(run_forward(q, &kv, &dims, &self.op.rows[b], b, kvh));
             }
         });
         let mut out = vec![0f32; dims.b * dims.t * dims.h * dims.d];
+        let mut probs = Vec::with_capacity(units);
         for (unit, part) in done.into_iter().enumerate() {
-            let part = part.into_inner().expect("every unit ran");
+            let (part, p) = part.into_inner().expect("every unit ran");
+            probs.push(p);
             let (b, kvh) = (unit / dims.kvh, unit % dims.kvh);
             for i in 0..dims.t {
                 let from = &part[i * dims.group * dims.d..][..dims.group * dims.d];
@@ -381,6 +415,7 @@ impl CustomOp3 for MaskedAttention {
                 out[at..at + dims.group * dims.d].copy_from_slice(from);
             }
         }
+        *self.probs.lock().expect("not poisoned") = Some(probs);
         Ok((
             CpuStorage::F32(out),
             Shape::from((dims.b, dims.t, dims.h, dims.d)),
@@ -395,10 +430,12 @@ impl CustomOp3 for MaskedAttention {
         out: &Tensor,
         grad_out: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let dims = self.check(q.layout(), k.layout(), v.layout())?;
+        let dims = self.op.check(q.layout(), k.layout(), v.layout())?;
         let flat = |t: &Tensor| t.contiguous()?.flatten_all()?.to_vec1::<f32>();
         let (q_d, k_d, v_d) = (flat(q)?, flat(k)?, flat(v)?);
         let (o_d, go_d) = (flat(out)?, flat(grad_out)?);
+        // A second backward through the same graph recomputes the weights.
+        let probs = self.probs.lock().expect("not poisoned").take();
         let units = dims.b * dims.kvh;
         // Per unit: dq for its heads (t × group × d), dk and dv for its KV head (t × d each).
         type Parts = (Vec<f32>, Vec<f32>, Vec<f32>);
@@ -407,8 +444,13 @@ impl CustomOp3 for MaskedAttention {
             for unit in range {
                 let (b, kvh) = (unit / dims.kvh, unit % dims.kvh);
                 let kv = UnitKv::gather(&k_d, &v_d, &dims, b, kvh);
-                let vis = &self.rows[b];
-                let parts = run_backward(&q_d, &o_d, &go_d, &kv, &dims, vis, b, kvh);
+                let g_in = UnitGrads {
+                    q: &q_d,
+                    o: &o_d,
+                    go: &go_d,
+                    probs: probs.as_ref().map(|p| p[unit].as_slice()),
+                };
+                let parts = run_backward(&g_in, &kv, &dims, &self.op.rows[b], b, kvh);
                 let _ = done[unit].set(parts);
             }
         });

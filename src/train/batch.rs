@@ -65,7 +65,8 @@ impl Packer {
 
     /// The packed batch.
     pub fn finish(self) -> Batch {
-        let t = self.t;
+        // Rows end where the fullest one does: no row is padded past the longest content.
+        let t = self.used.iter().copied().max().unwrap_or(0).max(1);
         let n = self.rows.len();
         let mut ids = vec![0u32; n * t];
         let mut positions = vec![0u64; n * t];

@@ -14,6 +14,7 @@ pub mod import;
 pub mod kv;
 pub mod live;
 pub mod model;
+pub mod organism;
 pub mod stats;
 pub mod structure;
 pub mod synth;

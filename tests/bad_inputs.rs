@@ -493,6 +493,130 @@ fn every_bad_input_fails_cleanly_with_a_one_line_message() {
         }
     }
 
+    // Training: data, checkpoints, output directories and settings.
+    let train = |what: &'static str, extra: Vec<String>, expect: Vec<String>| Case {
+        what,
+        args: ["train".to_string()].into_iter().chain(extra).collect(),
+        expect,
+    };
+    let out = |name: &str| s(&d.join(name));
+    cases.push(train(
+        "training data that does not exist",
+        vec![
+            "--data".into(),
+            out("absent.jsonl"),
+            "--out".into(),
+            out("t1"),
+        ],
+        vec!["absent.jsonl".into(), "no such file".into()],
+    ));
+    let not_json = write(
+        d,
+        "train-rows.jsonl",
+        b"{\"problem\": \"p\", \"response\": \"r\"}\nnot json\n",
+    );
+    cases.push(train(
+        "a training data line that is not JSON",
+        vec!["--data".into(), s(&not_json), "--out".into(), out("t2")],
+        vec!["train-rows.jsonl:2".into()],
+    ));
+    let empty = write(d, "empty.jsonl", b"");
+    cases.push(train(
+        "empty training data",
+        vec!["--data".into(), s(&empty), "--out".into(), out("t3")],
+        vec!["empty.jsonl".into(), "empty".into()],
+    ));
+    // A checkpoint whose config.json does not match its weights.
+    let ckpt = d.join("ckpt");
+    std::fs::create_dir_all(&ckpt).unwrap();
+    let config = memento::model::ModelConfig::from_hf_json(
+        r#"{"model_type":"qwen3","hidden_size":16,"num_hidden_layers":1,"num_attention_heads":2,
+        "num_key_value_heads":1,"head_dim":8,"intermediate_size":32,"vocab_size":300}"#,
+    )
+    .unwrap();
+    memento::train::model::TrainModel::init(config, 1)
+        .unwrap()
+        .save_dir(&ckpt, &memento::task::tokenizer::tokenizer_json())
+        .unwrap();
+    let text = std::fs::read_to_string(ckpt.join("config.json")).unwrap();
+    std::fs::write(
+        ckpt.join("config.json"),
+        text.replace("\"intermediate_size\": 32", "\"intermediate_size\": 48"),
+    )
+    .unwrap();
+    let rows = write(
+        d,
+        "ok-rows.jsonl",
+        br#"{"problem": "p", "response": "<think>\n<|block_start|>a<|block_end|>\n<|summary_start|>b<|summary_end|>\n</think>\nc"}"#,
+    );
+    cases.push(train(
+        "a checkpoint whose config does not match its weights",
+        vec![
+            "--data".into(),
+            s(&rows),
+            "--init".into(),
+            s(&ckpt),
+            "--out".into(),
+            out("t4"),
+        ],
+        vec![
+            "gate_proj.weight".into(),
+            "[32, 16]".into(),
+            "[48, 16]".into(),
+        ],
+    ));
+    let file = write(d, "a-file", b"x");
+    cases.push(train(
+        "an output directory that cannot be made",
+        vec![
+            "--stage1-steps".into(),
+            "1".into(),
+            "--out".into(),
+            s(&file.join("under")),
+        ],
+        vec!["a-file".into(), "cannot".into()],
+    ));
+    cases.push(train(
+        "resuming where there is no training",
+        vec!["--resume".into(), "--out".into(), out("t5")],
+        vec!["t5".into(), "nothing to resume".into()],
+    ));
+    std::fs::create_dir_all(d.join("t6").join("checkpoint")).unwrap();
+    cases.push(train(
+        "training over an earlier training without --resume",
+        vec!["--out".into(), out("t6")],
+        vec!["t6".into(), "--resume".into()],
+    ));
+    std::fs::create_dir_all(d.join("t7")).unwrap();
+    write(&d.join("t7"), "train.json", b"{\"stages\": 3}");
+    cases.push(train(
+        "a malformed train.json",
+        vec!["--resume".into(), "--out".into(), out("t7")],
+        vec!["train.json".into(), "not a training plan".into()],
+    ));
+    for (what, extra, expect) in [
+        (
+            "an unknown task",
+            vec!["--task", "juggling"],
+            "unknown task `juggling`",
+        ),
+        (
+            "no training steps",
+            vec!["--stage1-steps", "0", "--stage2-steps", "0"],
+            "no training steps",
+        ),
+        (
+            "heads that do not share KV heads evenly",
+            vec!["--heads", "4", "--kv-heads", "3"],
+            "multiple of the KV heads",
+        ),
+        ("a zero learning rate", vec!["--lr", "0"], "learning rate"),
+    ] {
+        let mut args: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+        args.extend(["--out".to_string(), out("t8")]);
+        cases.push(train(what, args, vec![expect.into()]));
+    }
+
     let cache = d.join("cache");
     for case in &cases {
         run(case, &cache);

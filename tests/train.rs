@@ -40,7 +40,7 @@ fn tiny_config() -> ModelConfig {
         qk_norm: true,
         qkv_bias: false,
         bos: None,
-        eos: vec![258],
+        eos: vec![byte_tokenizer::special_id("<|im_end|>").unwrap()],
     }
 }
 
@@ -75,7 +75,7 @@ fn two_rows(t: usize) -> Arc<Vec<RowVisibility>> {
         ),
         RowVisibility::new(
             t,
-            &[0..10],
+            std::slice::from_ref(&(0..10)),
             &[
                 Hidden {
                     keys: 1..3,
@@ -561,4 +561,79 @@ fn a_short_training_lowers_the_loss_on_the_task() {
     for file in ["loss.svg", "loss.png", "train.json", "tokenizer.json"] {
         assert!(out.path().join(file).exists(), "{file}");
     }
+}
+
+#[test]
+fn a_checkpoint_fine_tunes_on_openmementos_rows_and_published_examples() {
+    // A tiny "real" checkpoint: an HF directory with its own tokenizer.
+    let ckpt = tempfile::tempdir().unwrap();
+    TrainModel::init(tiny_config(), 21)
+        .unwrap()
+        .save_dir(ckpt.path(), &byte_tokenizer::tokenizer_json())
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let rows = data.path().join("rows.jsonl");
+    let row = |problem: &str, blocks: &[(&str, &str)], answer: &str| {
+        let mut response = String::from("<think>\n");
+        for (block, memento) in blocks {
+            response.push_str(&format!(
+                "<|block_start|>{block}<|block_end|>\n<|summary_start|>{memento}<|summary_end|>\n"
+            ));
+        }
+        response.push_str(&format!("</think>\n\\boxed{{{answer}}}"));
+        serde_json::json!({"problem": problem, "response": response, "domain": "math"}).to_string()
+    };
+    std::fs::write(
+        &rows,
+        [
+            row("Add 2 and 3.", &[("2 plus 3 is 5.", "sum 5")], "5"),
+            row(
+                "Double 4, then add 1.",
+                &[("4 doubled is 8.", "8"), ("8 plus 1 is 9.", "9")],
+                "9",
+            ),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let published = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/memento-examples/code.segments.json");
+    let tok = ModelTokenizer::load(ckpt.path()).unwrap();
+    let (source, cut) =
+        memento::train::data::Source::files(&[rows.clone(), published.clone()], &tok, 4096, 0)
+            .unwrap();
+    // The published example is longer than a row and is cut; its first block still closes
+    // inside the row, so memento attention has something to hide in every sequence.
+    assert_eq!(cut, 1);
+    for i in 0..3 {
+        let e = source.example(&tok, i).unwrap();
+        assert!(e.len() <= 4096);
+        assert!(
+            !e.hidden(KvPolicy::MEMENTO).unwrap().is_empty(),
+            "sequence {i}"
+        );
+    }
+    let plan = TrainPlan {
+        init: Init::Checkpoint(ckpt.path().to_path_buf()),
+        data: DataPlan::Files {
+            paths: vec![rows, published],
+            seed: 0,
+        },
+        row_tokens: 4096,
+        rows: 1,
+        checkpoint_every: 10,
+        ..tiny_plan(2, 2)
+    };
+    let out = tempfile::tempdir().unwrap();
+    let summary = train(&plan, out.path(), false, &mut |_| true).unwrap();
+    assert_eq!(summary.steps, 4);
+    assert!(summary.final_loss.unwrap().is_finite());
+    // The fine-tuned model keeps the checkpoint's shape and tokenizer, and loads.
+    let tuned = Model::load(out.path()).unwrap();
+    assert_eq!(tuned.config, Model::load(ckpt.path()).unwrap().config);
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("tokenizer.json")).unwrap(),
+        std::fs::read_to_string(ckpt.path().join("tokenizer.json")).unwrap()
+    );
+    assert_eq!(Task::of_model(out.path()).unwrap(), None);
 }

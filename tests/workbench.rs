@@ -461,3 +461,42 @@ fn compare_shows_the_memento_list_on_tab_and_the_inspector_scrolls_long_blocks()
     assert!(s.contains(" · rows ") && !s.contains("rows 1–"), "{s}");
     insta::assert_snapshot!("compare_inspector_scrolled_80x24", s);
 }
+
+#[test]
+fn a_model_with_a_task_draws_its_problems_into_the_editor() {
+    use memento::task::{ProblemDraw, Split, Task, WalkConfig};
+    let mut b = bench();
+    let task = Task::TollWalk(WalkConfig::default());
+    b.wb.problems = Some(ProblemDraw::new(task.clone(), Some(5)));
+    b.wb.draw_problem();
+    let first = task.problem(Split::Heldout, 5, 0).prompt;
+    assert_eq!(b.wb.editor.text(), first);
+    assert_eq!(b.wb.focus, Focus::Editor);
+    // ctrl-t in the editor draws the next one.
+    b.wb.key(&KeyEvent::new(KeyCode::Char('t'), KeyModifiers::CONTROL));
+    assert_eq!(
+        b.wb.editor.text(),
+        task.problem(Split::Heldout, 5, 1).prompt
+    );
+    // So does `d` in the view.
+    b.wb.focus = Focus::View;
+    b.wb.key(&KeyEvent::new(KeyCode::Char('d'), KeyModifiers::NONE));
+    assert_eq!(
+        b.wb.editor.text(),
+        task.problem(Split::Heldout, 5, 2).prompt
+    );
+    assert!(b.wb.notice.as_deref().unwrap().contains("toll-walk"));
+    // Enter runs the problem drawn.
+    b.wb.key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    b.until("the drawn problem runs", |wb| wb.prompt.is_some());
+    assert_eq!(
+        b.wb.prompt.as_deref(),
+        Some(task.problem(Split::Heldout, 5, 2).prompt.as_str())
+    );
+    // Without a task, the key says so and leaves the editor alone.
+    let mut plain = bench();
+    plain.wb.editor.set_text(PROMPT);
+    plain.wb.update(Action::NewProblem);
+    assert_eq!(plain.wb.editor.text(), PROMPT);
+    assert!(plain.wb.notice.as_deref().unwrap().contains("no task"));
+}

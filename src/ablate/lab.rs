@@ -224,7 +224,7 @@ impl<'m> Lab<'m> {
         };
         config.check().map_err(ProbeError::Input)?;
         let prompts: Vec<String> = problems.iter().map(|p| p.prompt.clone()).collect();
-        let samples = config.samples(&prompts);
+        let samples = config.samples(&prompts).map_err(ProbeError::Input)?;
         let features = probe::collect(
             self.model,
             self.tokenizer,

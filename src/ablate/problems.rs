@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::task::{Split, Task};
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Problem {
     pub id: String,
@@ -46,6 +48,20 @@ pub fn builtin(count: usize, seed: u64) -> Vec<Problem> {
                 // Asking for the steps gets a small model to reason in blocks at all.
                 prompt: format!("{question} {INSTRUCTION}"),
                 answer: Some(answer.to_string()),
+            }
+        })
+        .collect()
+}
+
+/// `count` held-out problems of `task` drawn with `seed`, with their answers.
+pub fn from_task(task: &Task, count: usize, seed: u64) -> Vec<Problem> {
+    (0..count as u64)
+        .map(|i| {
+            let p = task.problem(Split::Heldout, seed, i);
+            Problem {
+                id: p.id,
+                prompt: p.prompt,
+                answer: Some(p.answer),
             }
         })
         .collect()

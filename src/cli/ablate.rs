@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
 
-use super::args::ModelArgs;
+use super::args::{ModelArgs, load_model};
 use crate::ablate::probe::ProbeConfig;
 use crate::ablate::probe::passcode::SampleContext;
 use crate::ablate::summary::Summary;
 use crate::ablate::{Arm, Lab, LabConfig, ResultDir, Results, plots, problems};
 use crate::engine::{SamplerConfig, ScaffoldConfig};
 use crate::live::ScaffoldChoice;
+use crate::task::Task;
 use crate::tui::ablation::AblationApp;
 use crate::tui::screens::AblationScreen;
 use crate::tui::theme::Theme;
@@ -24,7 +25,7 @@ pub struct AblateArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// A JSONL file of problems (`prompt`, optional `answer` and `id`); default: the
-    /// built-in generated set
+    /// built-in generated set (the model's own task's held-out problems, when it has one)
     #[arg(long, value_name = "FILE")]
     pub problems: Option<PathBuf>,
     /// How many built-in problems
@@ -39,8 +40,9 @@ pub struct AblateArgs {
     /// Seeds of the free-running answers (the first also generates the compared stream)
     #[arg(long, default_value = "1,2,3", value_delimiter = ',')]
     pub seeds: Vec<u64>,
-    #[arg(long, default_value_t = 256)]
-    pub max_tokens: u32,
+    /// Tokens per stream at most (default: what the model's task needs, else 256)
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
     /// Runtime-inserted blocks and mementos, for models not trained on them
     #[arg(long, value_enum, default_value = "auto")]
     pub scaffold: ScaffoldChoice,
@@ -119,31 +121,52 @@ pub fn run(a: AblateArgs) -> anyhow::Result<()> {
     if a.block_tokens == 0 {
         bail!("--block-tokens: must be at least 1");
     }
-    if a.max_tokens == 0 {
+    if a.max_tokens == Some(0) {
         bail!("--max-tokens: must be at least 1");
     }
-    let probe = (a.probe_samples > 0).then_some(ProbeConfig {
+    let mut probe = (a.probe_samples > 0).then_some(ProbeConfig {
         samples: a.probe_samples,
         digits: a.probe_digits,
         seed: a.probe_seed,
         context: a.probe_context,
+        task: None,
     });
     if let Some(p) = &probe {
         p.check().map_err(|e| anyhow!("--probe-{e}"))?;
     }
-    let (problems, source) = match &a.problems {
-        Some(path) => (problems::load_jsonl(path)?, path.display().to_string()),
+    // A problem file is read before the model is looked for: its errors come first.
+    let from_file = match &a.problems {
+        Some(path) => Some((problems::load_jsonl(path)?, path.display().to_string())),
+        None => None,
+    };
+    let path = a.model.path()?;
+    let task = Task::of_model(&path)?;
+    let max_tokens = a
+        .max_tokens
+        .unwrap_or(task.as_ref().map_or(256, Task::max_tokens));
+    // The probe's samples come from the model's own task when it has one.
+    if let Some(p) = probe.as_mut() {
+        p.task = task.clone();
+    }
+    let (problems, source) = match from_file {
+        Some(read) => read,
         None => {
             if a.builtin == 0 {
                 bail!("--builtin: must be at least 1");
             }
-            (
-                problems::builtin(a.builtin, a.builtin_seed),
-                format!("builtin:{}:{}", a.builtin, a.builtin_seed),
-            )
+            match &task {
+                Some(task) => (
+                    problems::from_task(task, a.builtin, a.builtin_seed),
+                    format!("{}:heldout:{}:{}", task.name(), a.builtin, a.builtin_seed),
+                ),
+                None => (
+                    problems::builtin(a.builtin, a.builtin_seed),
+                    format!("builtin:{}:{}", a.builtin, a.builtin_seed),
+                ),
+            }
         }
     };
-    let (model, tokenizer) = a.model.load()?;
+    let (model, tokenizer) = load_model(&path)?;
     let scaffolded = a.scaffold.resolve(tokenizer.has_memento_tags());
     let sampler = SamplerConfig {
         temperature: a.temperature,
@@ -159,7 +182,7 @@ pub fn run(a: AblateArgs) -> anyhow::Result<()> {
         problems: source,
         arms: arms.iter().map(|x| x.name.clone()).collect(),
         seeds: a.seeds.clone(),
-        max_tokens: a.max_tokens,
+        max_tokens,
         scaffold: scaffolded.then(|| ScaffoldConfig {
             min_block_tokens: a.block_tokens,
             max_block_tokens: 3 * a.block_tokens,

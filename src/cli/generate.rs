@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use anyhow::{Context, anyhow};
 use clap::Args;
 
-use super::args::{ModelArgs, PolicyArgs, SamplerArgs};
+use super::args::{ModelArgs, PolicyArgs, SamplerArgs, load_model};
 use crate::engine::{Run, RunOptions, ScaffoldConfig};
 use crate::live::ScaffoldChoice;
+use crate::task::{ProblemDraw, Task};
 use crate::trace::TraceWriter;
 
 /// Used when no prompt is given.
@@ -17,7 +18,8 @@ then sells 5 sheep. How many sheep does he have now? Think step by step.";
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
-    /// The prompt; `-` reads standard input (default: a built-in math prompt)
+    /// The prompt; `-` reads standard input (default: a problem of the model's task, or a
+    /// built-in math prompt for a model without one)
     pub prompt: Option<String>,
     /// Read the prompt from a file
     #[arg(long, value_name = "FILE", conflicts_with = "prompt")]
@@ -34,8 +36,12 @@ pub struct GenerateArgs {
     pub scaffold: ScaffoldChoice,
     #[command(flatten)]
     pub sampler: SamplerArgs,
-    #[arg(long, default_value_t = 256)]
-    pub max_tokens: u32,
+    /// Tokens to generate at most (default: what the model's task needs, else 256)
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    /// With no prompt, the seed of the task problem drawn (default: a fresh one, printed)
+    #[arg(long, value_name = "SEED")]
+    pub problem_seed: Option<u64>,
     /// A system message (none by default)
     #[arg(long)]
     pub system: Option<String>,
@@ -51,9 +57,32 @@ pub struct GenerateArgs {
 }
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
-    let prompt = read_prompt(&args)?;
     let mut policy = args.policy.resolve()?;
-    let (model, tokenizer) = args.model.load()?;
+    let given = read_prompt(&args)?;
+    let path = args.model.path()?;
+    let task = Task::of_model(&path)?;
+    let prompt = match given {
+        Some(p) => p,
+        None => match &task {
+            Some(task) => {
+                let mut draw = ProblemDraw::new(task.clone(), args.problem_seed);
+                let p = draw.draw();
+                eprintln!(
+                    "{} problem {} (held-out, --problem-seed {}): reference answer {}",
+                    task.name(),
+                    p.id,
+                    draw.seed,
+                    p.answer
+                );
+                p.prompt
+            }
+            None => BUILT_IN_PROMPT.to_string(),
+        },
+    };
+    let max_tokens = args
+        .max_tokens
+        .unwrap_or(task.as_ref().map_or(256, Task::max_tokens));
+    let (model, tokenizer) = load_model(&path)?;
     let scaffolded = args.scaffold.resolve(tokenizer.has_memento_tags());
     let mut scaffold = scaffolded.then(ScaffoldConfig::default);
     if args.max_block_tokens > 0 {
@@ -72,7 +101,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let options = RunOptions {
         policy,
         sampler: args.sampler.config(scaffolded)?,
-        max_tokens: args.max_tokens,
+        max_tokens,
         scaffold,
         system: args.system.clone(),
         rerotate: args.rerotate,
@@ -112,9 +141,11 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn read_prompt(args: &GenerateArgs) -> anyhow::Result<String> {
+/// The prompt given, if any.
+fn read_prompt(args: &GenerateArgs) -> anyhow::Result<Option<String>> {
     if let Some(file) = &args.prompt_file {
         return std::fs::read_to_string(file)
+            .map(Some)
             .with_context(|| format!("{}: cannot read the prompt file", file.display()));
     }
     match args.prompt.as_deref() {
@@ -126,11 +157,11 @@ fn read_prompt(args: &GenerateArgs) -> anyhow::Result<String> {
             if s.trim().is_empty() {
                 return Err(anyhow!("the prompt on standard input is empty"));
             }
-            Ok(s)
+            Ok(Some(s))
         }
         Some(p) if p.trim().is_empty() => Err(anyhow!("the prompt is empty")),
-        Some(p) => Ok(p.to_string()),
-        None => Ok(BUILT_IN_PROMPT.to_string()),
+        Some(p) => Ok(Some(p.to_string())),
+        None => Ok(None),
     }
 }
 

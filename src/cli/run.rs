@@ -7,11 +7,12 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::Args;
 
-use super::args::{ModelArgs, SamplerArgs};
+use super::args::{ModelArgs, SamplerArgs, load_model};
 use crate::live::{
     DecodeEngine, FakeEngine, LiveMsg, ModeChoice, ModelEngine, RunSettings, ScaffoldChoice,
     Worker, sessions_dir,
 };
+use crate::task::{ProblemDraw, Task};
 use crate::tui::history::{self, History};
 use crate::tui::screens::WorkbenchScreen;
 use crate::tui::theme::Theme;
@@ -20,7 +21,7 @@ use crate::tui::{RunOptions, UiEvent, run_screen};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// A prompt to put in the editor
+    /// A prompt to put in the editor (default: a problem of the model's task, when it has one)
     pub prompt: Option<String>,
     /// Read the prompt from a file
     #[arg(long, value_name = "FILE", conflicts_with = "prompt")]
@@ -41,8 +42,12 @@ pub struct RunArgs {
     pub scaffold: ScaffoldChoice,
     #[command(flatten)]
     pub sampler: SamplerArgs,
-    #[arg(long, default_value_t = 256)]
-    pub max_tokens: u32,
+    /// Tokens to generate at most (default: what the model's task needs, else 256)
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    /// The seed of the task problems the editor draws (default: fresh ones each time)
+    #[arg(long, value_name = "SEED")]
+    pub problem_seed: Option<u64>,
     /// Theme: dark, light, or a path to a theme TOML file
     #[arg(long, default_value = "dark")]
     pub theme: String,
@@ -60,19 +65,6 @@ pub struct RunArgs {
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     // Everything that can fail on bad input fails before the terminal changes mode.
     let theme = Theme::load(&args.theme)?;
-    let mut settings = RunSettings {
-        mode: ModeChoice::parse(&args.mode)
-            .map_err(|e| anyhow::anyhow!(e))
-            .context("--mode")?,
-        scaffold: args.scaffold,
-        max_tokens: args.max_tokens,
-        ..RunSettings::default()
-    };
-    args.sampler.apply_to(&mut settings);
-    settings
-        .sampler(true)
-        .check()
-        .map_err(|e| anyhow::anyhow!(e))?;
     let prompt = match &args.prompt_file {
         Some(f) => Some(
             std::fs::read_to_string(f)
@@ -80,9 +72,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         ),
         None => args.prompt.clone(),
     };
-    if (args.start || args.compare) && prompt.as_deref().is_none_or(|p| p.trim().is_empty()) {
-        bail!("--start and --compare need a prompt");
-    }
     if let Some(file) = &args.summary {
         let dir = file
             .parent()
@@ -96,17 +85,45 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             );
         }
     }
+    let path = match args.fake_engine {
+        true => None,
+        false => Some(args.model.path()?),
+    };
+    let task = match &path {
+        Some(p) => Task::of_model(p)?,
+        None => None,
+    };
+    let mut settings = RunSettings {
+        mode: ModeChoice::parse(&args.mode)
+            .map_err(|e| anyhow::anyhow!(e))
+            .context("--mode")?,
+        scaffold: args.scaffold,
+        max_tokens: args
+            .max_tokens
+            .unwrap_or(task.as_ref().map_or(256, Task::max_tokens)),
+        ..RunSettings::default()
+    };
+    args.sampler.apply_to(&mut settings);
+    settings
+        .sampler(true)
+        .check()
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let no_prompt = prompt.as_deref().is_none_or(|p| p.trim().is_empty());
+    if (args.start || args.compare) && no_prompt && task.is_none() {
+        bail!("--start and --compare need a prompt (this model has no task to draw one from)");
+    }
     if !std::io::stdout().is_terminal() {
         bail!("the workbench needs a terminal; for scripts use `memento generate` instead");
     }
-    let engine: Box<dyn DecodeEngine + Send> = if args.fake_engine {
-        Box::new(FakeEngine {
+    let engine: Box<dyn DecodeEngine + Send> = match &path {
+        None => Box::new(FakeEngine {
             token_delay: std::time::Duration::from_millis(20),
             ..FakeEngine::default()
-        })
-    } else {
-        let (model, tokenizer) = args.model.load()?;
-        Box::new(ModelEngine { model, tokenizer })
+        }),
+        Some(path) => {
+            let (model, tokenizer) = load_model(path)?;
+            Box::new(ModelEngine { model, tokenizer })
+        }
     };
     let history = match history::default_path() {
         Some(path) => History::load(&path)?,
@@ -123,14 +140,18 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut wb = Workbench::new(worker, name, history, theme);
     wb.settings = settings;
     wb.exit_when_done = args.exit_when_done;
-    if let Some(p) = &prompt {
-        wb.editor.set_text(p);
-        if args.start || args.compare {
-            if let Err(e) = wb.history.push(p) {
-                eprintln!("warning: {e}");
-            }
-            wb.start(p.clone(), args.compare, false);
+    wb.problems = task.map(|t| ProblemDraw::new(t, args.problem_seed));
+    match &prompt {
+        Some(p) => wb.editor.set_text(p),
+        None if wb.problems.is_some() => wb.draw_problem(),
+        None => {}
+    }
+    if args.start || args.compare {
+        let p = wb.editor.text();
+        if let Err(e) = wb.history.push(&p) {
+            eprintln!("warning: {e}");
         }
+        wb.start(p, args.compare, false);
     }
     let mut screen = WorkbenchScreen::new(wb);
     run_screen(&mut screen, tx, rx, RunOptions::default())?;

@@ -63,6 +63,40 @@ pub struct TaskProblem {
     pub blocks: usize,
 }
 
+/// Problems drawn one after another from a task's held-out split, for a person at the
+/// workbench or a script: the seed says which, so a draw can be repeated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProblemDraw {
+    pub task: Task,
+    pub seed: u64,
+    /// The index of the next problem.
+    pub next: u64,
+}
+
+impl ProblemDraw {
+    /// Draws under `seed`, or under a seed taken from the clock (a fresh problem each time).
+    pub fn new(task: Task, seed: Option<u64>) -> ProblemDraw {
+        let seed = seed.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+                % 1_000_000
+        });
+        ProblemDraw {
+            task,
+            seed,
+            next: 0,
+        }
+    }
+
+    /// The next problem.
+    pub fn draw(&mut self) -> TaskProblem {
+        let p = self.task.problem(Split::Heldout, self.seed, self.next);
+        self.next += 1;
+        p
+    }
+}
+
 /// A task family and its settings, as stored in [`TASK_FILE`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "task", rename_all = "kebab-case")]
@@ -113,6 +147,13 @@ impl Task {
     pub fn passcode_problem(&self, seed: u64, index: u64, code: &[u8]) -> TaskProblem {
         match self {
             Task::TollWalk(c) => c.passcode_problem(seed, index, code),
+        }
+    }
+
+    /// A decoding budget that holds the longest reasoning of any split, with room to spare.
+    pub fn max_tokens(&self) -> u32 {
+        match self {
+            Task::TollWalk(c) => c.max_tokens(),
         }
     }
 

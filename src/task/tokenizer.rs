@@ -1,7 +1,12 @@
-//! The organism's tokenizer: byte-level, one token per byte (ids 0–255, GPT-2's byte-to-char
-//! table), plus the chat markers, the think tags and MEMENTO's four tags as special tokens
-//! (DESIGN §1.1). Written as a standard `tokenizer.json` (a BPE model with no merges), so HF
-//! tokenizers, transformers and memento's own loader all read it.
+//! The organism's tokenizer: byte-level (ids 0–255, GPT-2's byte-to-char table) with one kind
+//! of merge, `>` with the capital letter after it (`>A` … `>Z`, ids 256–281), plus the chat
+//! markers, the think tags and MEMENTO's four tags as special tokens (DESIGN §1.1). Written as
+//! a standard `tokenizer.json` (a small BPE), so HF tokenizers, transformers and memento's own
+//! loader all read it.
+//!
+//! The merges make a road's destination one token (`C>F` is `C`, `>F`): each place then names
+//! itself with a token of its own, once, where its road starts, so finding a road is the
+//! plainest lookup a transformer learns (find the earlier `C`, copy what follows).
 
 use crate::structure::Tag;
 
@@ -15,9 +20,22 @@ pub fn special_tokens() -> Vec<&'static str> {
     out
 }
 
-/// Vocabulary size: the bytes and the special tokens.
+/// The merged tokens after the bytes: `>A` … `>Z`.
+pub fn merged_tokens() -> Vec<String> {
+    (b'A'..=b'Z')
+        .map(|c| format!(">{}", char::from(c)))
+        .collect()
+}
+
+/// Vocabulary size: the bytes, the merges and the special tokens.
 pub fn vocab_size() -> usize {
-    256 + special_tokens().len()
+    256 + merged_tokens().len() + special_tokens().len()
+}
+
+/// The id of a special token.
+pub fn special_id(text: &str) -> Option<u32> {
+    let at = special_tokens().iter().position(|t| *t == text)?;
+    Some((256 + merged_tokens().len() + at) as u32)
 }
 
 /// GPT-2's printable stand-in for each byte.
@@ -44,17 +62,25 @@ pub fn byte_chars() -> Vec<char> {
 
 /// The `tokenizer.json` text.
 pub fn tokenizer_json() -> String {
-    let vocab: serde_json::Map<String, serde_json::Value> = byte_chars()
+    let mut vocab: serde_json::Map<String, serde_json::Value> = byte_chars()
         .into_iter()
         .enumerate()
         .map(|(b, c)| (c.to_string(), serde_json::json!(b)))
+        .collect();
+    let merged = merged_tokens();
+    for (i, t) in merged.iter().enumerate() {
+        vocab.insert(t.clone(), serde_json::json!(256 + i));
+    }
+    let merges: Vec<serde_json::Value> = merged
+        .iter()
+        .map(|t| serde_json::json!([&t[..1], &t[1..]]))
         .collect();
     let added: Vec<serde_json::Value> = special_tokens()
         .into_iter()
         .enumerate()
         .map(|(i, t)| {
             serde_json::json!({
-                "id": 256 + i,
+                "id": 256 + merged.len() + i,
                 "content": t,
                 "single_word": false,
                 "lstrip": false,
@@ -89,7 +115,7 @@ pub fn tokenizer_json() -> String {
             "byte_fallback": false,
             "ignore_merges": false,
             "vocab": vocab,
-            "merges": []
+            "merges": merges
         }
     });
     serde_json::to_string_pretty(&doc).expect("JSON serialises") + "\n"
@@ -107,9 +133,11 @@ mod tests {
         let text =
             "<|im_start|>user\nWalk 3 é<|im_end|>\n<think>\n<|block_start|>1 A>B 2<|block_end|>";
         let ids = t.encode(text, false).unwrap().get_ids().to_vec();
-        let im_start = 257;
-        assert_eq!(ids[0], im_start);
+        assert_eq!(Some(ids[0]), special_id("<|im_start|>"));
         assert_eq!(ids[1], u32::from(b'u'));
+        // `A>B` is `A`, `>B`; a `>` before anything but a capital stays a byte.
+        let road = t.encode("A>B 2 >x", false).unwrap().get_ids().to_vec();
+        assert_eq!(road, vec![65, 256 + 1, 32, 50, 32, 62, 120]);
         // é is two bytes, two tokens.
         assert!(ids.contains(&0xC3) && ids.contains(&0xA9));
         for tag in Tag::ALL {

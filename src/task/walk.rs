@@ -1,6 +1,7 @@
 //! The toll walk: follow the roads of a small map for a number of steps and add up the tolls.
 //!
-//! Every place has one road out, to another place, with a toll of 1–9. The reasoning takes
+//! The roads form one ring through every place (each place has one road out and one in, in a
+//! random order), each with a toll of 1–9. The reasoning takes
 //! one line per step (`5 F>E 6: 14+6=20`: step, road, toll, running total) and works in blocks
 //! of a few steps; each block ends with a memento that states the steps done and the total
 //! (`8 steps, total 52`) but not where the walk stands. The next block must start from the
@@ -95,19 +96,31 @@ impl WalkConfig {
         Ok(())
     }
 
+    /// A decoding budget for the longest walk of any split: each step's line is under 24
+    /// tokens and each block's delimiters and memento under 32, rounded up to a power of two
+    /// (at least 1,024).
+    pub fn max_tokens(&self) -> u32 {
+        let steps = self.longer_steps[1].max(self.steps[1]);
+        let blocks = steps.div_ceil(self.block_steps);
+        (24 * steps + 32 * blocks + 64)
+            .next_power_of_two()
+            .max(1024)
+    }
+
     /// The walk drawn by `rng` for `split`.
     pub fn draw(&self, rng: &mut impl Rng, split: Split, passcode: bool) -> Walk {
-        let n = rng.random_range(self.places[0]..=self.places[1]) as u8;
-        let roads = (0..n)
-            .map(|p| {
-                // Any other place: a road never loops back to where it starts.
-                let mut to = rng.random_range(0..n - 1);
-                if to >= p {
-                    to += 1;
-                }
-                (to, rng.random_range(1..=9))
-            })
+        let n = rng.random_range(self.places[0]..=self.places[1]) as usize;
+        // Sattolo's shuffle: a uniformly random single cycle through every place.
+        let mut next: Vec<u8> = (0..n as u8).collect();
+        for i in (1..n).rev() {
+            let j = rng.random_range(0..i);
+            next.swap(i, j);
+        }
+        let roads = next
+            .into_iter()
+            .map(|to| (to, rng.random_range(1..=9)))
             .collect();
+        let n = n as u8;
         let [lo, hi] = match split {
             Split::Longer => self.longer_steps,
             Split::Train | Split::Heldout => self.steps,
@@ -283,6 +296,26 @@ mod tests {
         );
         assert_eq!(p.answer, "17");
         assert_eq!(p.blocks, 3);
+    }
+
+    #[test]
+    fn the_roads_form_one_ring_through_every_place() {
+        let c = WalkConfig::default();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+        for _ in 0..50 {
+            let w = c.draw(&mut rng, Split::Train, false);
+            let n = w.roads.len();
+            let mut at = 0u8;
+            let mut seen = std::collections::HashSet::new();
+            for _ in 0..n {
+                assert!(
+                    seen.insert(at),
+                    "a place visited twice before the ring closes"
+                );
+                at = w.roads[at as usize].0;
+            }
+            assert_eq!(at, 0);
+        }
     }
 
     #[test]

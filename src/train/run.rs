@@ -127,7 +127,7 @@ impl TrainPlan {
                 self.rows, self.row_tokens
             ));
         }
-        if !(self.lr > 0.0 && self.lr.is_finite()) || !(0.0..=self.lr).contains(&self.min_lr) {
+        if !(self.lr > 0.0 && self.lr.is_finite() && (0.0..=self.lr).contains(&self.min_lr)) {
             return bad(format!(
                 "learning rate {} (floor {}): expected 0 < floor ≤ rate",
                 self.lr, self.min_lr
@@ -217,7 +217,7 @@ fn setup(plan: &TrainPlan, out: &Path) -> Result<Setup, TrainError> {
     let (model, tokenizer_json) = match &plan.init {
         Init::Scratch(s) => {
             let vocab = task_tokenizer::vocab_size();
-            let im_end = 256 + 2;
+            let im_end = task_tokenizer::special_id("<|im_end|>").expect("a special token");
             let config = ModelConfig {
                 arch: Arch::Qwen3,
                 hidden: s.hidden,
@@ -380,8 +380,7 @@ pub fn train(
                 return Err(TrainError::Stopped { step: state.step });
             }
             let stage_done = state.stage_step == stage.steps;
-            let eval_now =
-                stage_done || (plan.eval_every > 0 && state.step.is_multiple_of(plan.eval_every));
+            let eval_now = stage_done || (plan.eval_every > 0 && state.step % plan.eval_every == 0);
             if eval_now && !heldout.is_empty() {
                 let h = heldout_loss(&s.model, &heldout, policy, plan)?;
                 let line = LogLine::Eval {
@@ -400,7 +399,7 @@ pub fn train(
             if stage_done {
                 break;
             }
-            if state.step.is_multiple_of(plan.checkpoint_every) {
+            if state.step % plan.checkpoint_every == 0 {
                 state.seconds = seconds_before + started.elapsed().as_secs_f64();
                 save(&s, plan, out, &opt, &state)?;
             }

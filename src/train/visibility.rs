@@ -126,7 +126,7 @@ mod tests {
             keys: 2..5,
             from: 7,
         }];
-        let v = RowVisibility::new(9, &[0..9], &hidden);
+        let v = RowVisibility::new(9, std::slice::from_ref(&(0..9)), &hidden);
         assert!(v.sees(6, 3));
         assert!(!v.sees(7, 3));
         assert_eq!(v.ranges(8).collect::<Vec<_>>(), vec![0..2, 5..9]);

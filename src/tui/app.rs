@@ -203,7 +203,8 @@ impl App {
             | Action::RestartRun
             | Action::CompareRun
             | Action::EditPrompt
-            | Action::Settings => {}
+            | Action::Settings
+            | Action::NewProblem => {}
             // Nor the ablation view's tabs.
             Action::NextTab
             | Action::PrevTab

@@ -43,6 +43,8 @@ pub enum Action {
     CompareRun,
     EditPrompt,
     Settings,
+    /// Put another problem of the model's task in the editor.
+    NewProblem,
     // The ablation view's.
     NextTab,
     PrevTab,
@@ -91,6 +93,7 @@ impl Action {
             Action::CompareRun => "compare full vs memento",
             Action::EditPrompt => "edit the prompt",
             Action::Settings => "settings: mode, sampler",
+            Action::NewProblem => "draw another problem of the model's task",
             Action::NextTab => "next tab",
             Action::PrevTab => "previous tab",
             Action::GoTab => "go to a tab",
@@ -130,7 +133,8 @@ impl Action {
             | Action::RestartRun
             | Action::CompareRun
             | Action::EditPrompt
-            | Action::Settings => "decode",
+            | Action::Settings
+            | Action::NewProblem => "decode",
             Action::ToggleTheme | Action::ToggleHelp | Action::Quit | Action::Export => "app",
             Action::NextTab | Action::PrevTab | Action::GoTab => "tabs",
             Action::PrevLayer | Action::NextLayer | Action::OpenTrace => "view",
@@ -151,6 +155,7 @@ impl Action {
             Action::CompareRun => "compare",
             Action::EditPrompt => "prompt",
             Action::Settings => "settings",
+            Action::NewProblem => "new problem",
             Action::Inspect => "inspect",
             Action::NextTab => "tabs",
             Action::Up => "select",
@@ -283,6 +288,11 @@ impl KeyMap {
             b(KeyBinding::ch('e'), Action::EditPrompt),
             b(KeyBinding::plain(Char('/')), Action::EditPrompt),
             b(KeyBinding::ch('o'), Action::Settings),
+            b(KeyBinding::ch('d'), Action::NewProblem),
+            b(
+                KeyBinding::with(Char('t'), KeyModifiers::CONTROL),
+                Action::NewProblem,
+            ),
         ];
         bindings.extend(navigation(false));
         KeyMap {

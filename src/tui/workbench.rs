@@ -16,6 +16,7 @@ use super::settings_panel::SettingsPanel;
 use super::theme::Theme;
 use crate::engine::{RunSummary, Timings};
 use crate::live::{Command, LiveMsg, RunSettings, Worker, WorkerState};
+use crate::task::ProblemDraw;
 use crate::timeline::Timeline;
 use crate::trace::Event;
 
@@ -77,6 +78,8 @@ pub struct Workbench {
     pub keymap: KeyMap,
     /// Quit once the session finishes (scripts and benchmarks).
     pub exit_when_done: bool,
+    /// Problems of the model's task, when it has one.
+    pub problems: Option<ProblemDraw>,
     worker: Worker,
 }
 
@@ -99,8 +102,25 @@ impl Workbench {
             theme,
             keymap: KeyMap::workbench(),
             exit_when_done: false,
+            problems: None,
             worker,
         }
+    }
+
+    /// Put the next problem of the model's task in the editor.
+    pub fn draw_problem(&mut self) {
+        let Some(draw) = self.problems.as_mut() else {
+            self.notice = Some("this model names no task to draw problems from".into());
+            return;
+        };
+        let p = draw.draw();
+        self.editor.set_text(&p.prompt);
+        self.focus = Focus::Editor;
+        self.notice = Some(format!(
+            "{} problem {}: enter runs it, ctrl-o compares, ctrl-t draws another",
+            draw.task.name(),
+            p.id
+        ));
     }
 
     /// The streams whose header has arrived.
@@ -161,6 +181,12 @@ impl Workbench {
                 }
                 _ => {}
             }
+            return Effect::None;
+        }
+        let ctrl_t =
+            key.code == KeyCode::Char('t') && key.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl_t && self.focus == Focus::Editor {
+            self.draw_problem();
             return Effect::None;
         }
         match self.focus {
@@ -255,6 +281,7 @@ impl Workbench {
             }
             Action::EditPrompt => self.focus = Focus::Editor,
             Action::Settings => self.settings_panel = Some(SettingsPanel::default()),
+            Action::NewProblem => self.draw_problem(),
             Action::ToggleHelp => self.help = true,
             Action::Quit => return Effect::Quit,
             Action::Export => return Effect::Export,

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::{Run, RunOptions, SamplerConfig};
 use crate::kv::KvPolicy;
 use crate::model::{Model, ModelError, ModelTokenizer};
+use crate::task::Task;
 use crate::trace::NullSink;
 
 use super::report::wilson;
@@ -41,12 +42,16 @@ pub const CHANCE: f64 = 0.1;
 const TRAIN: f64 = 0.6;
 const VALIDATION: f64 = 0.2;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeConfig {
     pub samples: usize,
     pub digits: u32,
     pub seed: u64,
     pub context: SampleContext,
+    /// Samples from this task's passcode variant (the model's own task) instead of the
+    /// generic filler blocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<Task>,
 }
 
 /// The test result of one probe (arm, memento, layer).
@@ -100,8 +105,21 @@ impl ProbeConfig {
         Ok(())
     }
 
-    pub fn samples(&self, prompts: &[String]) -> Vec<Sample> {
-        passcode::samples(self.samples, self.digits, self.seed, self.context, prompts)
+    /// The samples: the task's passcode variant when there is a task, else filler blocks
+    /// after `prompts`.
+    pub fn samples(&self, prompts: &[String]) -> Result<Vec<Sample>, String> {
+        match &self.task {
+            Some(task) => {
+                passcode::task_samples(task, self.samples, self.digits, self.seed, self.context)
+            }
+            None => Ok(passcode::samples(
+                self.samples,
+                self.digits,
+                self.seed,
+                self.context,
+                prompts,
+            )),
+        }
     }
 }
 
@@ -264,6 +282,7 @@ mod tests {
             digits: 2,
             seed: 1,
             context: SampleContext::Fixed,
+            task: None,
         };
         assert!(ok.check().is_ok());
         assert!(

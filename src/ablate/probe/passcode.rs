@@ -13,6 +13,8 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{ModelError, ModelTokenizer};
+use crate::structure::Tag;
+use crate::task::Task;
 
 /// The three mementos, in order, by what they could have seen of the code.
 pub const ROLES: [&str; 3] = ["control", "direct", "masked"];
@@ -82,11 +84,63 @@ impl Sample {
     pub fn with_code(&self, code: &[u8]) -> Sample {
         assert_eq!(code.len(), self.code.len(), "a code of the same length");
         let mut out = self.clone();
-        let old = format!("passcode is {}.", self.code_text());
+        let old = self.code_text();
         out.code = code.to_vec();
-        let new = format!("passcode is {}.", out.code_text());
-        out.pieces[self.blocks[1]] = self.pieces[self.blocks[1]].replace(&old, &new);
+        let new = out.code_text();
+        out.pieces[self.blocks[1]] = self.pieces[self.blocks[1]].replacen(&old, &new, 1);
         out
+    }
+
+    /// A sample from a task's passcode variant: `response` is tagged reasoning whose second
+    /// block holds `code`; the forced continuation runs to the end of the third memento.
+    /// `None` when the response has fewer than three blocks, or the code is not in block 2
+    /// alone.
+    pub fn from_tagged(prompt: &str, code: &[u8], response: &str) -> Option<Sample> {
+        let mut pieces: Vec<String> = Vec::new();
+        let mut mementos = Vec::new();
+        let mut blocks = Vec::new();
+        let mut rest = response;
+        let mut text = String::new();
+        let mut memento_from = None;
+        while !rest.is_empty() && mementos.len() < 3 {
+            match Tag::at_start_of(rest) {
+                Some(tag) => {
+                    if !text.is_empty() {
+                        if tag == Tag::BlockEnd {
+                            blocks.push(pieces.len());
+                        }
+                        pieces.push(std::mem::take(&mut text));
+                    }
+                    if tag == Tag::SummaryStart {
+                        memento_from = Some(pieces.len());
+                    }
+                    if tag == Tag::SummaryEnd {
+                        mementos.push((memento_from?, pieces.len()));
+                    }
+                    pieces.push(tag.text().to_string());
+                    rest = &rest[tag.text().len()..];
+                }
+                None => {
+                    let ch = rest.chars().next()?;
+                    text.push(ch);
+                    rest = &rest[ch.len_utf8()..];
+                }
+            }
+        }
+        let code_text: String = code.iter().map(|d| char::from(b'0' + d)).collect();
+        let holding: Vec<usize> = (0..pieces.len())
+            .filter(|&i| pieces[i].contains(&code_text))
+            .collect();
+        if mementos.len() < 3 || blocks.len() < 3 || holding != [blocks[1]] {
+            return None;
+        }
+        Some(Sample {
+            prompt: prompt.to_string(),
+            code: code.to_vec(),
+            pieces,
+            mementos: [mementos[0], mementos[1], mementos[2]],
+            blocks: [blocks[0], blocks[1], blocks[2]],
+        })
     }
 
     pub fn forced_ids(&self, tokenizer: &ModelTokenizer) -> Result<ForcedIds, ModelError> {
@@ -119,6 +173,52 @@ pub enum SampleContext {
     Varied,
 }
 
+/// `count` samples of `task`'s passcode variant with distinct `digits`-digit codes, the same
+/// for the same `seed`: under [`SampleContext::Fixed`] one walk for every sample, else a walk
+/// of its own each.
+pub fn task_samples(
+    task: &Task,
+    count: usize,
+    digits: u32,
+    seed: u64,
+    context: SampleContext,
+) -> Result<Vec<Sample>, String> {
+    let codes = distinct_codes(count, digits, seed);
+    codes
+        .into_iter()
+        .enumerate()
+        .map(|(i, code)| {
+            let index = match context {
+                SampleContext::Fixed => 0,
+                SampleContext::Varied => i as u64,
+            };
+            let p = task.passcode_problem(seed, index, &code);
+            Sample::from_tagged(&p.prompt, &code, &p.response).ok_or_else(|| {
+                format!(
+                    "{} problem {}: its passcode variant lacks three blocks with the code in the second",
+                    task.name(),
+                    p.id
+                )
+            })
+        })
+        .collect()
+}
+
+/// `count` distinct codes of `digits` digits drawn with `seed`.
+fn distinct_codes(count: usize, digits: u32, seed: u64) -> Vec<Vec<u8>> {
+    let mut codes = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        let code: Vec<u8> = (0..digits).map(|_| codes.random_range(0..10u8)).collect();
+        // A code seen before would put the same label in training and test.
+        if seen.insert(code.clone()) {
+            out.push(code);
+        }
+    }
+    out
+}
+
 /// `count` samples with distinct `digits`-digit codes, the same for the same `seed`. Prompts
 /// come from `prompts` (only the first under [`SampleContext::Fixed`]).
 pub fn samples(
@@ -128,16 +228,9 @@ pub fn samples(
     context: SampleContext,
     prompts: &[String],
 ) -> Vec<Sample> {
-    let mut codes = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut texts = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x7465_7874);
-    let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(count);
-    while out.len() < count {
-        let code: Vec<u8> = (0..digits).map(|_| codes.random_range(0..10u8)).collect();
-        // A code seen before would put the same label in training and test.
-        if !seen.insert(code.clone()) {
-            continue;
-        }
+    for code in distinct_codes(count, digits, seed) {
         let which = match context {
             SampleContext::Fixed => 0,
             SampleContext::Varied => out.len() % prompts.len().max(1),
@@ -195,6 +288,32 @@ fn build(rng: &mut impl Rng, prompt: String, code: Vec<u8>) -> Sample {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn task_samples_cut_the_walk_after_its_third_memento_with_the_code_in_block_two() {
+        let task = Task::TollWalk(crate::task::WalkConfig::default());
+        let fixed = task_samples(&task, 4, 5, 9, SampleContext::Fixed).unwrap();
+        for s in &fixed {
+            assert_eq!(
+                s.pieces.iter().filter(|p| *p == "<|summary_end|>").count(),
+                3
+            );
+            assert_eq!(s.pieces.last().unwrap(), "<|summary_end|>");
+            assert!(s.pieces[s.blocks[1]].contains(&format!("gate code {}", s.code_text())));
+            for &(first, last) in &s.mementos {
+                assert_eq!(s.pieces[first], "<|summary_start|>");
+                assert_eq!(s.pieces[last], "<|summary_end|>");
+                assert!(!s.pieces[first + 1].contains(&s.code_text()));
+            }
+            // Only the code differs between fixed samples.
+            assert_eq!(s.with_code(&fixed[0].code).pieces, fixed[0].pieces);
+            assert_eq!(s.prompt, fixed[0].prompt);
+        }
+        let varied = task_samples(&task, 4, 5, 9, SampleContext::Varied).unwrap();
+        assert_ne!(varied[0].prompt, varied[1].prompt);
+        // Text without a third memento gives no sample.
+        assert!(Sample::from_tagged("p", &[1], "<think>\n<|block_start|>x<|block_end|>").is_none());
+    }
 
     #[test]
     fn codes_are_distinct_and_only_block_two_holds_them() {

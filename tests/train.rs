@@ -239,9 +239,9 @@ fn task_batch(tok: &ModelTokenizer, policy: KvPolicy) -> memento::train::batch::
     for i in 0..2 {
         let p = task.problem(Split::Train, 5, i);
         let example = Example::from_text(tok, &p.prompt, &p.response).unwrap();
-        let hidden = example.hidden(policy).unwrap();
-        assert!(policy == KvPolicy::FULL || !hidden.is_empty());
-        packer.push(Masked { example, hidden }).ok().unwrap();
+        let masked = Masked::new(example, policy).unwrap();
+        assert!(policy == KvPolicy::FULL || !masked.hidden.is_empty());
+        packer.push(masked).ok().unwrap();
     }
     packer.finish()
 }
@@ -404,8 +404,10 @@ fn the_training_loss_equals_the_engines_teacher_forced_loss_under_each_policy() 
         let mut packer = Packer::new(1, 1024);
         for p in [&first, &second] {
             let example = Example::from_text(&tok, &p.prompt, &p.response).unwrap();
-            let hidden = example.hidden(policy).unwrap();
-            packer.push(Masked { example, hidden }).ok().unwrap();
+            packer
+                .push(Masked::new(example, policy).unwrap())
+                .ok()
+                .unwrap();
         }
         let batch = packer.finish();
         let nll = model
@@ -473,6 +475,7 @@ fn tiny_plan(stage1: u64, stage2: u64) -> TrainPlan {
         checkpoint_every: 3,
         eval_every: 0,
         eval_sequences: 4,
+        position_gap: 0,
     }
 }
 

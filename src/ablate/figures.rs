@@ -50,6 +50,89 @@ impl Accuracy {
     }
 }
 
+/// Two arms' answers to the same items and seeds, paired: the accuracy gap between them with
+/// a 95% interval and McNemar's exact test, for the dual-stream effect (memento against
+/// restart; paper §6.2.1, Table 3).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Paired {
+    pub a: String,
+    pub b: String,
+    /// Pairs where both are right, only `a`, only `b`, neither.
+    pub both: u64,
+    pub a_only: u64,
+    pub b_only: u64,
+    pub neither: u64,
+}
+
+impl Paired {
+    /// Pair `a`'s and `b`'s judged answers by item and seed.
+    pub fn of(answers: &[AnswerRow], a: &str, b: &str) -> Paired {
+        let key = |r: &AnswerRow| (r.item.clone(), r.seed);
+        let theirs: std::collections::HashMap<_, bool> = answers
+            .iter()
+            .filter(|r| r.arm == b)
+            .filter_map(|r| r.correct.map(|c| (key(r), c)))
+            .collect();
+        let mut p = Paired {
+            a: a.to_string(),
+            b: b.to_string(),
+            both: 0,
+            a_only: 0,
+            b_only: 0,
+            neither: 0,
+        };
+        for r in answers.iter().filter(|r| r.arm == a) {
+            let (Some(x), Some(&y)) = (r.correct, theirs.get(&key(r))) else {
+                continue;
+            };
+            match (x, y) {
+                (true, true) => p.both += 1,
+                (true, false) => p.a_only += 1,
+                (false, true) => p.b_only += 1,
+                (false, false) => p.neither += 1,
+            }
+        }
+        p
+    }
+
+    pub fn pairs(&self) -> u64 {
+        self.both + self.a_only + self.b_only + self.neither
+    }
+
+    /// Accuracy of `a` minus accuracy of `b` over the pairs.
+    pub fn gap(&self) -> f64 {
+        (self.a_only as f64 - self.b_only as f64) / self.pairs().max(1) as f64
+    }
+
+    /// The 95% Wald interval of the paired difference in proportions:
+    /// `(b₁ − c)/n ± 1.96 · √((b₁ + c) − (b₁ − c)²/n) / n`, with `b₁`, `c` the discordant pairs.
+    pub fn interval(&self) -> (f64, f64) {
+        let n = self.pairs().max(1) as f64;
+        let (b1, c) = (self.a_only as f64, self.b_only as f64);
+        let half = 1.959_963_984_540_054 * ((b1 + c) - (b1 - c).powi(2) / n).max(0.0).sqrt() / n;
+        (self.gap() - half, self.gap() + half)
+    }
+
+    /// McNemar's exact two-sided p-value: the discordant pairs against a fair coin.
+    pub fn mcnemar_p(&self) -> f64 {
+        let n = self.a_only + self.b_only;
+        if n == 0 {
+            return 1.0;
+        }
+        let k = self.a_only.min(self.b_only);
+        // P(X ≤ k) for X ~ Binomial(n, ½), in logs to stay finite for large n.
+        let ln_choose = |n: u64, r: u64| -> f64 {
+            (1..=r)
+                .map(|i| ((n - r + i) as f64).ln() - (i as f64).ln())
+                .sum()
+        };
+        let tail: f64 = (0..=k)
+            .map(|i| (ln_choose(n, i) - n as f64 * std::f64::consts::LN_2).exp())
+            .sum();
+        (2.0 * tail).min(1.0)
+    }
+}
+
 /// The implicit channel per block and layer: the mean K and V cosine distances over the
 /// items that closed that block with a memento.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,6 +212,46 @@ impl Figures {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn answer(item: &str, arm: &str, correct: bool) -> AnswerRow {
+        AnswerRow {
+            item: item.into(),
+            arm: arm.into(),
+            seed: 1,
+            answer: None,
+            reference: Some("1".into()),
+            correct: Some(correct),
+            tokens: 0,
+            peak_kv: 0,
+        }
+    }
+
+    #[test]
+    fn paired_answers_give_the_gap_its_interval_and_mcnemar() {
+        // 10 items: both right on 4, memento only on 5, restart only on 1.
+        let mut rows = Vec::new();
+        for i in 0..10 {
+            let item = format!("i{i}");
+            let (m, r) = match i {
+                0..4 => (true, true),
+                4..9 => (true, false),
+                _ => (false, true),
+            };
+            rows.push(answer(&item, "memento", m));
+            rows.push(answer(&item, "restart", r));
+        }
+        let p = Paired::of(&rows, "memento", "restart");
+        assert_eq!((p.both, p.a_only, p.b_only, p.neither), (4, 5, 1, 0));
+        assert!((p.gap() - 0.4).abs() < 1e-12);
+        // Wald: 0.4 ± 1.96·√(6 − 16/10)/10 = 0.4 ± 0.4111.
+        let (lo, hi) = p.interval();
+        assert!(
+            (lo + 0.011_13).abs() < 1e-4 && (hi - 0.811_13).abs() < 1e-4,
+            "{lo} {hi}"
+        );
+        // McNemar exact: 2·P(X ≤ 1), X ~ B(6, ½) = 2·7/64.
+        assert!((p.mcnemar_p() - 14.0 / 64.0).abs() < 1e-12);
+    }
 
     fn pos(arm: &str, block: Option<u32>, kl: f64) -> PositionRow {
         PositionRow {

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use super::channel::ChannelRow;
-use super::figures::{Accuracy, Figures};
+use super::figures::{Accuracy, Figures, Paired};
 use super::metrics::{Aggregate, PositionRow, SpanKind};
 use super::plots::{self, Plot};
 use super::probe::{CHANCE, ProbeConfig, ProbeRow, selected};
@@ -225,6 +225,9 @@ pub fn render(results: &Results) -> String {
         );
     }
     link(&mut md, Plot::AccuracyPerArm);
+    if arms.iter().any(|a| a == "memento") && arms.iter().any(|a| a == "restart") {
+        dual_stream_section(&mut md, &Paired::of(&results.answers, "memento", "restart"));
+    }
 
     let _ = writeln!(md, "\n## Mean KL by span\n");
     let _ = writeln!(
@@ -289,6 +292,37 @@ pub fn render(results: &Results) -> String {
 
 /// The passcode probe: the headline per arm and memento (the layer chosen on the validation
 /// split), then test accuracy per layer.
+/// The memento arm against the restart arm on the same items and seeds: the paper's
+/// dual-stream effect (§6.2.1).
+fn dual_stream_section(md: &mut String, p: &Paired) {
+    let _ = writeln!(md, "\n## Dual-stream effect\n");
+    if p.pairs() == 0 {
+        let _ = writeln!(md, "No paired answers with a reference to judge.");
+        return;
+    }
+    let (lo, hi) = p.interval();
+    let _ = writeln!(
+        md,
+        "The memento and restart arms decode the same prompts with the same seeds; restart \
+         recomputes each memento's KV from its text alone. Over {} paired answers: both right \
+         {}, memento only {}, restart only {}, neither {}.\n",
+        p.pairs(),
+        p.both,
+        p.a_only,
+        p.b_only,
+        p.neither
+    );
+    let _ = writeln!(
+        md,
+        "Accuracy gap, memento − restart: **{:+.1} pp** (95% CI {:+.1} to {:+.1} pp, paired); \
+         McNemar's exact test p = {:.2e}.",
+        100.0 * p.gap(),
+        100.0 * lo,
+        100.0 * hi,
+        p.mcnemar_p()
+    );
+}
+
 fn probe_section(md: &mut String, rows: &[ProbeRow], config: &ProbeConfig) {
     let _ = writeln!(md, "\n## Passcode probe\n");
     let _ = writeln!(

@@ -28,8 +28,8 @@ pub struct TrainArgs {
     /// or tagged text, as `memento import` reads them
     #[arg(long, value_name = "FILE", num_args = 1..)]
     pub data: Vec<PathBuf>,
-    /// Start from an HF checkpoint directory (its config.json, tokenizer.json and weights);
-    /// default: fresh weights with the byte-level tokenizer
+    /// Start from an HF checkpoint directory (its config.json, tokenizer.json and weights),
+    /// or `organism`; default: fresh weights with the byte-level tokenizer
     #[arg(long, value_name = "DIR")]
     pub init: Option<PathBuf>,
     /// Stage 1: updates under full attention (keep −1)
@@ -95,12 +95,21 @@ pub struct TrainArgs {
     /// Held-out sequences per evaluation
     #[arg(long, default_value_t = 16)]
     pub eval_sequences: usize,
+    /// Start each training sequence's response after a random gap of up to N positions, so
+    /// that longer sequences' distances to the prompt are seen in training (0 = none)
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub position_gap: u64,
 }
 
 impl TrainArgs {
     pub fn plan(&self) -> anyhow::Result<TrainPlan> {
         let init = match &self.init {
-            Some(dir) => Init::Checkpoint(dir.clone()),
+            Some(dir) => Init::Checkpoint(
+                super::args::ModelArgs {
+                    model: Some(dir.clone()),
+                }
+                .path()?,
+            ),
             None => Init::Scratch(ScratchShape {
                 hidden: self.hidden,
                 layers: self.layers,
@@ -159,6 +168,7 @@ impl TrainArgs {
             checkpoint_every: self.checkpoint_every,
             eval_every: self.eval_every,
             eval_sequences: self.eval_sequences,
+            position_gap: self.position_gap,
         })
     }
 }

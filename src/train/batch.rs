@@ -27,6 +27,21 @@ pub struct Batch {
 pub struct Masked {
     pub example: Example,
     pub hidden: Vec<Hidden>,
+    /// Added to the logical positions of the response (a gap after the prompt), so that
+    /// training sees the prompt at distances longer sequences put it (0 = none).
+    pub gap: u64,
+}
+
+impl Masked {
+    /// `example` with the spans `policy` hides and no gap.
+    pub fn new(example: Example, policy: crate::kv::KvPolicy) -> Result<Masked, super::TrainError> {
+        let hidden = example.hidden(policy)?;
+        Ok(Masked {
+            example,
+            hidden,
+            gap: 0,
+        })
+    }
 }
 
 /// Rows of capacity `t`, filled first-fit in the order examples arrive.
@@ -84,7 +99,8 @@ impl Packer {
                 let base = r * t + at;
                 ids[base..base + e.len()].copy_from_slice(&e.ids);
                 for i in 0..e.len() {
-                    positions[base + i] = i as u64;
+                    let gap = if i >= e.prompt_len { m.gap } else { 0 };
+                    positions[base + i] = i as u64 + gap;
                 }
                 // Row i predicts token i + 1 for every response token.
                 for i in e.prompt_len.max(1)..e.len() {
@@ -110,5 +126,50 @@ impl Packer {
             tokens,
             sequences,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(prompt_len: usize, len: usize) -> Example {
+        Example {
+            ids: (0..len as u32).collect(),
+            prompt_len,
+            texts: vec![String::new(); len],
+        }
+    }
+
+    #[test]
+    fn packed_sequences_keep_their_own_positions_targets_and_gaps() {
+        let mut p = Packer::new(2, 10);
+        for (prompt, len, gap) in [(2, 5, 0), (3, 4, 7), (1, 9, 0)] {
+            let m = Masked {
+                example: example(prompt, len),
+                hidden: Vec::new(),
+                gap,
+            };
+            p.push(m).ok().unwrap();
+        }
+        // A fourth sequence of 6 fits nowhere.
+        let full = Masked {
+            example: example(1, 6),
+            hidden: Vec::new(),
+            gap: 0,
+        };
+        assert!(p.push(full).is_err());
+        let b = p.finish();
+        // Rows end at the longest content (9), first-fit: row 0 holds the first two.
+        assert_eq!(b.t, 9);
+        assert_eq!(b.positions[..9], [0, 1, 2, 3, 4, 0, 1, 2, 10]);
+        assert_eq!(b.positions[9..18], [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+        // Targets: each response token, predicted from the row before it.
+        assert_eq!(b.target_rows[..3], [1, 2, 3]);
+        assert_eq!(b.target_rows[3..4], [7]);
+        assert_eq!(b.target_ids[3], 3);
+        assert_eq!(b.target_ids.len(), 3 + 1 + 8);
+        assert_eq!((b.tokens, b.sequences), (18, 3));
+        assert!(!b.rows[0].sees(5, 4));
     }
 }

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::TrainError;
@@ -110,6 +111,11 @@ pub struct TrainPlan {
     /// Updates between held-out losses (0 = only at the end of each stage).
     pub eval_every: u64,
     pub eval_sequences: usize,
+    /// Each training sequence's response starts after a random gap of up to this many
+    /// positions (0 = none): RoPE then sees the prompt as far away as in longer sequences,
+    /// which memento mode reaches with few live entries (positions are never compacted).
+    #[serde(default)]
+    pub position_gap: u64,
 }
 
 impl TrainPlan {
@@ -459,8 +465,14 @@ fn next_batch(
             example.ids.truncate(plan.row_tokens);
             example.texts.truncate(plan.row_tokens);
         }
-        let hidden = example.hidden(policy)?;
-        match packer.push(Masked { example, hidden }) {
+        let mut masked = Masked::new(example, policy)?;
+        if plan.position_gap > 0 {
+            // A gap drawn for this sequence alone, the same whenever it is read.
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(plan.seed ^ 0x6761_7073);
+            rng.set_stream(next);
+            masked.gap = rng.random_range(0..=plan.position_gap);
+        }
+        match packer.push(masked) {
             Ok(()) => next += 1,
             Err(_) if !packer.is_empty() => break,
             Err(_) => unreachable!("an example cut to a row fits an empty packer"),
@@ -485,8 +497,7 @@ pub fn heldout_loss(
             let mut e = (*e).clone();
             e.ids.truncate(plan.row_tokens);
             e.texts.truncate(plan.row_tokens);
-            let hidden = e.hidden(policy)?;
-            if packer.push(Masked { example: e, hidden }).is_err() {
+            if packer.push(Masked::new(e, policy)?).is_err() {
                 break;
             }
             rest.next();

@@ -2,7 +2,7 @@
 //! attention), from scratch on a synthetic task or from an HF checkpoint on transcript files.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
@@ -21,8 +21,9 @@ pub struct TrainArgs {
     /// Continue the training in --out from its last checkpoint (same settings)
     #[arg(long)]
     pub resume: bool,
-    /// Train on a synthetic task (default: toll-walk, unless --data is given)
-    #[arg(long, value_name = "NAME", conflicts_with = "data")]
+    /// Train on a synthetic task: its name with default settings (toll-walk, the default
+    /// unless --data is given), or a task file (`memento_task.json`) with its own settings
+    #[arg(long, value_name = "NAME|FILE", conflicts_with = "data")]
     pub task: Option<String>,
     /// Train on transcript files instead: OpenMementos rows (JSONL or Parquet), segments JSON
     /// or tagged text, as `memento import` reads them
@@ -99,6 +100,10 @@ pub struct TrainArgs {
     /// that longer sequences' distances to the prompt are seen in training (0 = none)
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub position_gap: u64,
+    /// In stage 2, train this share of the sequences (0–1) under full attention instead, so
+    /// the model keeps working with full context
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub full_share: f64,
 }
 
 impl TrainArgs {
@@ -123,9 +128,18 @@ impl TrainArgs {
         };
         let data = if self.data.is_empty() {
             let name = self.task.as_deref().unwrap_or("toll-walk");
-            let task = Task::parse(name)
-                .map_err(anyhow::Error::msg)
-                .context("--task")?;
+            let task = if Path::new(name).is_file() {
+                let text =
+                    std::fs::read_to_string(name).with_context(|| format!("--task {name}"))?;
+                Task::from_json(&text)
+                    .and_then(|t| t.check().map(|()| t))
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("--task {name}"))?
+            } else {
+                Task::parse(name)
+                    .map_err(anyhow::Error::msg)
+                    .context("--task")?
+            };
             DataPlan::Task {
                 task,
                 seed: self.data_seed,
@@ -169,6 +183,7 @@ impl TrainArgs {
             eval_every: self.eval_every,
             eval_sequences: self.eval_sequences,
             position_gap: self.position_gap,
+            full_share: self.full_share,
         })
     }
 }

@@ -34,6 +34,15 @@ pub struct WalkConfig {
     pub block_steps: u32,
     /// Share of training walks in the passcode variant.
     pub passcode_share: f64,
+    /// Share of training walks drawn shorter than `steps` (one block up to `steps[0] − 1`
+    /// steps): more practice on the first blocks, where every lookup is near the prompt.
+    /// Held-out walks keep `steps`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub short_share: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 impl Default for WalkConfig {
@@ -44,6 +53,7 @@ impl Default for WalkConfig {
             longer_steps: [32, 40],
             block_steps: 4,
             passcode_share: 0.1,
+            short_share: 0.0,
         }
     }
 }
@@ -87,6 +97,12 @@ impl WalkConfig {
         if self.block_steps == 0 {
             return Err("block_steps: must be positive".into());
         }
+        if !(0.0..=1.0).contains(&self.short_share) {
+            return Err(format!(
+                "short_share: {} (expected 0 to 1)",
+                self.short_share
+            ));
+        }
         if !(0.0..=1.0).contains(&self.passcode_share) {
             return Err(format!(
                 "passcode_share: {} (expected 0 to 1)",
@@ -125,7 +141,16 @@ impl WalkConfig {
             Split::Longer => self.longer_steps,
             Split::Train | Split::Heldout => self.steps,
         };
-        let steps = rng.random_range(lo..=hi);
+        // Drawn only when asked for, so walks without short ones keep their streams.
+        let short = split == Split::Train
+            && self.short_share > 0.0
+            && lo > 1
+            && rng.random_bool(self.short_share);
+        let steps = if short {
+            rng.random_range(self.block_steps.min(lo - 1)..lo)
+        } else {
+            rng.random_range(lo..=hi)
+        };
         let start = rng.random_range(0..n);
         let code = passcode.then(|| {
             (0..CODE_DIGITS)
@@ -343,6 +368,43 @@ mod tests {
         assert!(!summaries.contains("48213"));
         assert!(p.response.ends_with("The gate code is 48213."));
         assert_eq!(p.code.as_deref(), Some("48213"));
+    }
+
+    #[test]
+    fn short_walks_take_their_share_of_training_only() {
+        let steps = |c: &WalkConfig, split: Split| -> Vec<u32> {
+            (0..400)
+                .map(|i| {
+                    let p = c.problem(split, 5, i);
+                    p.prompt["Walk ".len()..]
+                        .split(' ')
+                        .next()
+                        .unwrap()
+                        .parse()
+                        .unwrap()
+                })
+                .collect()
+        };
+        let c = WalkConfig {
+            short_share: 0.5,
+            ..WalkConfig::default()
+        };
+        let train = steps(&c, Split::Train);
+        let short = train.iter().filter(|&&s| s < c.steps[0]).count();
+        // 400 draws at p = 0.5: 200 ± 10 (one standard deviation).
+        assert!((160..=240).contains(&short), "{short} short walks of 400");
+        assert!(train.iter().all(|&s| s >= c.block_steps && s <= c.steps[1]));
+        let heldout = steps(&c, Split::Heldout);
+        assert!(
+            heldout
+                .iter()
+                .all(|&s| (c.steps[0]..=c.steps[1]).contains(&s))
+        );
+        let bad = WalkConfig {
+            short_share: 2.0,
+            ..WalkConfig::default()
+        };
+        assert!(bad.check().unwrap_err().contains("short_share"));
     }
 
     #[test]

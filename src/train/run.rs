@@ -116,6 +116,12 @@ pub struct TrainPlan {
     /// which memento mode reaches with few live entries (positions are never compacted).
     #[serde(default)]
     pub position_gap: u64,
+    /// In a stage that evicts (memento, keep-N), this share of the sequences (0–1, drawn per
+    /// sequence from the seed) trains under full attention instead, so the model keeps
+    /// working when nothing is evicted (the workbench's full-context side, restart's
+    /// prefix before its first memento).
+    #[serde(default)]
+    pub full_share: f64,
 }
 
 impl TrainPlan {
@@ -126,6 +132,12 @@ impl TrainPlan {
         }
         for s in &self.stages {
             s.policy()?;
+        }
+        if !(0.0..=1.0).contains(&self.full_share) {
+            return bad(format!(
+                "full_share: {} (expected a share from 0 to 1)",
+                self.full_share
+            ));
         }
         if self.rows == 0 || self.row_tokens < 8 {
             return bad(format!(
@@ -465,7 +477,14 @@ fn next_batch(
             example.ids.truncate(plan.row_tokens);
             example.texts.truncate(plan.row_tokens);
         }
-        let mut masked = Masked::new(example, policy)?;
+        let mut draw = rand_chacha::ChaCha8Rng::seed_from_u64(plan.seed ^ 0x6675_6c6c);
+        draw.set_stream(next);
+        let sequence_policy = if policy.evicts() && draw.random_bool(plan.full_share) {
+            KvPolicy::FULL
+        } else {
+            policy
+        };
+        let mut masked = Masked::new(example, sequence_policy)?;
         if plan.position_gap > 0 {
             // A gap drawn for this sequence alone, the same whenever it is read.
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(plan.seed ^ 0x6761_7073);

@@ -53,6 +53,7 @@ fn short_walks() -> Task {
         block_steps: 2,
         passcode_share: 0.0,
         short_share: 0.0,
+        join_lone_step: true,
     })
 }
 

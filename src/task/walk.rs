@@ -3,7 +3,7 @@
 //! The roads form one ring through every place (each place has one road out and one in, in a
 //! random order), each with a toll of 1–9. The reasoning takes
 //! one line per step (`5 F>E 6: 14+6=20`: step, road, toll, running total) and works in blocks
-//! of a few steps; each block ends with a memento that states the steps done and the total
+//! of a few steps (a last step left alone joins the block before); each block ends with a memento that states the steps done and the total
 //! (`8 steps, total 52`) but not where the walk stands. The next block must start from the
 //! place the last block reached: under memento attention that block is evicted and the
 //! memento's text does not say it, so the place can only travel through the KV entries the
@@ -39,6 +39,11 @@ pub struct WalkConfig {
     /// Held-out walks keep `steps`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub short_share: f64,
+    /// A last step left on its own joins the block before, whose memento would otherwise be
+    /// longer than the block (`25 steps, total 106` against `25 E>A 2: 104+2=106`). Task
+    /// files that predate the field mean `false`.
+    #[serde(default)]
+    pub join_lone_step: bool,
 }
 
 fn is_zero(x: &f64) -> bool {
@@ -54,6 +59,7 @@ impl Default for WalkConfig {
             block_steps: 4,
             passcode_share: 0.1,
             short_share: 0.0,
+            join_lone_step: true,
         }
     }
 }
@@ -174,6 +180,7 @@ impl WalkConfig {
         walk.problem(
             &format!("{}-{}-{index}", split.name(), seed),
             self.block_steps,
+            self.join_lone_step,
         )
     }
 
@@ -185,8 +192,28 @@ impl WalkConfig {
         // Three blocks at least, so a memento follows the code's evicted block.
         walk.steps = walk.steps.max(3 * self.block_steps);
         walk.code = Some(code.to_vec());
-        walk.problem(&format!("passcode-{seed}-{index}"), self.block_steps)
+        walk.problem(
+            &format!("passcode-{seed}-{index}"),
+            self.block_steps,
+            self.join_lone_step,
+        )
     }
+}
+
+/// The steps cut into blocks of `block_steps`; with `join_lone_step`, a last step left on its
+/// own joins the block before.
+fn block_chunks<T>(
+    path: &[T],
+    block_steps: usize,
+    join_lone_step: bool,
+) -> impl Iterator<Item = &[T]> {
+    let mut cuts: Vec<usize> = (0..path.len()).step_by(block_steps).collect();
+    if join_lone_step && block_steps > 1 && cuts.len() > 1 && path.len() - cuts[cuts.len() - 1] == 1
+    {
+        cuts.pop();
+    }
+    let ends: Vec<usize> = cuts.iter().skip(1).copied().chain([path.len()]).collect();
+    cuts.into_iter().zip(ends).map(move |(a, b)| &path[a..b])
 }
 
 impl Walk {
@@ -224,7 +251,7 @@ impl Walk {
         s
     }
 
-    fn problem(&self, id: &str, block_steps: u32) -> TaskProblem {
+    fn problem(&self, id: &str, block_steps: u32, join_lone_step: bool) -> TaskProblem {
         let path = self.path();
         let total = path.last().map_or(0, |s| s.3);
         let code = self
@@ -233,7 +260,7 @@ impl Walk {
             .map(|c| c.iter().map(|d| char::from(b'0' + d)).collect::<String>());
         let mut response = String::from("<think>\n");
         let mut blocks = 0;
-        for (b, chunk) in path.chunks(block_steps as usize).enumerate() {
+        for (b, chunk) in block_chunks(&path, block_steps as usize, join_lone_step).enumerate() {
             let first = b * block_steps as usize;
             let mut lines: Vec<String> = chunk
                 .iter()
@@ -303,7 +330,7 @@ mod tests {
 
     #[test]
     fn the_reference_reasoning_is_blocks_of_steps_closed_by_mementos() {
-        let p = walk().problem("x", 2);
+        let p = walk().problem("x", 2, true);
         assert_eq!(
             p.prompt,
             "Walk 5 steps from A, adding up the tolls. Roads: A>C 3, B>A 7, C>B 2."
@@ -313,14 +340,19 @@ mod tests {
             "<think>\n\
              <|block_start|>1 A>C 3: 0+3=3\n2 C>B 2: 3+2=5<|block_end|>\n\
              <|summary_start|>2 steps, total 5<|summary_end|>\n\
-             <|block_start|>3 B>A 7: 5+7=12\n4 A>C 3: 12+3=15<|block_end|>\n\
-             <|summary_start|>4 steps, total 15<|summary_end|>\n\
-             <|block_start|>5 C>B 2: 15+2=17<|block_end|>\n\
+             <|block_start|>3 B>A 7: 5+7=12\n4 A>C 3: 12+3=15\n5 C>B 2: 15+2=17<|block_end|>\n\
              <|summary_start|>5 steps, total 17<|summary_end|>\n\
              </think>\nThe total toll is \\boxed{17}."
         );
         assert_eq!(p.answer, "17");
-        assert_eq!(p.blocks, 3);
+        // The fifth step, alone, joined the block before; task files that predate the rule
+        // keep it as a block of its own.
+        assert_eq!(p.blocks, 2);
+        let old = walk().problem("x", 2, false);
+        assert_eq!(old.blocks, 3);
+        assert!(old.response.contains(
+            "<|block_start|>5 C>B 2: 15+2=17<|block_end|>\n<|summary_start|>5 steps, total 17"
+        ));
     }
 
     #[test]
@@ -368,6 +400,27 @@ mod tests {
         assert!(!summaries.contains("48213"));
         assert!(p.response.ends_with("The gate code is 48213."));
         assert_eq!(p.code.as_deref(), Some("48213"));
+    }
+
+    #[test]
+    fn every_memento_is_shorter_than_its_block() {
+        let c = WalkConfig::default();
+        for split in [Split::Train, Split::Heldout, Split::Longer] {
+            for i in 0..100 {
+                let p = c.problem(split, 2, i);
+                for part in p.response.split("<|block_start|>").skip(1) {
+                    let (block, rest) = part.split_once("<|block_end|>").unwrap();
+                    let memento = rest
+                        .split("<|summary_start|>")
+                        .nth(1)
+                        .and_then(|m| m.split("<|summary_end|>").next())
+                        .unwrap();
+                    // Tokens of the byte-level tokenizer: bytes, less one per merged `>X`.
+                    let tokens = |t: &str| t.len() - t.matches('>').count();
+                    assert!(tokens(memento) < tokens(block), "{}: {block:?}", p.id);
+                }
+            }
+        }
     }
 
     #[test]

@@ -57,7 +57,11 @@ fn the_organism_solves_held_out_walks_and_restart_mode_loses_them() {
     assert!(blocks as f64 / PROBLEMS as f64 >= 4.0, "{blocks} blocks");
     for o in &memento {
         for (b, m) in o.block_tokens.iter().zip(&o.memento_tokens) {
-            assert!(m < b, "{}: a memento of {m} tokens closes a block of {b}", o.id);
+            assert!(
+                m < b,
+                "{}: a memento of {m} tokens closes a block of {b}",
+                o.id
+            );
         }
     }
 

@@ -1,5 +1,6 @@
-//! The workbench in a real terminal (tmux) on the real SmolLM2 model: type a prompt, run a
-//! compare, watch a block get evicted, quit, and open the recorded pair again.
+//! The workbench in a real terminal (tmux) on the real models: the organism's first screen,
+//! and SmolLM2 (type a prompt, run a compare, watch a block get evicted, quit, and open the
+//! recorded pair again).
 
 #[path = "common/tmux.rs"]
 mod tmux;
@@ -128,6 +129,41 @@ fn compare_on_smollm2_evicts_records_a_pair_and_replays_it() {
     assert_eq!(decode_speeds(&replayed), live_speeds, "{replayed}");
     r.keys(&["q"]);
     r.assert_restored();
+}
+
+/// The first screen, as a newcomer meets it: the organism, its editor holding a problem of
+/// its task; compare runs it in full context and memento mode side by side.
+#[test]
+fn the_first_screen_compares_the_organism_on_a_problem_of_its_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let command = format!(
+        "MEMENTO_SESSIONS_DIR={} MEMENTO_HISTORY_FILE={} {BIN} run --problem-seed 3",
+        dir.path().join("sessions").display(),
+        dir.path().join("history.jsonl").display(),
+    );
+    let t = Tmux::start("organism", 120, 36, &command);
+    t.wait_secs("a problem in the editor", 60, |s| {
+        s.contains("organism-") && s.contains("Walk 24 steps from A") && s.contains("ctrl-t")
+    });
+    t.keys(&["C-o"]);
+    let done = t.wait_secs("the end summary", 180, |s| {
+        s.contains("■ finished") && s.contains("(memento vs full)")
+    });
+    // Six blocks, each closed by a memento and evicted; both sides reach the answer.
+    assert!(done.contains("block 6 evicted: −"), "{done}");
+    assert!(done.contains("24 steps, total 120"), "{done}");
+    assert_eq!(done.matches("\\boxed{120}").count(), 4, "{done}");
+    // The peak KV of memento mode is under half of full context's.
+    let at = done.find("peak KV ").unwrap() + "peak KV ".len();
+    let ratio: f64 = done[at..]
+        .split(" = ")
+        .nth(1)
+        .and_then(|r| r.split('×').next())
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("no peak ratio:\n{done}"));
+    assert!(ratio <= 0.5, "{ratio}\n{done}");
+    t.keys(&["q"]);
+    t.assert_restored();
 }
 
 #[test]

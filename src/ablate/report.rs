@@ -290,8 +290,6 @@ pub fn render(results: &Results) -> String {
     md
 }
 
-/// The passcode probe: the headline per arm and memento (the layer chosen on the validation
-/// split), then test accuracy per layer.
 /// The memento arm against the restart arm on the same items and seeds: the paper's
 /// dual-stream effect (§6.2.1).
 fn dual_stream_section(md: &mut String, p: &Paired) {
@@ -323,6 +321,8 @@ fn dual_stream_section(md: &mut String, p: &Paired) {
     );
 }
 
+/// The passcode probe: the headline per arm and memento (the layer chosen on the validation
+/// split), then test accuracy per layer.
 fn probe_section(md: &mut String, rows: &[ProbeRow], config: &ProbeConfig) {
     let _ = writeln!(md, "\n## Passcode probe\n");
     let _ = writeln!(

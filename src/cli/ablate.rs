@@ -143,7 +143,7 @@ pub fn run(a: AblateArgs) -> anyhow::Result<()> {
     let task = Task::of_model(&path)?;
     let max_tokens = a
         .max_tokens
-        .unwrap_or(task.as_ref().map_or(256, Task::max_tokens));
+        .unwrap_or(crate::task::default_max_tokens(task.as_ref()));
     // The probe's samples come from the model's own task when it has one.
     if let Some(p) = probe.as_mut() {
         p.task = task.clone();

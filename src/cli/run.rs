@@ -100,7 +100,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         scaffold: args.scaffold,
         max_tokens: args
             .max_tokens
-            .unwrap_or(task.as_ref().map_or(256, Task::max_tokens)),
+            .unwrap_or(crate::task::default_max_tokens(task.as_ref())),
         ..RunSettings::default()
     };
     args.sampler.apply_to(&mut settings);

@@ -129,12 +129,7 @@ impl TrainArgs {
         let data = if self.data.is_empty() {
             let name = self.task.as_deref().unwrap_or("toll-walk");
             let task = if Path::new(name).is_file() {
-                let text =
-                    std::fs::read_to_string(name).with_context(|| format!("--task {name}"))?;
-                Task::from_json(&text)
-                    .and_then(|t| t.check().map(|()| t))
-                    .map_err(anyhow::Error::msg)
-                    .with_context(|| format!("--task {name}"))?
+                Task::from_file(Path::new(name)).context("--task")?
             } else {
                 Task::parse(name)
                     .map_err(anyhow::Error::msg)

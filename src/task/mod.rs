@@ -97,6 +97,12 @@ impl ProblemDraw {
     }
 }
 
+/// Tokens to generate at most, by default: what the model's task needs, else 256 (a short
+/// answer's worth, for a model without a task).
+pub fn default_max_tokens(task: Option<&Task>) -> u32 {
+    task.map_or(256, Task::max_tokens)
+}
+
 /// A task family and its settings, as stored in [`TASK_FILE`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "task", rename_all = "kebab-case")]
@@ -163,25 +169,23 @@ impl Task {
             return Ok(None);
         }
         let path = model.join(TASK_FILE);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(TaskError::File {
-                    path,
-                    message: format!("cannot read: {e}"),
-                });
-            }
+        if let Ok(false) = path.try_exists() {
+            return Ok(None);
+        }
+        Task::from_file(&path).map(Some)
+    }
+
+    /// Read, parse and check a task file ([`TASK_FILE`]'s format); errors name the file and
+    /// the field.
+    pub fn from_file(path: &Path) -> Result<Task, TaskError> {
+        let error = |message: String| TaskError::File {
+            path: path.to_path_buf(),
+            message,
         };
-        let task = Task::from_json(&text).map_err(|message| TaskError::File {
-            path: path.clone(),
-            message,
-        })?;
-        task.check().map_err(|message| TaskError::File {
-            path: path.clone(),
-            message,
-        })?;
-        Ok(Some(task))
+        let text = std::fs::read_to_string(path).map_err(|e| error(format!("cannot read: {e}")))?;
+        let task = Task::from_json(&text).map_err(error)?;
+        task.check().map_err(error)?;
+        Ok(task)
     }
 
     /// Parse [`TASK_FILE`]'s text; errors name the field.

@@ -462,6 +462,14 @@ fn save(
     checkpoint::save(out, &s.model, opt, state)
 }
 
+/// A generator for one choice (`salt`) about sequence `index` alone: the same whenever that
+/// sequence is read, a resumed training included.
+fn sequence_rng(seed: u64, salt: u64, index: u64) -> rand_chacha::ChaCha8Rng {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ salt);
+    rng.set_stream(index);
+    rng
+}
+
 /// Pack sequences from `cursor` until a batch is full; returns it and the next cursor.
 fn next_batch(
     s: &Setup,
@@ -477,19 +485,17 @@ fn next_batch(
             example.ids.truncate(plan.row_tokens);
             example.texts.truncate(plan.row_tokens);
         }
-        let mut draw = rand_chacha::ChaCha8Rng::seed_from_u64(plan.seed ^ 0x6675_6c6c);
-        draw.set_stream(next);
-        let sequence_policy = if policy.evicts() && draw.random_bool(plan.full_share) {
+        let sequence_policy = if policy.evicts()
+            && sequence_rng(plan.seed, 0x6675_6c6c, next).random_bool(plan.full_share)
+        {
             KvPolicy::FULL
         } else {
             policy
         };
         let mut masked = Masked::new(example, sequence_policy)?;
         if plan.position_gap > 0 {
-            // A gap drawn for this sequence alone, the same whenever it is read.
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(plan.seed ^ 0x6761_7073);
-            rng.set_stream(next);
-            masked.gap = rng.random_range(0..=plan.position_gap);
+            masked.gap =
+                sequence_rng(plan.seed, 0x6761_7073, next).random_range(0..=plan.position_gap);
         }
         match packer.push(masked) {
             Ok(()) => next += 1,

@@ -183,12 +183,6 @@ impl Workbench {
             }
             return Effect::None;
         }
-        let ctrl_t =
-            key.code == KeyCode::Char('t') && key.modifiers.contains(KeyModifiers::CONTROL);
-        if ctrl_t && self.focus == Focus::Editor {
-            self.draw_problem();
-            return Effect::None;
-        }
         match self.focus {
             Focus::Editor => match editor_action(key) {
                 Some(action) => self.edit(action),
@@ -197,6 +191,11 @@ impl Workbench {
                     KeyCode::Tab => {
                         self.focus = Focus::View;
                         Effect::None
+                    }
+                    // A key the editor leaves alone that draws a problem (ctrl-t) works here
+                    // too; plain keys such as `d` were typed above.
+                    _ if self.keymap.action_for(key) == Some(Action::NewProblem) => {
+                        self.update(Action::NewProblem)
                     }
                     _ => Effect::None,
                 },

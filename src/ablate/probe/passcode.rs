@@ -76,7 +76,7 @@ pub struct ForcedIds {
 impl Sample {
     /// The code as written into block 2.
     pub fn code_text(&self) -> String {
-        self.code.iter().map(|d| char::from(b'0' + d)).collect()
+        code_text(&self.code)
     }
 
     /// The same sample with another code of the same length (for tests that compare two
@@ -127,7 +127,7 @@ impl Sample {
                 }
             }
         }
-        let code_text: String = code.iter().map(|d| char::from(b'0' + d)).collect();
+        let code_text = code_text(code);
         let holding: Vec<usize> = (0..pieces.len())
             .filter(|&i| pieces[i].contains(&code_text))
             .collect();
@@ -202,6 +202,11 @@ pub fn task_samples(
             })
         })
         .collect()
+}
+
+/// A code's digits as text.
+fn code_text(code: &[u8]) -> String {
+    code.iter().map(|d| char::from(b'0' + d)).collect()
 }
 
 /// `count` distinct codes of `digits` digits drawn with `seed`.

@@ -43,6 +43,7 @@ fn write_tiny_gguf(path: &Path, skip: Option<&str>) {
         ("llama.attention.head_count", Value::U32(4)),
         ("llama.attention.head_count_kv", Value::U32(2)),
         ("llama.context_length", Value::U32(64)),
+        ("llama.attention.layer_norm_rms_epsilon", Value::F32(1e-5)),
         ("tokenizer.ggml.model", Value::String("gpt2".into())),
         ("tokenizer.ggml.tokens", tokens),
     ];
@@ -140,7 +141,10 @@ fn bad_model_files_get_clear_errors() {
     std::fs::write(&quant, &b).unwrap();
     let line = fails("unsupported quant type", &quant, "hi");
     assert!(
-        line.contains("quant.gguf") && line.contains("unsupported tensor type"),
+        line.contains("quant.gguf")
+            && line.contains("output_norm.weight")
+            && line.contains("type 99")
+            && line.contains("cannot read"),
         "{line}"
     );
 

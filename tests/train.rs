@@ -9,7 +9,7 @@ use std::sync::Arc;
 use candle_core::{Device, Tensor, Var};
 use memento::engine::{Run, RunOptions};
 use memento::kv::KvPolicy;
-use memento::model::{Arch, Model, ModelConfig, ModelTokenizer, RopeStyle};
+use memento::model::{Arch, Model, ModelConfig, ModelTokenizer, RopeScaling, RopeStyle};
 use memento::task::{Split, Task, WalkConfig, tokenizer as byte_tokenizer};
 use memento::trace::{Event, MemorySink};
 use memento::train::attention::MaskedAttention;
@@ -35,10 +35,15 @@ fn tiny_config() -> ModelConfig {
         vocab: byte_tokenizer::vocab_size(),
         rope_theta: 10_000.0,
         rope_style: RopeStyle::Halves,
+        rope_scaling: RopeScaling::None,
+        rope_freq_factors: None,
         rms_eps: 1e-6,
         context: 4096,
         qk_norm: true,
         qkv_bias: false,
+        o_bias: false,
+        mlp_bias: false,
+        tie_embeddings: None,
         bos: None,
         eos: vec![byte_tokenizer::special_id("<|im_end|>").unwrap()],
     }

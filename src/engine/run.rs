@@ -10,7 +10,7 @@ use super::sampler::{Sampler, SamplerConfig, logprobs};
 use super::scaffold::{Scaffold, ScaffoldConfig};
 use crate::kv::{Eviction, KvPolicy, KvReading, KvStore};
 use crate::model::{LogitRows, Model, ModelError, ModelTokenizer, Utf8Stream};
-use crate::structure::Boundary;
+use crate::structure::{Boundary, DiagnosticCode, Severity};
 use crate::trace::{
     Alternative, EndReason, EventSink, FORMAT_NAME, Header, ModelInfo, Recorder, RecorderOptions,
     RunState, SourceInfo, SourceKind, TokenInput,
@@ -124,6 +124,9 @@ pub struct RunSummary {
     pub kv_reserved_bytes: u64,
     pub kv_live_bytes: u64,
     pub text: String,
+    /// Why the run stopped on an error (`end` is `error`), e.g. non-finite logits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 impl RunSummary {
@@ -159,6 +162,7 @@ impl RunSummary {
             kv_reserved_bytes: state.bytes,
             kv_live_bytes: state.bytes,
             text,
+            failure: None,
         }
     }
 }
@@ -187,6 +191,7 @@ pub struct Run<'m, S: EventSink> {
     generated: u32,
     text: String,
     end: Option<EndReason>,
+    failure: Option<String>,
 }
 
 impl<'m, S: EventSink> Run<'m, S> {
@@ -199,6 +204,11 @@ impl<'m, S: EventSink> Run<'m, S> {
         sink: S,
     ) -> Result<Run<'m, S>, ModelError> {
         options.sampler.check().map_err(ModelError::Input)?;
+        if options.rerotate && model.rope().depends_on_length() {
+            return Err(ModelError::Input(
+                "--rerotate cannot be used with dynamic RoPE scaling: keys written at different lengths carry different frequencies, so no fixed rotation closes a gap".into(),
+            ));
+        }
         tokenizer.check_against(model.config.vocab)?;
         let name = model.name();
         let header = Header {
@@ -268,6 +278,7 @@ impl<'m, S: EventSink> Run<'m, S> {
             generated: 0,
             text: String::new(),
             end: None,
+            failure: None,
         };
         run.prefill(prompt)?;
         Ok(run)
@@ -368,6 +379,24 @@ impl<'m, S: EventSink> Run<'m, S> {
         let pos = self.ids.len() as u64;
         if pos as usize >= self.model.config.context {
             self.end = Some(EndReason::MaxTokens);
+            return Ok(None);
+        }
+        if let Some((token, value)) = first_non_finite(&self.logits) {
+            let message = format!(
+                "the model's logits are not finite ({value} for token {token}) at position {pos}: its weights or arithmetic are broken, so the run stopped"
+            );
+            let t = Some(self.elapsed());
+            self.recorder
+                .diagnostic(
+                    pos,
+                    Severity::Error,
+                    DiagnosticCode::NonFiniteLogits,
+                    message.clone(),
+                    t,
+                )
+                .map_err(io_err)?;
+            self.failure = Some(message);
+            self.end = Some(EndReason::Error);
             return Ok(None);
         }
         // A trained model gets `<|block_end|>` forced once its block exceeds the budget.
@@ -583,9 +612,25 @@ impl<'m, S: EventSink> Run<'m, S> {
         );
         // The real cache's own account, rather than the recorded one.
         summary.final_live_tokens = final_live;
+        summary.failure = self.failure;
         summary.kv_reserved_bytes = memory.reserved_bytes;
         summary.kv_live_bytes = memory.live_bytes;
         Ok((sink, summary))
+    }
+}
+
+/// The first logit that is NaN or infinite, with its token id.
+fn first_non_finite(logits: &[f32]) -> Option<(usize, f32)> {
+    logits
+        .iter()
+        .position(|x| !x.is_finite())
+        .map(|i| (i, logits[i]))
+}
+
+/// Why a run ended on an error, if it did.
+impl<S: EventSink> Run<'_, S> {
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
     }
 }
 

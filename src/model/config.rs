@@ -6,6 +6,8 @@ use candle_core::quantized::gguf_file::Value;
 use serde::Deserialize;
 
 use super::error::ModelError;
+use super::rope::RopeScaling;
+use super::{gguf_audit, gguf_meta, rope_scaling};
 use crate::kv::{KvDtype, KvShape};
 
 /// The architectures the forward implements (the families of the released MEMENTO checkpoints
@@ -57,12 +59,24 @@ pub struct ModelConfig {
     pub vocab: usize,
     pub rope_theta: f32,
     pub rope_style: RopeStyle,
+    /// Context extension declared by the checkpoint (`rope_scaling`, GGUF `rope.scaling.*`).
+    pub rope_scaling: RopeScaling,
+    /// llama.cpp's per-pair frequency divisors (`rope_freqs.weight`, `head_dim/2` values):
+    /// how Llama 3.1+ GGUF files carry their RoPE scaling.
+    pub rope_freq_factors: Option<Vec<f32>>,
     pub rms_eps: f64,
     pub context: usize,
     /// Qwen3 normalises each query and key head before RoPE.
     pub qk_norm: bool,
-    /// Qwen2 has biases on the Q, K and V projections.
+    /// Biases on the Q, K and V projections (always for Qwen2; `attention_bias` otherwise).
     pub qkv_bias: bool,
+    /// A bias on the attention output projection (Llama and Qwen3 `attention_bias`).
+    pub o_bias: bool,
+    /// Biases on the MLP projections (Llama `mlp_bias`).
+    pub mlp_bias: bool,
+    /// HF `tie_word_embeddings` as the checkpoint declares it (`None`: not declared, or a GGUF
+    /// file, where a missing `output.weight` means tied, as in llama.cpp).
+    pub tie_embeddings: Option<bool>,
     pub bos: Option<u32>,
     pub eos: Vec<u32>,
 }
@@ -81,11 +95,11 @@ impl ModelConfig {
         }
     }
 
+    /// Read the hyper-parameters from GGUF metadata as llama.cpp does (`llama-model.cpp`), and
+    /// refuse every key that would change the forward pass in a way memento does not apply.
     pub fn from_gguf(md: &HashMap<String, Value>) -> Result<ModelConfig, ModelError> {
         let field = |key: &str| ModelError::field(key, "missing from the GGUF metadata");
-        let arch_name = md
-            .get("general.architecture")
-            .and_then(|v| v.to_string().ok())
+        let arch_name = gguf_meta::string(md, "general.architecture")?
             .ok_or_else(|| field("general.architecture"))?;
         let arch = Arch::parse(arch_name).ok_or_else(|| {
             ModelError::Unsupported(format!(
@@ -93,36 +107,33 @@ impl ModelConfig {
             ))
         })?;
         let key = |k: &str| format!("{arch_name}.{k}");
-        let uint = |k: &str| -> Result<usize, ModelError> {
-            let name = key(k);
-            let v = md.get(&name).ok_or_else(|| field(&name))?;
-            v.to_u64()
-                .or_else(|_| v.to_u32().map(u64::from))
-                .or_else(|_| v.to_i32().map(|x| x.max(0) as u64))
-                .map(|x| x as usize)
-                .map_err(|_| ModelError::field(&name, "expected an unsigned integer"))
+        let opt_uint = |k: &str| -> Result<Option<usize>, ModelError> {
+            Ok(gguf_meta::uint(md, &key(k))?.map(|x| x as usize))
         };
-        let float = |k: &str, default: f64| -> Result<f64, ModelError> {
-            let name = key(k);
-            match md.get(&name) {
-                None => Ok(default),
-                Some(v) => v
-                    .to_f32()
-                    .map(f64::from)
-                    .or_else(|_| v.to_f64())
-                    .map_err(|_| ModelError::field(&name, "expected a float")),
-            }
-        };
+        let uint =
+            |k: &str| -> Result<usize, ModelError> { opt_uint(k)?.ok_or_else(|| field(&key(k))) };
         let hidden = uint("embedding_length")?;
         let heads = uint("attention.head_count")?;
-        let kv_heads = uint("attention.head_count_kv").unwrap_or(heads);
-        let head_dim = uint("attention.key_length").unwrap_or(hidden / heads.max(1));
+        let kv_heads = opt_uint("attention.head_count_kv")?.unwrap_or(heads);
+        let head_dim = opt_uint("attention.key_length")?.unwrap_or(hidden / heads.max(1));
         let vocab = md
             .get("tokenizer.ggml.tokens")
             .and_then(|v| v.to_vec().ok())
             .map(|v| v.len())
             .ok_or_else(|| field("tokenizer.ggml.tokens"))?;
         let token = |k: &str| md.get(k).and_then(|v| v.to_u32().ok());
+        // llama.cpp requires the epsilon for these architectures; a guess would change every norm.
+        let rms_name = key("attention.layer_norm_rms_epsilon");
+        let rms_eps = gguf_meta::float(md, &rms_name)?.ok_or_else(|| field(&rms_name))?;
+        let context = opt_uint("context_length")?.unwrap_or(4096);
+        let rope_theta = gguf_meta::float(md, &key("rope.freq_base"))?.unwrap_or(10_000.0);
+        let rope_scaling = rope_scaling::from_gguf(md, arch_name, context)?;
+        // llama.cpp serves a YaRN model past its training context (with a warning); so does
+        // memento, up to the original context times the factor.
+        let context = match rope_scaling {
+            RopeScaling::Yarn { .. } => rope_scaling::served_context(context, &rope_scaling),
+            _ => context,
+        };
         let config = ModelConfig {
             arch,
             hidden,
@@ -132,19 +143,25 @@ impl ModelConfig {
             head_dim,
             ffn: uint("feed_forward_length")?,
             vocab,
-            rope_theta: float("rope.freq_base", 10_000.0)? as f32,
+            rope_theta: rope_theta as f32,
             rope_style: if arch == Arch::Llama {
                 RopeStyle::Interleaved
             } else {
                 RopeStyle::Halves
             },
-            rms_eps: float("attention.layer_norm_rms_epsilon", 1e-6)?,
-            context: uint("context_length").unwrap_or(4096),
+            rope_scaling,
+            rope_freq_factors: None,
+            rms_eps,
+            context,
             qk_norm: arch == Arch::Qwen3,
             qkv_bias: arch == Arch::Qwen2,
+            o_bias: false,
+            mlp_bias: false,
+            tie_embeddings: None,
             bos: token("tokenizer.ggml.bos_token_id"),
             eos: token("tokenizer.ggml.eos_token_id").into_iter().collect(),
         };
+        gguf_audit::refuse_unapplied(md, arch_name, &config)?;
         config.check()?;
         Ok(config)
     }
@@ -178,21 +195,42 @@ impl ModelConfig {
         };
         let hidden = need(raw.hidden_size, "hidden_size")?;
         let heads = need(raw.num_attention_heads, "num_attention_heads")?;
+        let layers = need(raw.num_hidden_layers, "num_hidden_layers")?;
+        refuse_unapplied_hf(&raw, arch, layers)?;
+        // transformers' defaults per architecture (LlamaConfig, Qwen2Config, Qwen3Config).
+        let context = raw.max_position_embeddings.unwrap_or(match arch {
+            Arch::Llama => 2048,
+            Arch::Qwen2 | Arch::Qwen3 => 32_768,
+        });
+        let (rope_theta, rope_scaling) = rope_scaling::from_hf(
+            raw.rope_theta,
+            raw.rope_scaling.as_ref(),
+            raw.rope_parameters.as_ref(),
+            context,
+        )?;
+        let context = rope_scaling::served_context(context, &rope_scaling);
+        let attention_bias = raw.attention_bias.unwrap_or(false);
         let config = ModelConfig {
             arch,
             hidden,
-            layers: need(raw.num_hidden_layers, "num_hidden_layers")?,
+            layers,
             heads,
             kv_heads: raw.num_key_value_heads.unwrap_or(heads),
             head_dim: raw.head_dim.unwrap_or(hidden / heads.max(1)),
             ffn: need(raw.intermediate_size, "intermediate_size")?,
             vocab: need(raw.vocab_size, "vocab_size")?,
-            rope_theta: raw.rope_theta.unwrap_or(10_000.0) as f32,
+            rope_theta: rope_theta as f32,
             rope_style: RopeStyle::Halves,
+            rope_scaling,
+            rope_freq_factors: None,
             rms_eps: raw.rms_norm_eps.unwrap_or(1e-6),
-            context: raw.max_position_embeddings.unwrap_or(4096),
+            context,
             qk_norm: arch == Arch::Qwen3,
-            qkv_bias: raw.attention_bias.unwrap_or(arch == Arch::Qwen2),
+            // Qwen2 always has Q, K and V biases and never an output bias (modeling_qwen2.py).
+            qkv_bias: arch == Arch::Qwen2 || attention_bias,
+            o_bias: arch != Arch::Qwen2 && attention_bias,
+            mlp_bias: arch == Arch::Llama && raw.mlp_bias.unwrap_or(false),
+            tie_embeddings: raw.tie_word_embeddings,
             bos: raw.bos_token_id,
             eos: match raw.eos_token_id {
                 Some(EosIds::One(id)) => vec![id],
@@ -207,7 +245,8 @@ impl ModelConfig {
     /// The `config.json` an HF checkpoint of this model carries: what [`ModelConfig::from_hf_json`]
     /// reads back, plus the fields transformers needs to load it (`architectures`,
     /// `hidden_act`, `tie_word_embeddings`, `torch_dtype`). The inverse of reading, for the
-    /// models `memento train` writes.
+    /// models `memento train` writes. A scaled model's `max_position_embeddings` is written as
+    /// the context it serves.
     pub fn to_hf_json(&self, tie_word_embeddings: bool) -> serde_json::Value {
         let arch = match self.arch {
             Arch::Llama => "LlamaForCausalLM",
@@ -218,7 +257,7 @@ impl ModelConfig {
             [one] => serde_json::json!(one),
             many => serde_json::json!(many),
         };
-        serde_json::json!({
+        let mut json = serde_json::json!({
             "architectures": [arch],
             "model_type": self.arch.name(),
             "hidden_size": self.hidden,
@@ -232,15 +271,22 @@ impl ModelConfig {
             "rms_norm_eps": self.rms_eps,
             "max_position_embeddings": self.context,
             "attention_bias": self.qkv_bias,
+            "mlp_bias": self.mlp_bias,
             "hidden_act": "silu",
             "tie_word_embeddings": tie_word_embeddings,
             "bos_token_id": self.bos,
             "eos_token_id": eos,
             "torch_dtype": "float32",
-        })
+        });
+        if let Some(scaling) = rope_scaling::to_hf(&self.rope_scaling) {
+            json["rope_scaling"] = scaling;
+        }
+        json
     }
 
-    fn check(&self) -> Result<(), ModelError> {
+    /// Refuse shapes and values that make no sense (a zero size, `rms_norm_eps: -1`,
+    /// `rope_theta: 0`, bad frequency factors).
+    pub fn check(&self) -> Result<(), ModelError> {
         let positive = [
             ("hidden size", self.hidden),
             ("layer count", self.layers),
@@ -253,6 +299,39 @@ impl ModelConfig {
         for (name, v) in positive {
             if v == 0 {
                 return Err(ModelError::field(name, "must be positive"));
+            }
+        }
+        if !(self.rms_eps.is_finite() && self.rms_eps > 0.0) {
+            return Err(ModelError::field(
+                "rms_norm_eps",
+                &format!("{}; expected a small positive number", self.rms_eps),
+            ));
+        }
+        if !(self.rope_theta.is_finite() && self.rope_theta > 1.0) {
+            return Err(ModelError::field(
+                "rope_theta",
+                &format!("{}; expected a finite base above 1", self.rope_theta),
+            ));
+        }
+        if self.context == 0 {
+            return Err(ModelError::field("context length", "must be positive"));
+        }
+        if let Some(ff) = &self.rope_freq_factors {
+            if ff.len() != self.head_dim / 2 {
+                return Err(ModelError::tensor(
+                    "rope_freqs.weight",
+                    format!(
+                        "{} factors, expected head_dim/2 = {}",
+                        ff.len(),
+                        self.head_dim / 2
+                    ),
+                ));
+            }
+            if let Some(bad) = ff.iter().find(|f| !(f.is_finite() && **f > 0.0)) {
+                return Err(ModelError::tensor(
+                    "rope_freqs.weight",
+                    format!("holds {bad}; every frequency factor must be positive and finite"),
+                ));
             }
         }
         if self.heads % self.kv_heads != 0 {
@@ -283,11 +362,90 @@ struct HfConfig {
     intermediate_size: Option<usize>,
     vocab_size: Option<usize>,
     rope_theta: Option<f64>,
+    rope_scaling: Option<serde_json::Value>,
+    rope_parameters: Option<serde_json::Value>,
+    partial_rotary_factor: Option<f64>,
     rms_norm_eps: Option<f64>,
     max_position_embeddings: Option<usize>,
     attention_bias: Option<bool>,
+    mlp_bias: Option<bool>,
+    tie_word_embeddings: Option<bool>,
+    hidden_act: Option<String>,
+    use_sliding_window: Option<bool>,
+    sliding_window: Option<serde_json::Value>,
+    max_window_layers: Option<usize>,
+    layer_types: Option<Vec<String>>,
+    quantization_config: Option<serde_json::Value>,
     bos_token_id: Option<u32>,
     eos_token_id: Option<EosIds>,
+}
+
+/// Refuse the `config.json` fields that change the forward pass in ways memento does not
+/// implement (checked against transformers 5's Llama, Qwen2 and Qwen3 models).
+fn refuse_unapplied_hf(raw: &HfConfig, arch: Arch, layers: usize) -> Result<(), ModelError> {
+    if let Some(act) = &raw.hidden_act
+        && act != "silu"
+        && act != "swish"
+    {
+        return Err(ModelError::field(
+            "hidden_act",
+            &format!("\"{act}\": memento's MLP is SwiGLU with SiLU"),
+        ));
+    }
+    if let Some(p) = raw.partial_rotary_factor
+        && p != 1.0
+    {
+        return Err(ModelError::field(
+            "partial_rotary_factor",
+            &format!(
+                "{p}: partial rotary embeddings are not part of Llama or Qwen; refusing rather than rotating every dimension"
+            ),
+        ));
+    }
+    if let Some(q) = &raw.quantization_config {
+        let method = q
+            .get("quant_method")
+            .and_then(|m| m.as_str())
+            .unwrap_or("unknown");
+        return Err(ModelError::field(
+            "quantization_config",
+            &format!(
+                "quant_method \"{method}\": quantized HF checkpoints are not supported; use unquantized safetensors or a GGUF file"
+            ),
+        ));
+    }
+    if let Some(types) = &raw.layer_types
+        && let Some(bad) = types
+            .iter()
+            .find(|t| *t != "full_attention" && *t != "sliding_attention")
+    {
+        return Err(ModelError::field(
+            "layer_types",
+            &format!("\"{bad}\": memento runs full (or sliding) attention layers only"),
+        ));
+    }
+    // Qwen2/Qwen3 slide only with `use_sliding_window`, on the layers `layer_types` marks (or
+    // those from `max_window_layers` on); Llama has no sliding window.
+    let window = match &raw.sliding_window {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => v.as_u64(),
+    };
+    if arch != Arch::Llama && raw.use_sliding_window == Some(true) && window.is_some() {
+        let sliding = match &raw.layer_types {
+            Some(types) => types.iter().any(|t| t == "sliding_attention"),
+            None => raw.max_window_layers.unwrap_or(28) < layers,
+        };
+        if sliding {
+            return Err(ModelError::field(
+                "use_sliding_window",
+                &format!(
+                    "true with sliding_window {}: sliding-window attention is not implemented",
+                    window.unwrap_or(0)
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Deserialize)]
@@ -327,7 +485,11 @@ mod tests {
         )
         .unwrap();
         let text = c.to_hf_json(true).to_string();
-        assert_eq!(ModelConfig::from_hf_json(&text).unwrap(), c);
+        let tied = ModelConfig {
+            tie_embeddings: Some(true),
+            ..c
+        };
+        assert_eq!(ModelConfig::from_hf_json(&text).unwrap(), tied);
     }
 
     #[test]

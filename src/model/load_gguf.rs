@@ -1,5 +1,6 @@
 //! Load a decoder from a GGUF file (Llama, Qwen2, Qwen3), checking what it claims.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -9,7 +10,7 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device};
 
 use super::MatmulKernel;
-use super::config::ModelConfig;
+use super::config::{Arch, ModelConfig};
 use super::error::ModelError;
 use super::linear::{Linear, Weight};
 use super::q4_1::Q4_1Matrix;
@@ -24,8 +25,8 @@ pub fn load_gguf(
         path: path.to_path_buf(),
         message,
     };
-    let mut file =
-        File::open(path).map_err(|e| file_err(format!("cannot open the model file: {e}")))?;
+    let mut file = crate::textfile::open_regular(path)
+        .map_err(|e| file_err(format!("cannot open the model file: {e}")))?;
     let file_len = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut magic = [0u8; 4];
     if file.read_exact(&mut magic).is_err() {
@@ -42,8 +43,12 @@ pub fn load_gguf(
         .map_err(|e| file_err(e.to_string()))?;
     let content = Content::read(&mut file).map_err(|e| {
         let e = e.to_string();
+        let e = e.lines().next().unwrap_or_default();
         if e.contains("unknown dtype") {
-            file_err(format!("unsupported tensor type ({e})"))
+            match super::gguf_types::first_unsupported(path) {
+                Some(found) => file_err(found),
+                None => file_err(format!("unsupported tensor type ({e})")),
+            }
         } else {
             file_err(format!("malformed or truncated GGUF header: {e}"))
         }
@@ -58,14 +63,27 @@ pub fn load_gguf(
             )));
         }
     }
-    let config = ModelConfig::from_gguf(&content.metadata).map_err(|e| e.in_file(path))?;
+    let mut config = ModelConfig::from_gguf(&content.metadata).map_err(|e| e.in_file(path))?;
     let mut reader = GgufTensors {
         content: &content,
         file: &mut file,
         device,
         matmul,
+        used: HashSet::new(),
     };
     let weights = read_weights(&mut reader, &config).map_err(|e| e.in_file(path))?;
+    // Llama 3.1+ carry their RoPE scaling as per-pair frequency divisors (llama.cpp divides each
+    // frequency by its factor); only the Llama loader of llama.cpp reads them.
+    const FREQS: &str = "rope_freqs.weight";
+    if config.arch == Arch::Llama && reader.has(FREQS) {
+        let factors = reader
+            .dense(FREQS, &[config.head_dim / 2])
+            .and_then(|t| Ok(t.to_vec1::<f32>()?))
+            .map_err(|e| e.in_file(path))?;
+        config.rope_freq_factors = Some(factors);
+        config.check().map_err(|e| e.in_file(path))?;
+    }
+    reader.refuse_unused(&config).map_err(|e| e.in_file(path))?;
     Ok((config, weights))
 }
 
@@ -74,6 +92,7 @@ struct GgufTensors<'a> {
     file: &'a mut File,
     device: &'a Device,
     matmul: MatmulKernel,
+    used: HashSet<String>,
 }
 
 impl GgufTensors<'_> {
@@ -81,10 +100,34 @@ impl GgufTensors<'_> {
         self.content.tensor_infos.contains_key(name)
     }
 
+    /// llama.cpp refuses a file with tensors its architecture does not create ("wrong number
+    /// of tensors"); so does memento, naming the first.
+    fn refuse_unused(&self, c: &ModelConfig) -> Result<(), ModelError> {
+        let mut unused: Vec<&String> = self
+            .content
+            .tensor_infos
+            .keys()
+            .filter(|name| !self.used.contains(*name))
+            .collect();
+        unused.sort();
+        match unused.first() {
+            None => Ok(()),
+            Some(name) => Err(ModelError::tensor(
+                name,
+                format!(
+                    "is not part of a {} model as memento (and llama.cpp) runs it; {} unused tensor(s) in all",
+                    c.arch.name(),
+                    unused.len()
+                ),
+            )),
+        }
+    }
+
     fn qtensor(&mut self, name: &str, dims: &[usize]) -> Result<QTensor, ModelError> {
         if !self.has(name) {
             return Err(ModelError::tensor(name, "missing from the file"));
         }
+        self.used.insert(name.to_string());
         let t = self
             .content
             .tensor(self.file, name, self.device)

@@ -5,11 +5,15 @@ mod attention;
 mod config;
 mod error;
 mod forward;
+mod gguf_audit;
+mod gguf_meta;
+mod gguf_types;
 mod linear;
 mod load_gguf;
 mod load_hf;
 pub mod q4_1;
 mod rope;
+mod rope_scaling;
 pub(crate) mod simd;
 mod tokenizer;
 mod weights;
@@ -21,7 +25,7 @@ use candle_core::Device;
 pub use config::{Arch, ModelConfig, RopeStyle};
 pub use error::ModelError;
 pub use forward::{LogitRows, argmax};
-pub use rope::Rope;
+pub use rope::{Rope, RopeScaling};
 pub use tokenizer::{ModelTokenizer, Utf8Stream};
 
 use crate::kv::KvStore;
@@ -87,7 +91,7 @@ impl Model {
                 load_gguf::load_gguf(path, &device, matmul)?,
             )
         };
-        let rope = Rope::new(config.rope_style, config.head_dim, config.rope_theta);
+        let rope = Rope::for_config(&config);
         Ok(Model {
             config,
             format,

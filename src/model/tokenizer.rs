@@ -27,9 +27,11 @@ impl ModelTokenizer {
     pub fn load(path: &Path) -> Result<ModelTokenizer, ModelError> {
         let (mut tokenizer, info) = if path.is_dir() {
             let file = path.join("tokenizer.json");
-            let t = Tokenizer::from_file(&file).map_err(|e| ModelError::File {
-                path: file.clone(),
-                message: format!("not a valid tokenizer.json: {e}"),
+            let t = crate::tokenize::read_tokenizer_json(&file).map_err(|message| {
+                ModelError::File {
+                    path: file.clone(),
+                    message,
+                }
             })?;
             let info = TokenizerInfo::HfJson {
                 path: file.display().to_string(),

@@ -18,7 +18,7 @@ use super::TrainError;
 use super::attention::MaskedAttention;
 use super::batch::Batch;
 use super::ops::{RmsNormOp, RopeOp};
-use crate::model::{ModelConfig, Rope, RopeStyle};
+use crate::model::{ModelConfig, Rope, RopeScaling, RopeStyle};
 
 /// The trainable parameters and the shape they follow.
 pub struct TrainModel {
@@ -109,7 +109,14 @@ impl TrainModel {
                 found.insert(name, (t, file.clone()));
             }
         }
-        let tied = !found.contains_key("lm_head.weight");
+        // As transformers does: a declared `tie_word_embeddings` decides (a tied checkpoint's own
+        // `lm_head.weight` is ignored); an undeclared one follows the file.
+        let tied = config
+            .tie_embeddings
+            .unwrap_or(!found.contains_key("lm_head.weight"));
+        if tied {
+            found.remove("lm_head.weight");
+        }
         let mut tensors = Vec::new();
         for (name, shape) in param_shapes(&config, tied) {
             let Some((t, file)) = found.remove(&name) else {
@@ -145,11 +152,7 @@ impl TrainModel {
             index.insert(name.clone(), params.len());
             params.push((name, Var::from_tensor(&t)?));
         }
-        let rope = Arc::new(Rope::new(
-            RopeStyle::Halves,
-            config.head_dim,
-            config.rope_theta,
-        ));
+        let rope = Arc::new(Rope::for_config(&config));
         Ok(TrainModel {
             config,
             tied,
@@ -303,6 +306,17 @@ fn check_trainable(config: &ModelConfig) -> Result<(), TrainError> {
     if config.rope_style != RopeStyle::Halves {
         return Err(TrainError::Config(
             "training reads HF checkpoints (RoPE over halves); GGUF files cannot be trained".into(),
+        ));
+    }
+    if config.rope_scaling != RopeScaling::None || config.rope_freq_factors.is_some() {
+        return Err(TrainError::Config(
+            "the checkpoint declares RoPE scaling (rope_scaling); training applies plain RoPE only"
+                .into(),
+        ));
+    }
+    if config.qkv_bias || config.o_bias || config.mlp_bias {
+        return Err(TrainError::Config(
+            "the checkpoint has attention or MLP biases (attention_bias, mlp_bias); training covers bias-free decoders".into(),
         ));
     }
     Ok(())

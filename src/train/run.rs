@@ -16,7 +16,7 @@ use super::example::Example;
 use super::model::TrainModel;
 use super::optim::{AdamW, AdamWConfig, Schedule};
 use crate::kv::KvPolicy;
-use crate::model::{Arch, ModelConfig, ModelTokenizer, RopeStyle};
+use crate::model::{Arch, ModelConfig, ModelTokenizer, RopeScaling, RopeStyle};
 use crate::task::{Task, tokenizer as task_tokenizer};
 
 /// One stage of the recipe: a policy to train under, for a number of updates.
@@ -247,10 +247,15 @@ fn setup(plan: &TrainPlan, out: &Path) -> Result<Setup, TrainError> {
                 vocab,
                 rope_theta: s.rope_theta,
                 rope_style: RopeStyle::Halves,
+                rope_scaling: RopeScaling::None,
+                rope_freq_factors: None,
                 rms_eps: 1e-6,
                 context: s.context,
                 qk_norm: true,
                 qkv_bias: false,
+                o_bias: false,
+                mlp_bias: false,
+                tie_embeddings: None,
                 bos: None,
                 eos: vec![im_end],
             };

@@ -99,6 +99,18 @@ pub fn write_tiny_model(dir: &Path, s: &TinyShape, seed: u64) {
             format!("{p}.self_attn.o_proj.weight"),
             t(&[h, s.heads * d], 0.3),
         );
+        // Qwen2 always has Q, K and V biases (transformers' modeling_qwen2.py).
+        if s.arch == "qwen2" {
+            w.insert(format!("{p}.self_attn.q_proj.bias"), t(&[s.heads * d], 0.3));
+            w.insert(
+                format!("{p}.self_attn.k_proj.bias"),
+                t(&[s.kv_heads * d], 0.3),
+            );
+            w.insert(
+                format!("{p}.self_attn.v_proj.bias"),
+                t(&[s.kv_heads * d], 0.3),
+            );
+        }
         if s.arch == "qwen3" {
             w.insert(
                 format!("{p}.self_attn.q_norm.weight"),

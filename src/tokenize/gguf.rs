@@ -7,23 +7,13 @@ use std::path::Path;
 use candle_core::quantized::gguf_file::{Content, Value};
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
 use tokenizers::models::bpe::BPE;
-use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::pre_tokenizers::digits::Digits;
-use tokenizers::pre_tokenizers::sequence::Sequence;
-use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
-use tokenizers::{AddedToken, PreTokenizerWrapper, SplitDelimiterBehavior, Tokenizer};
+use tokenizers::{AddedToken, Tokenizer};
+
+use super::pre_split::PreSplit;
 
 /// llama.cpp token types (`tokenizer.ggml.token_type`).
 const TOKEN_TYPE_CONTROL: i32 = 3;
 const TOKEN_TYPE_USER_DEFINED: i32 = 4;
-
-/// The GPT-4-style split used by Llama 3 (`llama-bpe`, `llama3`): digits in groups of 3.
-const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-/// Qwen2 and Qwen3 (`qwen2`): the same, but every digit alone.
-const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-
-/// Pre-tokenizers this build can rebuild.
-pub const SUPPORTED_PRE: &[&str] = &["smollm", "llama-bpe", "llama3", "qwen2", "gpt2", "default"];
 
 #[derive(Debug, Clone)]
 pub struct GgufTokenizer {
@@ -35,7 +25,7 @@ pub struct GgufTokenizer {
 }
 
 pub fn load_gguf_tokenizer(path: &Path) -> Result<GgufTokenizer, String> {
-    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut file = crate::textfile::open_regular(path).map_err(|e| e.to_string())?;
     let content = Content::read(&mut file)
         .map_err(|e| format!("not a readable GGUF file: {}", candle_message(&e)))?;
     from_metadata(&content.metadata)
@@ -48,14 +38,21 @@ pub fn from_metadata(md: &HashMap<String, Value>) -> Result<GgufTokenizer, Strin
             "metadata `tokenizer.ggml.model` is \"{model}\"; only byte-level BPE (\"gpt2\") tokenizers can be rebuilt"
         ));
     }
+    // Missing or empty: llama.cpp falls back to its default split (with a warning).
     let pre = match md.get("tokenizer.ggml.pre") {
         Some(v) => v
             .to_string()
             .map_err(|e| format!("metadata `tokenizer.ggml.pre`: {}", candle_message(&e)))?
             .clone(),
-        None => "default".to_string(),
+        None => String::new(),
     };
-    let pre_tokenizer = pre_tokenizer_for(&pre)?;
+    let pre = if pre.is_empty() {
+        "default".to_string()
+    } else {
+        pre
+    };
+    let split = PreSplit::lookup(&pre)?;
+    let pre_tokenizer = split.pre_tokenizer()?;
 
     let tokens = array(md, "tokenizer.ggml.tokens")?;
     let mut vocab = ahash::AHashMap::with_capacity(tokens.len());
@@ -97,6 +94,7 @@ pub fn from_metadata(md: &HashMap<String, Value>) -> Result<GgufTokenizer, Strin
 
     let bpe = BPE::builder()
         .vocab_and_merges(vocab, merges)
+        .ignore_merges(split.ignore_merges)
         .build()
         .map_err(|e| format!("cannot build the BPE model from the GGUF vocabulary: {e}"))?;
     let mut tokenizer = Tokenizer::new(bpe);
@@ -120,41 +118,6 @@ pub fn from_metadata(md: &HashMap<String, Value>) -> Result<GgufTokenizer, Strin
         vocab_size: texts.len() as u64,
         bos: id("tokenizer.ggml.bos_token_id"),
         eos: id("tokenizer.ggml.eos_token_id"),
-    })
-}
-
-fn pre_tokenizer_for(pre: &str) -> Result<PreTokenizerWrapper, String> {
-    let byte_level_plain = || PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, false, false));
-    let split = |pattern: &str| -> Result<PreTokenizerWrapper, String> {
-        let split = Split::new(
-            SplitPattern::Regex(pattern.to_string()),
-            SplitDelimiterBehavior::Isolated,
-            false,
-        )
-        .map_err(|e| e.to_string())?;
-        Ok(PreTokenizerWrapper::Split(split))
-    };
-    Ok(match pre {
-        // Digits one by one, then the GPT-2 split with byte-level mapping.
-        "smollm" => PreTokenizerWrapper::Sequence(Sequence::new(vec![
-            PreTokenizerWrapper::Digits(Digits::new(true)),
-            PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, false, true)),
-        ])),
-        "llama-bpe" | "llama3" => PreTokenizerWrapper::Sequence(Sequence::new(vec![
-            split(LLAMA3_SPLIT)?,
-            byte_level_plain(),
-        ])),
-        "qwen2" => PreTokenizerWrapper::Sequence(Sequence::new(vec![
-            split(QWEN2_SPLIT)?,
-            byte_level_plain(),
-        ])),
-        "gpt2" | "default" => PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, false, true)),
-        other => {
-            return Err(format!(
-                "metadata `tokenizer.ggml.pre` is \"{other}\", which this build cannot rebuild; supported: {}",
-                SUPPORTED_PRE.join(", ")
-            ));
-        }
     })
 }
 

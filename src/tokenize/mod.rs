@@ -4,12 +4,14 @@
 mod estimate;
 mod gguf;
 mod hf;
+mod pre_split;
 
 use std::path::{Path, PathBuf};
 
 pub use estimate::{ESTIMATE_RULE, estimate_pieces, estimate_run, split_at_tags};
-pub use gguf::{GgufTokenizer, SUPPORTED_PRE, load_gguf_tokenizer};
+pub use gguf::{GgufTokenizer, from_metadata as tokenizer_from_gguf_metadata, load_gguf_tokenizer};
 pub use hf::{match_present_tags, pieces as hf_pieces};
+pub use pre_split::{PRE_SPLITS, PreSplit, REFUSED_PRE};
 
 use crate::trace::TokenizerInfo;
 
@@ -70,8 +72,7 @@ impl TextTokenizer {
             };
             (g.tokenizer, info)
         } else {
-            let t = tokenizers::Tokenizer::from_file(&file)
-                .map_err(|e| fail(format!("not a valid tokenizer.json: {e}")))?;
+            let t = read_tokenizer_json(&file).map_err(fail)?;
             let info = TokenizerInfo::HfJson {
                 path: file.display().to_string(),
                 vocab_size: t.get_vocab_size(false) as u64,
@@ -114,4 +115,11 @@ impl TextTokenizer {
     pub fn count(&self, text: &str) -> Result<usize, TokenizeError> {
         Ok(self.pieces(text)?.len())
     }
+}
+
+/// A `tokenizer.json`, read as a bounded regular file (a real one is a few MB; 64 MiB at most).
+pub fn read_tokenizer_json(path: &Path) -> Result<tokenizers::Tokenizer, String> {
+    let text = crate::textfile::read_text(path, crate::textfile::DATA_LIMIT)?;
+    text.parse::<tokenizers::Tokenizer>()
+        .map_err(|e| format!("not a valid tokenizer.json: {e}"))
 }

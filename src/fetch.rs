@@ -134,7 +134,7 @@ fn verify_sha256(path: &Path, expected: &str) -> Result<(), FetchError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = File::open(path).map_err(io)?;
+    let mut file = crate::textfile::open_regular(path).map_err(io)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {

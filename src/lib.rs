@@ -19,6 +19,7 @@ pub mod stats;
 pub mod structure;
 pub mod synth;
 pub mod task;
+pub mod textfile;
 pub mod timeline;
 pub mod tokenize;
 pub mod trace;

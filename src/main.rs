@@ -1,9 +1,11 @@
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
-    let cli = memento::cli::Cli::parse();
+    // `--temperature -1` is a value (refused by its check with a reason), not an unknown flag.
+    let matches = accept_negative_numbers(memento::cli::Cli::command()).get_matches();
+    let cli = memento::cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match memento::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -12,18 +14,18 @@ fn main() -> ExitCode {
             let message: Vec<String> = e
                 .chain()
                 .map(|cause| {
-                    cause
-                        .to_string()
-                        .lines()
-                        .next()
-                        .unwrap_or_default()
-                        .to_string()
+                    memento::cli::printable(cause.to_string().lines().next().unwrap_or_default())
                 })
                 .collect();
             eprintln!("memento: {}", dedup_chain(message).join(": "));
             ExitCode::FAILURE
         }
     }
+}
+
+fn accept_negative_numbers(cmd: clap::Command) -> clap::Command {
+    cmd.allow_negative_numbers(true)
+        .mut_subcommands(accept_negative_numbers)
 }
 
 /// anyhow chains often repeat the inner message inside the outer one; keep each part once.

@@ -145,10 +145,13 @@ struct Row {
 /// Read a JSONL problem file. Blank lines are skipped; every other line must be an object
 /// with a string `prompt`, and may have `answer` (a string or a number) and `id`.
 pub fn load_jsonl(path: &Path) -> Result<Vec<Problem>, ProblemsError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ProblemsError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text =
+        crate::textfile::read_text(path, crate::textfile::DATA_LIMIT).map_err(|message| {
+            ProblemsError::Read {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, message),
+            }
+        })?;
     let mut problems: Vec<Problem> = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;

@@ -41,7 +41,7 @@ pub struct AblateArgs {
     #[arg(long, default_value = "1,2,3", value_delimiter = ',')]
     pub seeds: Vec<u64>,
     /// Tokens per stream at most (default: what the model's task needs, else 256)
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_tokens: Option<u32>,
     /// Runtime-inserted blocks and mementos, for models not trained on them
     #[arg(long, value_enum, default_value = "auto")]

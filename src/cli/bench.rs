@@ -2,6 +2,7 @@
 //! next to a peer in the same run (a generic JSON parse of the same file) because these
 //! machines are shared and noisy.
 
+use clap::builder::TypedValueParser as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -38,12 +39,12 @@ pub struct ReplayBench {
     #[arg(long, value_name = "PATH")]
     pub trace: Option<PathBuf>,
     /// Tokens in the generated trace
-    #[arg(long, default_value_t = 200_000)]
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000).map(|n| n as usize))]
     pub tokens: usize,
     /// Frame size
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub width: u16,
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub height: u16,
     /// Opens to time (the median is reported)
     #[arg(long, default_value_t = 5)]

@@ -27,15 +27,15 @@ pub struct TuiBench {
     #[command(flatten)]
     pub model: ModelArgs,
     /// Tokens per run
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_tokens: u32,
     /// Runs of each (alternating); the median is reported
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
     /// Frame size of the workbench
-    #[arg(long, default_value_t = 160)]
+    #[arg(long, default_value_t = 160, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub width: u16,
-    #[arg(long, default_value_t = 48)]
+    #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub height: u16,
     /// Print JSON
     #[arg(long)]

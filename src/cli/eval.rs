@@ -30,7 +30,7 @@ pub struct EvalArgs {
     /// KV modes, comma-separated (full, memento, keep-N, restart)
     #[arg(long, default_value = "full,memento,restart", value_delimiter = ',')]
     pub modes: Vec<String>,
-    #[arg(long, default_value_t = 2048)]
+    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_tokens: u32,
     /// Print the results as JSON
     #[arg(long)]

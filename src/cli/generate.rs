@@ -8,9 +8,9 @@ use clap::Args;
 
 use super::args::{ModelArgs, PolicyArgs, SamplerArgs, load_model};
 use crate::engine::{Run, RunOptions, ScaffoldConfig};
-use crate::live::ScaffoldChoice;
+use crate::live::{ScaffoldChoice, SessionPaths};
 use crate::task::{ProblemDraw, Task};
-use crate::trace::TraceWriter;
+use crate::trace::{EndReason, TraceWriter};
 
 /// Used when no prompt is given.
 pub const BUILT_IN_PROMPT: &str = "A farmer has 17 sheep. He buys 3 pens with 4 sheep in each, \
@@ -37,7 +37,7 @@ pub struct GenerateArgs {
     #[command(flatten)]
     pub sampler: SamplerArgs,
     /// Tokens to generate at most (default: what the model's task needs, else 256)
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_tokens: Option<u32>,
     /// With no prompt, the seed of the task problem drawn (default: a fresh one, printed)
     #[arg(long, value_name = "SEED")]
@@ -92,15 +92,24 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             s.min_block_tokens = s.min_block_tokens.min(args.max_block_tokens);
         }
     }
-    let trace_path = match &args.trace {
-        Some(p) => p.clone(),
-        None => default_trace_path(&policy.label())?,
+    // Every flag is checked before a trace file exists.
+    let sampler = args.sampler.config(scaffolded)?;
+    let (trace_path, writer) = match &args.trace {
+        Some(p) => {
+            let writer = TraceWriter::create(p)
+                .with_context(|| format!("{}: cannot create the trace", p.display()))?;
+            (p.clone(), writer)
+        }
+        None => {
+            let dir = sessions_dir()?;
+            let (paths, mut writers) = SessionPaths::create(&dir, &[policy.label()])
+                .with_context(|| format!("{}: cannot create a trace there", dir.display()))?;
+            (paths.paths[0].clone(), writers.remove(0))
+        }
     };
-    let writer = TraceWriter::create(&trace_path)
-        .with_context(|| format!("{}: cannot create the trace", trace_path.display()))?;
     let options = RunOptions {
         policy,
-        sampler: args.sampler.config(scaffolded)?,
+        sampler,
         max_tokens,
         scaffold,
         system: args.system.clone(),
@@ -110,22 +119,42 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let mut run = Run::start(&model, &tokenizer, &prompt, options, writer)?;
     let stream = !args.json;
     let mut stdout = std::io::stdout().lock();
-    let mut broken_pipe = false;
+    let mut closed = false;
     while let Some(step) = run.step()? {
-        if stream
-            && !broken_pipe
-            && (stdout.write_all(step.text.as_bytes()).is_err() || stdout.flush().is_err())
+        if !stream {
+            continue;
+        }
+        match stdout
+            .write_all(step.text.as_bytes())
+            .and_then(|()| stdout.flush())
         {
-            broken_pipe = true;
+            Ok(()) => {}
+            // The reader went away (`| head`): nothing more to decode for.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                closed = true;
+                break;
+            }
+            Err(e) => {
+                let (_, summary) = run.finish(Some(EndReason::Error))?;
+                return Err(anyhow!(
+                    "writing to standard output: {e}; stopped after {} tokens (trace {})",
+                    summary.generated_tokens,
+                    trace_path.display()
+                ));
+            }
         }
     }
-    let (_, summary) = run.finish(None)?;
+    let (_, summary) = run.finish(closed.then_some(EndReason::Stopped))?;
     if args.json {
         let mut value = serde_json::to_value(&summary)?;
         value["trace"] = serde_json::Value::String(trace_path.display().to_string());
-        writeln!(stdout, "{}", serde_json::to_string_pretty(&value)?)?;
-    } else if !broken_pipe {
-        writeln!(stdout)?;
+        writeln!(stdout, "{}", serde_json::to_string_pretty(&value)?)
+            .and_then(|()| stdout.flush())
+            .context("writing to standard output")?;
+    } else if !closed {
+        writeln!(stdout)
+            .and_then(|()| stdout.flush())
+            .context("writing to standard output")?;
     }
     eprintln!(
         "{} tokens ({} prompt) · prefill {:.1} tok/s · decode {:.1} tok/s · {} blocks · {} evictions · peak KV {} tokens · trace {}",
@@ -138,22 +167,38 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         summary.peak_live_tokens,
         trace_path.display()
     );
+    if let Some(failure) = &summary.failure {
+        return Err(anyhow!("{failure} (trace {})", trace_path.display()));
+    }
     Ok(())
 }
 
 /// The prompt given, if any.
 fn read_prompt(args: &GenerateArgs) -> anyhow::Result<Option<String>> {
     if let Some(file) = &args.prompt_file {
-        return std::fs::read_to_string(file)
-            .map(Some)
-            .with_context(|| format!("{}: cannot read the prompt file", file.display()));
+        let text = crate::textfile::read_text(file, crate::textfile::PROMPT_LIMIT)
+            .map_err(|e| anyhow!("{}: cannot read the prompt file: {e}", file.display()))?;
+        let text = crate::textfile::prompt_text(&text);
+        if text.trim().is_empty() {
+            return Err(anyhow!("{}: the prompt file is empty", file.display()));
+        }
+        return Ok(Some(text));
     }
     match args.prompt.as_deref() {
         Some("-") => {
             let mut s = String::new();
+            let limit = crate::textfile::PROMPT_LIMIT;
             std::io::stdin()
+                .take(limit + 1)
                 .read_to_string(&mut s)
                 .context("reading the prompt from standard input")?;
+            if s.len() as u64 > limit {
+                return Err(anyhow!(
+                    "the prompt on standard input is larger than {} MiB",
+                    limit >> 20
+                ));
+            }
+            let s = crate::textfile::prompt_text(&s);
             if s.trim().is_empty() {
                 return Err(anyhow!("the prompt on standard input is empty"));
             }
@@ -166,10 +211,4 @@ fn read_prompt(args: &GenerateArgs) -> anyhow::Result<Option<String>> {
 }
 
 /// `<data dir>/memento/sessions/<time>-<mode>.trace.jsonl`.
-pub fn default_trace_path(mode: &str) -> anyhow::Result<PathBuf> {
-    let dir = sessions_dir()?;
-    let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
-    Ok(dir.join(format!("{stamp}-{mode}.trace.jsonl")))
-}
-
 pub use crate::live::sessions_dir;

@@ -13,7 +13,7 @@ use crate::trace::{FORMAT_NAME, read_trace};
 
 /// True when the file's first line is a memento trace header.
 pub fn looks_like_trace(path: &Path) -> bool {
-    let Ok(mut file) = std::fs::File::open(path) else {
+    let Ok(mut file) = crate::textfile::open_regular(path) else {
         return false;
     };
     let mut head = vec![0u8; 4096];

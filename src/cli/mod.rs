@@ -21,6 +21,7 @@ mod train;
 use clap::{Parser, Subcommand};
 
 pub use load::{load_timeline, looks_like_trace};
+pub use output::{printable, printable_path};
 
 #[derive(Parser, Debug)]
 #[command(

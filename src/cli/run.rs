@@ -43,7 +43,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub sampler: SamplerArgs,
     /// Tokens to generate at most (default: what the model's task needs, else 256)
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_tokens: Option<u32>,
     /// The seed of the task problems the editor draws (default: fresh ones each time)
     #[arg(long, value_name = "SEED")]
@@ -66,10 +66,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     // Everything that can fail on bad input fails before the terminal changes mode.
     let theme = Theme::load(&args.theme)?;
     let prompt = match &args.prompt_file {
-        Some(f) => Some(
-            std::fs::read_to_string(f)
-                .with_context(|| format!("{}: cannot read the prompt file", f.display()))?,
-        ),
+        Some(f) => Some(crate::textfile::prompt_text(
+            &crate::textfile::read_text(f, crate::textfile::PROMPT_LIMIT).map_err(|e| {
+                anyhow::anyhow!("{}: cannot read the prompt file: {e}", f.display())
+            })?,
+        )),
         None => args.prompt.clone(),
     };
     if let Some(file) = &args.summary {

@@ -1,5 +1,6 @@
 //! `memento synth`: write a deterministic synthetic trace.
 
+use clap::builder::TypedValueParser as _;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -23,7 +24,7 @@ pub struct SynthArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Approximate number of generated tokens
-    #[arg(long, default_value_t = 4000)]
+    #[arg(long, default_value_t = 4000, value_parser = clap::value_parser!(u64).range(1..=10_000_000).map(|n| n as usize))]
     pub tokens: usize,
     /// Mean block length in tokens
     #[arg(long, default_value_t = 400)]

@@ -66,7 +66,8 @@ fn find_and_register() -> Option<PathBuf> {
 /// Register the font at `path` when it parses and draws digits and Latin letters.
 fn register(path: &Path) -> bool {
     use ab_glyph::Font;
-    let Ok(bytes) = std::fs::read(path) else {
+    // A font file is a few MB; a device or FIFO named by MEMENTO_FONT is not read at all.
+    let Ok(bytes) = crate::textfile::read_bounded(path, crate::textfile::DATA_LIMIT) else {
         return false;
     };
     let usable = ab_glyph::FontRef::try_from_slice(&bytes)

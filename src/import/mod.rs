@@ -91,10 +91,16 @@ pub fn read_transcripts(
     let bytes = if is_parquet {
         Vec::new()
     } else {
-        std::fs::read(path).map_err(|source| ImportError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
+        crate::textfile::open_regular(path)
+            .and_then(|mut f| {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut f, &mut bytes).map(|_| bytes)
+            })
+            .map(crate::textfile::normalize_bytes)
+            .map_err(|source| ImportError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?
     };
     if !is_parquet && bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(invalid("the file is empty".into()));
@@ -129,10 +135,6 @@ fn extension(path: &Path) -> String {
 }
 
 fn detect(path: &Path, bytes: &[u8]) -> Result<ImportFormat, ImportError> {
-    let invalid = |message: String| ImportError::Invalid {
-        location: path.display().to_string(),
-        message,
-    };
     match extension(path).as_str() {
         "parquet" => {
             let first = rows::import_parquet(
@@ -152,30 +154,56 @@ fn detect(path: &Path, bytes: &[u8]) -> Result<ImportFormat, ImportError> {
                 _ => ImportFormat::OpenMementos,
             })
         }
-        "jsonl" | "ndjson" => {
-            let text =
-                std::str::from_utf8(bytes).map_err(|e| invalid(format!("not UTF-8 text: {e}")))?;
-            let (n, line) = text
-                .lines()
-                .enumerate()
-                .find(|(_, l)| !l.trim().is_empty())
-                .ok_or_else(|| invalid("the file is empty".into()))?;
-            let first: serde_json::Value =
-                serde_json::from_str(line).map_err(|e| ImportError::Invalid {
-                    location: format!("{}:{}", path.display(), n + 1),
-                    message: format!("not a JSON object: {e}"),
-                })?;
-            match detect_row_kind(&first) {
-                Some(RowKind::OpenMementos) => Ok(ImportFormat::OpenMementos),
-                Some(RowKind::RawCot) => Ok(ImportFormat::RawCot),
-                None => Err(ImportError::Invalid {
-                    location: format!("{}:{}", path.display(), n + 1),
-                    message: "unknown row: expected OpenMementos fields (`response`, or `sentences` and `blocks`) or a raw `cot`".into(),
-                }),
-            }
+        "jsonl" | "ndjson" => detect_rows(path, bytes),
+        // `datasets` saves JSON Lines as `.json` by default: one object per line is rows, a
+        // single JSON value is a segments file.
+        "json"
+            if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err()
+                && looks_like_json_lines(bytes) =>
+        {
+            detect_rows(path, bytes)
         }
         "json" => Ok(ImportFormat::Segments),
         _ => Ok(ImportFormat::Tagged),
+    }
+}
+
+/// Two or more non-blank lines, the first two each a whole JSON object.
+fn looks_like_json_lines(bytes: &[u8]) -> bool {
+    let mut objects = bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .take(2)
+        .filter(|l| {
+            serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(l).is_ok()
+        });
+    objects.next().is_some() && objects.next().is_some()
+}
+
+/// Which row format a JSON Lines file holds, from its first row.
+fn detect_rows(path: &Path, bytes: &[u8]) -> Result<ImportFormat, ImportError> {
+    let invalid = |message: String| ImportError::Invalid {
+        location: path.display().to_string(),
+        message,
+    };
+    let text = std::str::from_utf8(bytes).map_err(|e| invalid(format!("not UTF-8 text: {e}")))?;
+    let (n, line) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| !l.trim().is_empty())
+        .ok_or_else(|| invalid("the file is empty".into()))?;
+    let first: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| ImportError::Invalid {
+            location: format!("{}:{}", path.display(), n + 1),
+            message: format!("not a JSON object: {e}"),
+        })?;
+    match detect_row_kind(&first) {
+        Some(RowKind::OpenMementos) => Ok(ImportFormat::OpenMementos),
+        Some(RowKind::RawCot) => Ok(ImportFormat::RawCot),
+        None => Err(ImportError::Invalid {
+            location: format!("{}:{}", path.display(), n + 1),
+            message: "unknown row: expected OpenMementos fields (`response`, or `sentences` and `blocks`) or a raw `cot`".into(),
+        }),
     }
 }
 

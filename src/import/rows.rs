@@ -100,7 +100,7 @@ pub fn import_parquet(
         location: path.display().to_string(),
         message,
     };
-    let file = std::fs::File::open(path).map_err(|e| invalid(e.to_string()))?;
+    let file = crate::textfile::open_regular(path).map_err(|e| invalid(e.to_string()))?;
     let reader =
         SerializedFileReader::new(file).map_err(|e| invalid(format!("not a Parquet file: {e}")))?;
     let mut out = Vec::new();

@@ -65,9 +65,11 @@ impl KvPolicy {
             "restart" => return Ok(KvPolicy::restart()),
             _ => {}
         }
+        // `keep` then at most one separator, then digits only (`keep--1` and `keep+1` are not N).
         let n = m
             .strip_prefix("keep")
-            .map(|rest| rest.trim_start_matches(['-', ':', '=']))
+            .map(|rest| rest.strip_prefix(['-', ':', '=']).unwrap_or(rest))
+            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|n| n.parse::<u32>().ok());
         match n {
             Some(n) => Ok(KvPolicy::keep_n(n)),
@@ -113,6 +115,11 @@ mod tests {
         assert_eq!(KvPolicy::parse("full").unwrap(), KvPolicy::FULL);
         assert_eq!(KvPolicy::parse("memento").unwrap(), KvPolicy::MEMENTO);
         assert_eq!(KvPolicy::parse("keep-2").unwrap().keep_last_n_blocks, 2);
+        for bad in [
+            "keep--1", "keep-+1", "keep+1", "keep", "keep-", "keep:-1", "keep-1x",
+        ] {
+            assert!(KvPolicy::parse(bad).is_err(), "{bad}");
+        }
         // `keep-N` always names N kept blocks; "never evict" is spelled `full`.
         assert_eq!(KvPolicy::parse("keep-1").unwrap().keep_last_n_blocks, 1);
         assert_eq!(KvPolicy::parse("keep:3").unwrap().keep_last_n_blocks, 3);

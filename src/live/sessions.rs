@@ -1,9 +1,12 @@
 //! The sessions directory: every live run is recorded there, a compare run as a pair of
 //! traces whose names differ only in their last part (`…-compare-full` and `…-compare-memento`).
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
+
+use crate::trace::TraceWriter;
 
 /// `MEMENTO_SESSIONS_DIR`, else `<data dir>/memento/sessions`.
 pub fn sessions_dir() -> anyhow::Result<PathBuf> {
@@ -47,6 +50,39 @@ impl SessionPaths {
             }
         }
         unreachable!("u32 attempts exhausted")
+    }
+
+    /// Fresh paths as [`SessionPaths::new`] picks them, each created exclusively: two runs
+    /// started in the same second (even in two processes) never get the same file. Returns the
+    /// paths with a writer for each.
+    pub fn create(
+        dir: &Path,
+        labels: &[String],
+    ) -> std::io::Result<(SessionPaths, Vec<TraceWriter<File>>)> {
+        std::fs::create_dir_all(dir)?;
+        loop {
+            let paths = SessionPaths::new(dir, labels);
+            let mut writers = Vec::with_capacity(paths.paths.len());
+            let mut raced = false;
+            for path in &paths.paths {
+                match TraceWriter::create_new(path) {
+                    Ok(w) => writers.push(w),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        raced = true;
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if !raced {
+                return Ok((paths, writers));
+            }
+            // Another run took one of the names between the check and the creation: give back
+            // what this attempt created and pick again.
+            for path in paths.paths.iter().take(writers.len()) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
     }
 }
 

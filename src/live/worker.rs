@@ -286,7 +286,7 @@ impl<'e> WorkerLoop<'e> {
         for (stream, (mode, path)) in modes.iter().zip(&paths).enumerate() {
             let channel = ChannelSink::new(run, stream, Arc::clone(&self.emit));
             let sink: LiveSink = match path {
-                Some(p) => match TraceWriter::create(p) {
+                Some(p) => match TraceWriter::create_new(p) {
                     Ok(w) => Box::new(Tee(w, channel)),
                     Err(e) => {
                         let message = format!("{}: cannot create the trace: {e}", p.display());
@@ -408,11 +408,18 @@ impl<'e> WorkerLoop<'e> {
         reason: Option<EndReason>,
     ) {
         match active.finish(reason) {
-            Ok(summary) => (self.emit)(LiveMsg::StreamEnded {
-                run,
-                stream,
-                summary: Box::new(summary),
-            }),
+            Ok(summary) => {
+                // A run that stopped on an error (non-finite logits) says why on screen.
+                let failure = summary.failure.clone();
+                (self.emit)(LiveMsg::StreamEnded {
+                    run,
+                    stream,
+                    summary: Box::new(summary),
+                });
+                if let Some(message) = failure {
+                    (self.emit)(LiveMsg::Error { run, message });
+                }
+            }
             Err(e) => (self.emit)(LiveMsg::Error {
                 run,
                 message: e.to_string(),

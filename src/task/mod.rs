@@ -182,7 +182,8 @@ impl Task {
             path: path.to_path_buf(),
             message,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| error(format!("cannot read: {e}")))?;
+        let text = crate::textfile::read_text(path, crate::textfile::CONFIG_LIMIT)
+            .map_err(|e| error(format!("cannot read: {e}")))?;
         let task = Task::from_json(&text).map_err(error)?;
         task.check().map_err(error)?;
         Ok(task)

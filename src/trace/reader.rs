@@ -72,7 +72,7 @@ pub fn read_trace(path: &Path) -> Result<TraceFile, TraceError> {
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(io)?;
+    let file = crate::textfile::open_regular(path).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();
     if len == 0 {
         return Err(TraceError::Empty {
@@ -92,6 +92,9 @@ pub fn parse_trace(path: &Path, bytes: &[u8]) -> Result<TraceFile, TraceError> {
         line,
         message,
     };
+    // A byte-order mark before the header (an editor's save) is not part of the trace; `\r\n`
+    // line ends need nothing, as `\r` is JSON whitespace.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(TraceError::Empty {
             path: path.to_path_buf(),

@@ -19,6 +19,19 @@ impl TraceWriter<File> {
         }
         Ok(TraceWriter::new(File::create(path)?))
     }
+
+    /// Create `path` exclusively (`O_EXCL`): fails with `AlreadyExists` rather than replace or
+    /// share a file another run is writing.
+    pub fn create_new(path: &Path) -> std::io::Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)?;
+        Ok(TraceWriter::new(file))
+    }
 }
 
 impl<W: Write> TraceWriter<W> {

@@ -79,10 +79,12 @@ impl Theme {
             "dark" => Ok(Theme::dark()),
             "light" => Ok(Theme::light()),
             path => {
-                let text = std::fs::read_to_string(Path::new(path)).map_err(|e| ThemeError {
-                    origin: path.to_string(),
-                    message: format!("{e} (built-in themes: dark, light)"),
-                })?;
+                let text =
+                    crate::textfile::read_text(Path::new(path), crate::textfile::CONFIG_LIMIT)
+                        .map_err(|e| ThemeError {
+                            origin: path.to_string(),
+                            message: format!("{e} (built-in themes: dark, light)"),
+                        })?;
                 Theme::parse(&text, path)
             }
         }

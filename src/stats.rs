@@ -97,7 +97,7 @@ pub fn trace_stats(
         warnings: timeline
             .diagnostics()
             .iter()
-            .filter(|d| d.severity == crate::structure::Severity::Warning)
+            .filter(|d| d.severity != crate::structure::Severity::Info)
             .count() as u64,
     }
 }

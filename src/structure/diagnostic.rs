@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 pub enum Severity {
     Info,
     Warning,
+    /// The run cannot go on (the engine's own findings, such as non-finite logits).
+    Error,
 }
 
 /// What went wrong, as a stable machine-readable code.
@@ -37,6 +39,9 @@ pub enum DiagnosticCode {
     BlockOutsideThink,
     /// A MEMENTO tag outside the assistant section, ignored by the assistant-section rule.
     IgnoredOutsideAssistant,
+    /// The model's logits held NaN or an infinity: its weights or arithmetic are broken, and
+    /// the run stopped rather than sample from them.
+    NonFiniteLogits,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

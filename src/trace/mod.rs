@@ -1,6 +1,7 @@
 //! The trace: a versioned JSONL event stream, its writer and reader, and the recorder that
 //! turns a token stream into events.
 
+mod float;
 mod open_spans;
 mod reader;
 mod recorder;

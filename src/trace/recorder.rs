@@ -336,6 +336,29 @@ impl<S: EventSink> Recorder<S> {
         }))
     }
 
+    /// Record a finding of the engine's own (not the segmenter's) at position `at`.
+    pub fn diagnostic(
+        &mut self,
+        at: u64,
+        severity: crate::structure::Severity,
+        code: crate::structure::DiagnosticCode,
+        message: String,
+        t: Option<f64>,
+    ) -> std::io::Result<()> {
+        if t.is_some() {
+            self.last_t = t;
+        }
+        let seq = self.next_seq();
+        self.sink.event(&Event::Diagnostic(DiagnosticEvent {
+            seq,
+            t: self.last_t,
+            at,
+            severity,
+            code,
+            message,
+        }))
+    }
+
     fn write_diagnostics(&mut self) -> std::io::Result<()> {
         for d in self.segmenter.take_diagnostics() {
             let seq = self.next_seq();

@@ -141,7 +141,11 @@ impl Event {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PromptEvent {
     pub seq: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "super::float::opt_f64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub t: Option<f64>,
     pub text: String,
     pub tokens: u64,
@@ -153,14 +157,22 @@ pub struct PromptEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenEvent {
     pub seq: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "super::float::opt_f64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub t: Option<f64>,
     /// Logical position (prompt included).
     pub pos: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<u32>,
     pub text: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "super::float::opt_f32",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub logprob: Option<f32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top: Option<Vec<Alternative>>,
@@ -174,6 +186,7 @@ pub struct Alternative {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<u32>,
     pub text: String,
+    #[serde(with = "super::float::f32_value")]
     pub logprob: f32,
 }
 
@@ -181,7 +194,11 @@ pub struct Alternative {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StructureEvent {
     pub seq: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "super::float::opt_f64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub t: Option<f64>,
     #[serde(flatten)]
     pub boundary: Boundary,
@@ -191,7 +208,11 @@ pub struct StructureEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KvEvent {
     pub seq: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "super::float::opt_f64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub t: Option<f64>,
     pub pos: u64,
     pub live: u64,
@@ -202,7 +223,11 @@ pub struct KvEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvictEvent {
     pub seq: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "super::float::opt_f64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub t: Option<f64>,
     pub pos: u64,
     pub block: u32,
@@ -224,7 +249,11 @@ pub struct EvictEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MarkerEvent {
     pub seq: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "super::float::opt_f64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub t: Option<f64>,
     pub pos: u64,
     pub label: String,
@@ -237,7 +266,11 @@ pub struct MarkerEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SnapshotEvent {
     pub seq: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "super::float::opt_f64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub t: Option<f64>,
     pub pos: u64,
     #[serde(flatten)]
@@ -274,7 +307,11 @@ pub struct OpenSpan {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DiagnosticEvent {
     pub seq: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "super::float::opt_f64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub t: Option<f64>,
     pub at: u64,
     pub severity: Severity,
@@ -300,15 +337,27 @@ pub enum EndReason {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EndEvent {
     pub seq: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "super::float::opt_f64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub t: Option<f64>,
     pub reason: EndReason,
     pub prompt_tokens: u64,
     /// Seconds the engine spent prefilling and decoding this stream. The clock between tokens
     /// cannot stand in for them when two streams take turns on one engine (a compare run).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "super::float::opt_f64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub prefill_seconds: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "super::float::opt_f64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub decode_seconds: Option<f64>,
     #[serde(flatten)]
     pub totals: RunState,

@@ -7,7 +7,7 @@ use memento::structure::{Edge, SpanKind};
 use memento::timeline::Timeline;
 use memento::trace::read_trace;
 use memento::tui::app::{App, Effect};
-use memento::tui::keymap::Action;
+use memento::tui::keymap::{Action, KeyMap};
 use memento::tui::theme::Theme;
 use memento::tui::view::{self, ViewCache};
 use ratatui::Terminal;
@@ -159,6 +159,22 @@ fn help_is_modal_and_quit_quits() {
     );
     assert!(!app.help);
     assert_eq!(app.update(Action::Quit), Effect::Quit);
+}
+
+#[test]
+fn esc_closes_the_inspector_before_it_quits() {
+    let mut app = app();
+    let esc = KeyMap::default()
+        .action_for(&crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Esc,
+        ))
+        .unwrap();
+    assert_eq!(esc, Action::Back);
+    app.update(Action::Inspect);
+    assert!(app.inspect);
+    assert_eq!(app.update(esc), Effect::None, "esc closes the inspector");
+    assert!(!app.inspect);
+    assert_eq!(app.update(esc), Effect::Quit, "and then quits");
 }
 
 #[test]

@@ -195,6 +195,11 @@ impl App {
             }
             Action::Export => return Effect::Export,
             Action::Quit => return Effect::Quit,
+            Action::Back if self.inspect => {
+                self.inspect = false;
+                self.inspect_scroll = 0;
+            }
+            Action::Back => return Effect::Quit,
             // The workbench's decode controls mean nothing to a recorded stream.
             Action::RunPause
             | Action::DecodeStep
@@ -352,7 +357,7 @@ impl App {
 /// Help is modal: while it is open, `?` or quit closes it and every other action is
 /// ignored. True when the help took the action.
 pub fn help_swallows(help: &mut bool, action: Action) -> bool {
-    if *help && matches!(action, Action::ToggleHelp | Action::Quit) {
+    if *help && matches!(action, Action::ToggleHelp | Action::Quit | Action::Back) {
         *help = false;
         return true;
     }

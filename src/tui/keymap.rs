@@ -30,6 +30,8 @@ pub enum Action {
     ToggleTheme,
     ToggleHelp,
     Quit,
+    /// Close the innermost open panel (the inspector), or quit when none is open.
+    Back,
     /// Show the token at the playhead, or the selected memento's block.
     Inspect,
     /// Write the run as Markdown and its KV chart as SVG and PNG.
@@ -83,6 +85,7 @@ impl Action {
             Action::ToggleTheme => "switch theme",
             Action::ToggleHelp => "help",
             Action::Quit => "quit",
+            Action::Back => "close the inspector, else quit",
             Action::Inspect => "inspect token / memento",
             Action::Export => "export report and chart",
             Action::RunPause => "run / pause decoding",
@@ -135,7 +138,11 @@ impl Action {
             | Action::EditPrompt
             | Action::Settings
             | Action::NewProblem => "decode",
-            Action::ToggleTheme | Action::ToggleHelp | Action::Quit | Action::Export => "app",
+            Action::ToggleTheme
+            | Action::ToggleHelp
+            | Action::Quit
+            | Action::Back
+            | Action::Export => "app",
             Action::NextTab | Action::PrevTab | Action::GoTab => "tabs",
             Action::PrevLayer | Action::NextLayer | Action::OpenTrace => "view",
         }
@@ -397,7 +404,7 @@ fn navigation(playback: bool) -> Vec<(KeyBinding, Action)> {
             b(KeyBinding::ch('='), Action::SpeedUp),
             b(KeyBinding::ch('-'), Action::SpeedDown),
             // In the workbench, esc leaves the prompt editor instead.
-            b(KeyBinding::plain(Esc), Action::Quit),
+            b(KeyBinding::plain(Esc), Action::Back),
         ]);
     }
     bindings.push(b(
@@ -472,7 +479,7 @@ mod tests {
     #[test]
     fn help_lists_every_action_once() {
         let rows = KeyMap::default().help_rows();
-        assert_eq!(rows.len(), 27);
+        assert_eq!(rows.len(), 28);
         assert!(rows.iter().any(|r| r.1 == "space" && r.2 == "play / pause"));
     }
 }

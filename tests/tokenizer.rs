@@ -93,3 +93,73 @@ fn registered_tags_are_single_tokens_and_text_survives() {
     let raw = TextTokenizer::load_with(&smollm2(), false).unwrap();
     assert!(raw.count("<|block_start|>").unwrap() > 1);
 }
+
+/// llama.cpp's tokenization of a set of strings under every pre-tokenizer name it knows
+/// (fixture: tests/fixtures/llamacpp-pretokenizers.json, made by
+/// make_pretokenizer_fixture.py over pretokenizer-vocab.gguf).
+#[derive(serde::Deserialize)]
+struct PreFixture {
+    strings: Vec<String>,
+    names: std::collections::BTreeMap<String, Option<Vec<Vec<u32>>>>,
+}
+
+#[test]
+fn every_mapped_pretokenizer_name_tokenizes_as_llama_cpp_does() {
+    use memento::tokenize::{PRE_SPLITS, REFUSED_PRE, tokenizer_from_gguf_metadata};
+    let fixture: PreFixture =
+        serde_json::from_str(include_str!("fixtures/llamacpp-pretokenizers.json")).unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/pretokenizer-vocab.gguf");
+    let mut file = std::fs::File::open(&path).unwrap();
+    let content = candle_core::quantized::gguf_file::Content::read(&mut file).unwrap();
+    let mut checked = 0;
+    for (name, expected) in &fixture.names {
+        let mut md = content.metadata.clone();
+        md.insert(
+            "tokenizer.ggml.pre".into(),
+            candle_core::quantized::gguf_file::Value::String(name.clone()),
+        );
+        let ours = tokenizer_from_gguf_metadata(&md);
+        // An empty name is llama.cpp's default split, as a missing one is.
+        let mapped = name.is_empty() || PRE_SPLITS.iter().any(|(n, _, _)| n == name);
+        match expected {
+            None => {
+                let err = ours
+                    .err()
+                    .unwrap_or_else(|| panic!("llama.cpp refuses {name:?}, memento accepted it"));
+                assert!(err.contains("tokenizer.ggml.pre"), "{name}: {err}");
+            }
+            Some(_) if !mapped => {
+                let err = ours
+                    .err()
+                    .unwrap_or_else(|| panic!("{name:?} is not mapped"));
+                let why = REFUSED_PRE.iter().find(|(n, _)| n == name);
+                assert!(
+                    why.is_some(),
+                    "{name:?}: neither mapped nor refused with a reason"
+                );
+                assert!(err.contains(name.as_str()), "{name}: {err}");
+            }
+            Some(per_string) => {
+                let tok = ours.unwrap_or_else(|e| panic!("{name}: {e}")).tokenizer;
+                for (text, ids) in fixture.strings.iter().zip(per_string) {
+                    let got = tok.encode(text.as_str(), false).unwrap().get_ids().to_vec();
+                    assert_eq!(&got, ids, "{name}: ids differ for {text:?}");
+                }
+                checked += 1;
+            }
+        }
+    }
+    // Every mapped name is in the fixture and was checked against llama.cpp.
+    for (name, _, _) in PRE_SPLITS {
+        assert!(
+            matches!(fixture.names.get(*name), Some(Some(_))),
+            "{name} is mapped but has no llama.cpp reference"
+        );
+    }
+    assert_eq!(
+        checked,
+        PRE_SPLITS.len() + 1,
+        "the mapped names and the empty name"
+    );
+}

@@ -85,7 +85,7 @@ impl Action {
             Action::ToggleTheme => "switch theme",
             Action::ToggleHelp => "help",
             Action::Quit => "quit",
-            Action::Back => "close the inspector, else quit",
+            Action::Back => "close inspector / quit",
             Action::Inspect => "inspect token / memento",
             Action::Export => "export report and chart",
             Action::RunPause => "run / pause decoding",

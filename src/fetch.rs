@@ -89,10 +89,17 @@ fn fetch_into(
 ) -> Result<(), FetchError> {
     match from {
         Some(local) if local.extension().is_some_and(|e| e == "gguf") => {
-            std::fs::copy(local, partial).map_err(|source| FetchError::Io {
+            let io = |source| FetchError::Io {
                 path: local.to_path_buf(),
                 source,
+            };
+            // A FIFO or device named `x.gguf` is refused, not copied without end.
+            let mut file = crate::textfile::open_regular(local).map_err(io)?;
+            let mut out = File::create(partial).map_err(|source| FetchError::Io {
+                path: partial.to_path_buf(),
+                source,
             })?;
+            std::io::copy(&mut file, &mut out).map_err(io)?;
             Ok(())
         }
         Some(local) => {

@@ -13,7 +13,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_memento");
 
 fn memento(sessions: &Path) -> Command {
     let mut c = Command::new(BIN);
-    c.env("MEMENTO_SESSIONS_DIR", sessions);
+    c.env("MEMENTO_SESSIONS_DIR", sessions)
+        .env("MEMENTO_CACHE_DIR", sessions.join("cache"));
     c
 }
 
@@ -48,7 +49,12 @@ fn trace_lines(path: &Path) -> Vec<serde_json::Value> {
 
 fn traces_in(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|r| r.flatten().map(|e| e.path()).collect())
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.to_string_lossy().ends_with(".trace.jsonl"))
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -66,6 +72,15 @@ fn fifos_and_devices_are_refused_without_blocking() {
             .success()
     );
     let fifo_s = fifo.display().to_string();
+    let fifo_gguf = dir.path().join("model.gguf");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo_gguf)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let fifo_gguf_s = fifo_gguf.display().to_string();
     let cases: Vec<Vec<&str>> = vec![
         vec!["stats", &fifo_s],
         vec!["import", &fifo_s],
@@ -86,6 +101,8 @@ fn fifos_and_devices_are_refused_without_blocking() {
             "--theme",
             "/dev/zero",
         ],
+        vec!["fetch", "--from", "/dev/zero"],
+        vec!["fetch", "--from", &fifo_gguf_s],
     ];
     for args in cases {
         let mut cmd = memento(dir.path());

@@ -1,5 +1,14 @@
 //! Every bad input gets one line on stderr naming the file and the line or field, a non-zero
 //! exit, and no panic. Run through the real binary.
+//!
+//! The other kinds of bad input, each with what it gets:
+//! - model files whose metadata memento cannot apply, ambiguous weight files, unreadable
+//!   tensor types: `tests/model_fidelity.rs` (refused, naming the field, tensor or files) and
+//!   `tests/bad_models.rs` (truncated, wrong magic, missing tensors);
+//! - FIFOs and devices, control characters in names, out-of-range values, write errors on
+//!   standard output, text saved with a byte-order mark or CRLF, non-finite logits:
+//!   `tests/hardening.rs`;
+//! - arbitrary and mutated traces, imports and token streams: `tests/fuzz.rs` (no panic).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

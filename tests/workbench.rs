@@ -500,3 +500,45 @@ fn a_model_with_a_task_draws_its_problems_into_the_editor() {
     assert_eq!(plain.wb.editor.text(), PROMPT);
     assert!(plain.wb.notice.as_deref().unwrap().contains("no task"));
 }
+
+/// A sessions directory that cannot be created: the run does not pretend to decode, the error
+/// is kept for the exit status, and no recording is claimed.
+#[test]
+fn a_recording_that_cannot_happen_is_reported_and_not_claimed() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocked = dir.path().join("a-file");
+    std::fs::write(&blocked, b"not a directory").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let emit = Arc::new(move |m: LiveMsg| {
+        let _ = tx.send(m);
+    });
+    let worker = Worker::spawn(
+        Box::new(FakeEngine::default()),
+        Some(blocked.join("sessions")),
+        emit,
+    );
+    let wb = Workbench::new(worker, "fake".into(), History::in_memory(), Theme::dark());
+    let mut b = Bench { wb, rx, dir };
+    b.wb.start(PROMPT.into(), false, false);
+    b.until("the error arrives", |wb| !wb.errors.is_empty());
+    b.drain(Duration::from_millis(200));
+    assert!(b.wb.errors[0].contains("sessions"), "{:?}", b.wb.errors);
+    assert_ne!(b.wb.state, WorkerState::Running);
+    assert!(b.wb.recorded_paths().is_empty());
+}
+
+/// A trace cut short (a header only: the disk filled) is not claimed as recorded.
+#[test]
+fn only_whole_traces_are_claimed() {
+    let mut b = bench();
+    b.start_held(false);
+    b.wb.update(Action::StopRun);
+    b.until("the stream ends", |wb| wb.streams[0].summary.is_some());
+    b.drain(Duration::from_millis(200));
+    let recorded = b.wb.recorded_paths();
+    assert_eq!(recorded.len(), 1);
+    let text = std::fs::read_to_string(&recorded[0]).unwrap();
+    let header = text.lines().next().unwrap().to_string() + "\n";
+    std::fs::write(&recorded[0], header).unwrap();
+    assert!(b.wb.recorded_paths().is_empty());
+}

@@ -157,9 +157,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut screen = WorkbenchScreen::new(wb);
     run_screen(&mut screen, tx, rx, RunOptions::default())?;
     let wb = screen.wb;
-    let paths = wb.trace_paths();
+    let paths = wb.recorded_paths();
     if !paths.is_empty() {
-        let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        let shown: Vec<String> = paths.iter().map(|p| super::printable_path(p)).collect();
         eprintln!("recorded {}", shown.join(" and "));
     }
     if let Some(file) = &args.summary {
@@ -176,6 +176,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             .collect();
         std::fs::write(file, serde_json::to_string_pretty(&summaries)? + "\n")
             .with_context(|| format!("{}: cannot write the summary", file.display()))?;
+    }
+    // A recording that failed (or a run that could not start) is an error of the whole command.
+    if let Some(first) = wb.errors.first() {
+        let more = match wb.errors.len() {
+            1 => String::new(),
+            n => format!(" ({} errors in all)", n),
+        };
+        bail!("{first}{more}");
     }
     Ok(())
 }

@@ -73,6 +73,9 @@ pub struct Workbench {
     pub model: String,
     /// A message for the status bar (errors, export paths).
     pub notice: Option<String>,
+    /// Every error the worker reported (a trace that could not be created or written, a run
+    /// that could not start or stopped on an error): the exit status reports them.
+    pub errors: Vec<String>,
     pub help: bool,
     pub theme: Theme,
     pub keymap: KeyMap,
@@ -98,6 +101,7 @@ impl Workbench {
             prompt: None,
             model,
             notice: None,
+            errors: Vec::new(),
             help: false,
             theme,
             keymap: KeyMap::workbench(),
@@ -378,8 +382,19 @@ impl Workbench {
                     s.summary = Some(*summary);
                 }
             }
-            LiveMsg::State { run, state } if run == self.run => self.state = state,
-            LiveMsg::Error { run, message } if run == self.run => self.notice = Some(message),
+            // A run that fails before it starts (its trace cannot be created) reports its state
+            // and error under a run number the workbench has not seen yet.
+            LiveMsg::State { run, state } if run >= self.run => {
+                self.run = run;
+                self.state = state;
+            }
+            LiveMsg::Error { run, message } => {
+                self.errors.push(message.clone());
+                if run >= self.run {
+                    self.run = run;
+                    self.notice = Some(message);
+                }
+            }
             _ => {}
         }
     }
@@ -387,5 +402,18 @@ impl Workbench {
     /// The trace paths of the session shown.
     pub fn trace_paths(&self) -> Vec<PathBuf> {
         self.streams.iter().filter_map(|s| s.path.clone()).collect()
+    }
+
+    /// The traces of the session shown that were recorded whole: the file reads back and ends
+    /// with its end event. A trace that could not be created, was cut short by a write error
+    /// or holds only a header is not claimed.
+    pub fn recorded_paths(&self) -> Vec<PathBuf> {
+        self.trace_paths()
+            .into_iter()
+            .filter(|p| {
+                crate::trace::read_trace(p)
+                    .is_ok_and(|t| matches!(t.events.last(), Some(crate::trace::Event::End(_))))
+            })
+            .collect()
     }
 }

@@ -377,3 +377,77 @@ fn json_lines_saved_as_json_import_as_rows() {
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("segments"), "{stderr}");
 }
+
+/// `text` as a Windows editor saves it: a byte-order mark, and CRLF line ends.
+fn windows_text(text: &str) -> String {
+    format!("\u{feff}{}", text.replace('\n', "\r\n"))
+}
+
+#[test]
+fn every_text_input_reads_with_a_bom_and_crlf() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A trace.
+    let trace = d.join("bom.trace.jsonl");
+    let text = std::fs::read_to_string("sample-traces/synthetic-memento.trace.jsonl").unwrap();
+    std::fs::write(&trace, windows_text(&text)).unwrap();
+    let out = memento(d).arg("stats").arg(&trace).output().unwrap();
+    assert!(
+        out.status.success(),
+        "trace: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A segments file, imported.
+    let segments = d.join("bom.segments.json");
+    let text =
+        std::fs::read_to_string("../shared/data/memento-examples/aime25-p5.segments.json").unwrap();
+    std::fs::write(&segments, windows_text(&text)).unwrap();
+    let out = memento(d)
+        .arg("import")
+        .arg(&segments)
+        .arg("--out")
+        .arg(d.join("seg.trace.jsonl"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "segments: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // OpenMementos rows.
+    let rows = d.join("bom.jsonl");
+    let text = std::fs::read_to_string("tests/fixtures/openmementos-default.jsonl").unwrap();
+    std::fs::write(&rows, windows_text(&text)).unwrap();
+    let out = memento(d)
+        .arg("import")
+        .arg(&rows)
+        .arg("--out")
+        .arg(d.join("rows"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "rows: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A theme.
+    let theme = d.join("bom.toml");
+    let text = std::fs::read_to_string("themes/light.toml").unwrap();
+    std::fs::write(&theme, windows_text(&text)).unwrap();
+    memento::tui::theme::Theme::load(&theme.display().to_string()).unwrap();
+    // A problem set.
+    let problems = d.join("bom-problems.jsonl");
+    std::fs::write(
+        &problems,
+        windows_text("{\"prompt\": \"What is 2+2?\", \"answer\": \"4\"}\n{\"prompt\": \"And 3+3?\", \"answer\": 6}\n"),
+    )
+    .unwrap();
+    let loaded = memento::ablate::problems::load_jsonl(&problems).unwrap();
+    assert_eq!(loaded.len(), 2);
+    assert_eq!(loaded[0].prompt, "What is 2+2?");
+    // The organism's task file.
+    let task = d.join("bom-task.json");
+    let text = std::fs::read_to_string("models/organism/memento_task.json").unwrap();
+    std::fs::write(&task, windows_text(&text)).unwrap();
+    memento::task::Task::from_file(&task).unwrap();
+}

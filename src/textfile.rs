@@ -65,20 +65,19 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
+/// The UTF-8 byte-order mark that some editors put before a file's text.
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// Drop a leading byte-order mark and turn `\r\n` line ends into `\n`.
 pub fn normalize(text: &str) -> String {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if text.contains("\r\n") {
-        text.replace("\r\n", "\n")
-    } else {
-        text.to_string()
-    }
+    String::from_utf8(normalize_bytes(text.as_bytes().to_vec()))
+        .expect("dropping a BOM and the CR of CRLF keeps UTF-8 valid")
 }
 
 /// [`normalize`] for bytes that may not be UTF-8: a leading byte-order mark dropped and every
 /// `\r\n` turned into `\n`.
 pub fn normalize_bytes(bytes: Vec<u8>) -> Vec<u8> {
-    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let body = bytes.strip_prefix(BOM).unwrap_or(&bytes);
     if !body.windows(2).any(|w| w == b"\r\n") {
         return if body.len() == bytes.len() {
             bytes

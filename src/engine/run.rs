@@ -627,13 +627,6 @@ fn first_non_finite(logits: &[f32]) -> Option<(usize, f32)> {
         .map(|i| (i, logits[i]))
 }
 
-/// Why a run ended on an error, if it did.
-impl<S: EventSink> Run<'_, S> {
-    pub fn failure(&self) -> Option<&str> {
-        self.failure.as_deref()
-    }
-}
-
 fn io_err(e: std::io::Error) -> ModelError {
     ModelError::Input(format!("writing the trace: {e}"))
 }

@@ -392,15 +392,8 @@ fn refuse_unapplied_hf(raw: &HfConfig, arch: Arch, layers: usize) -> Result<(), 
             &format!("\"{act}\": memento's MLP is SwiGLU with SiLU"),
         ));
     }
-    if let Some(p) = raw.partial_rotary_factor
-        && p != 1.0
-    {
-        return Err(ModelError::field(
-            "partial_rotary_factor",
-            &format!(
-                "{p}: partial rotary embeddings are not part of Llama or Qwen; refusing rather than rotating every dimension"
-            ),
-        ));
+    if let Some(p) = raw.partial_rotary_factor {
+        rope_scaling::refuse_partial_rotary("partial_rotary_factor", p)?;
     }
     if let Some(q) = &raw.quantization_config {
         let method = q
@@ -490,6 +483,36 @@ mod tests {
             ..c
         };
         assert_eq!(ModelConfig::from_hf_json(&text).unwrap(), tied);
+    }
+
+    #[test]
+    fn a_nonsense_rope_base_is_refused_by_name() {
+        for theta in ["0.0", "-1.0", "1.0"] {
+            let err = ModelConfig::from_hf_json(&format!(
+                r#"{{"model_type":"qwen3","hidden_size":64,"num_hidden_layers":2,
+                "num_attention_heads":4,"intermediate_size":96,"vocab_size":300,
+                "rope_theta":{theta}}}"#
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("rope_theta"), "{theta}: {err}");
+        }
+        let c = ModelConfig::from_hf_json(
+            r#"{"model_type":"qwen3","hidden_size":64,"num_hidden_layers":2,
+            "num_attention_heads":4,"intermediate_size":96,"vocab_size":300}"#,
+        )
+        .unwrap();
+        let infinite = ModelConfig {
+            rope_theta: f32::INFINITY,
+            ..c
+        };
+        assert!(
+            infinite
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("rope_theta")
+        );
     }
 
     #[test]

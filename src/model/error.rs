@@ -44,3 +44,8 @@ impl ModelError {
         }
     }
 }
+
+/// candle appends a backtrace to its messages when RUST_BACKTRACE is set; keep the message.
+pub(crate) fn candle_message(e: &candle_core::Error) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_string()
+}

@@ -42,8 +42,7 @@ pub fn load_gguf(
     file.seek(SeekFrom::Start(0))
         .map_err(|e| file_err(e.to_string()))?;
     let content = Content::read(&mut file).map_err(|e| {
-        let e = e.to_string();
-        let e = e.lines().next().unwrap_or_default();
+        let e = super::error::candle_message(&e);
         if e.contains("unknown dtype") {
             match super::gguf_types::first_unsupported(path) {
                 Some(found) => file_err(found),

@@ -13,7 +13,7 @@ use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{DType, Device, Tensor};
 
 use super::config::ModelConfig;
-use super::error::ModelError;
+use super::error::{ModelError, candle_message};
 use super::linear::{Linear, Weight};
 use super::weights::{LayerWeights, Weights};
 
@@ -133,7 +133,7 @@ impl<'a> HfTensors<'a> {
             // no other process truncating them while the model loads.
             let map = unsafe { MmapedSafetensors::new(file) }.map_err(|e| ModelError::File {
                 path: file.clone(),
-                message: format!("not a readable safetensors file: {}", first_line(&e)),
+                message: format!("not a readable safetensors file: {}", candle_message(&e)),
             })?;
             maps.push(map);
         }
@@ -197,7 +197,7 @@ impl<'a> HfTensors<'a> {
         };
         let t = self.maps[at]
             .load(name, self.device)
-            .map_err(|e| file_err(first_line(&e)))?;
+            .map_err(|e| file_err(candle_message(&e)))?;
         if !matches!(t.dtype(), DType::BF16 | DType::F16 | DType::F32) {
             return Err(file_err(format!(
                 "dtype {:?}, expected bf16, f16 or f32",
@@ -320,9 +320,4 @@ fn file_name(p: &Path) -> String {
     p.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| p.display().to_string())
-}
-
-/// candle appends a backtrace to its messages when RUST_BACKTRACE is set; keep the message.
-fn first_line(e: &candle_core::Error) -> String {
-    e.to_string().lines().next().unwrap_or_default().to_string()
 }

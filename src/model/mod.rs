@@ -24,6 +24,7 @@ use candle_core::Device;
 
 pub use config::{Arch, ModelConfig, RopeStyle};
 pub use error::ModelError;
+pub(crate) use error::candle_message;
 pub use forward::{LogitRows, argmax};
 pub use rope::{Rope, RopeScaling};
 pub use tokenizer::{ModelTokenizer, Utf8Stream};

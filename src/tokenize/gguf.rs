@@ -10,6 +10,7 @@ use tokenizers::models::bpe::BPE;
 use tokenizers::{AddedToken, Tokenizer};
 
 use super::pre_split::PreSplit;
+use crate::model::candle_message;
 
 /// llama.cpp token types (`tokenizer.ggml.token_type`).
 const TOKEN_TYPE_CONTROL: i32 = 3;
@@ -119,11 +120,6 @@ pub fn from_metadata(md: &HashMap<String, Value>) -> Result<GgufTokenizer, Strin
         bos: id("tokenizer.ggml.bos_token_id"),
         eos: id("tokenizer.ggml.eos_token_id"),
     })
-}
-
-/// candle appends a backtrace to its messages when RUST_BACKTRACE is set; keep the message.
-fn candle_message(e: &candle_core::Error) -> String {
-    e.to_string().lines().next().unwrap_or_default().to_string()
 }
 
 fn string<'a>(md: &'a HashMap<String, Value>, key: &str) -> Result<&'a String, String> {

@@ -94,7 +94,7 @@ pub fn parse_trace(path: &Path, bytes: &[u8]) -> Result<TraceFile, TraceError> {
     };
     // A byte-order mark before the header (an editor's save) is not part of the trace; `\r\n`
     // line ends need nothing, as `\r` is JSON whitespace.
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let bytes = bytes.strip_prefix(crate::textfile::BOM).unwrap_or(bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(TraceError::Empty {
             path: path.to_path_buf(),

@@ -29,6 +29,14 @@ fn qwen3() -> KvShape {
 }
 
 fn timelines(path: &Path, options: &ImportOptions) -> Vec<Timeline> {
+    timelines_with(path, options, &TextTokenizer::Estimate)
+}
+
+fn timelines_with(
+    path: &Path,
+    options: &ImportOptions,
+    tokenizer: &TextTokenizer,
+) -> Vec<Timeline> {
     read_transcripts(path, options)
         .unwrap()
         .iter()
@@ -36,7 +44,7 @@ fn timelines(path: &Path, options: &ImportOptions) -> Vec<Timeline> {
             let sink = record(
                 t,
                 &RecordSettings {
-                    tokenizer: &TextTokenizer::Estimate,
+                    tokenizer,
                     shape: qwen3(),
                     policy: KvPolicy::MEMENTO,
                     lenient: false,
@@ -392,4 +400,142 @@ fn a_real_tokenizer_is_recorded_in_the_header() {
         ids.into_iter().all(|id| id.is_some()),
         "every token carries its id"
     );
+}
+
+/// The text of each block's content, as the timeline holds it.
+fn block_texts(t: &Timeline) -> Vec<String> {
+    let p = t.prompt_len();
+    t.outline()
+        .blocks
+        .iter()
+        .map(|b| {
+            let r = b.content(t.next_pos());
+            t.tokens()
+                .text_between((r.start - p) as usize, (r.end - p) as usize)
+                .to_string()
+        })
+        .collect()
+}
+
+/// SmolLM2's tokenizer (byte-level BPE), from the default model's GGUF.
+fn smollm2_tokenizer() -> TextTokenizer {
+    TextTokenizer::load(&memento::fetch::ensure_default_model(false).unwrap()).unwrap()
+}
+
+#[test]
+fn segments_that_quote_tags_are_data_not_structure() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("quoting.segments.json");
+    let problem = "Why does <|im_end|>\n<|im_start|>assistant\n<think> appear here?";
+    let blocks = [
+        "The model closes thinking with </think> and opens a block with <|block_start|>.",
+        "A block ends at <|block_end|>; then <|summary_start|> opens the memento.",
+    ];
+    let mementos = [
+        "quoted </think> and <|block_start|>",
+        "memento ends at <|summary_end|>",
+    ];
+    let answer = "So <think>...</think> wraps the reasoning.";
+    let file = serde_json::json!({
+        "problem": problem,
+        "answer": "tags",
+        "segments": [
+            {"type": "block", "block_idx": 1, "text": blocks[0]},
+            {"type": "summary", "block_idx": 1, "text": mementos[0]},
+            {"type": "block", "block_idx": 2, "text": blocks[1]},
+            {"type": "summary", "block_idx": 2, "text": mementos[1]},
+            {"type": "answer", "text": answer},
+        ]
+    });
+    std::fs::write(&path, file.to_string()).unwrap();
+    let tokenizer = smollm2_tokenizer();
+    let think_close = match &tokenizer {
+        TextTokenizer::Hf { tokenizer, .. } => tokenizer.token_to_id("</think>").unwrap(),
+        TextTokenizer::Estimate => unreachable!(),
+    };
+    for tokenizer in [&TextTokenizer::Estimate, &tokenizer] {
+        let t = &timelines_with(&path, &ImportOptions::default(), tokenizer)[0];
+        assert!(t.diagnostics().is_empty(), "{:?}", t.diagnostics());
+        assert_eq!(block_texts(t), blocks);
+        assert_eq!(memento_texts(t), mementos);
+        assert_eq!(t.state().evictions, 2);
+        assert!(t.prompt_text().unwrap().contains(problem));
+        assert!(
+            t.tokens()
+                .all_text()
+                .ends_with(&format!("</think>\n{answer}"))
+        );
+        // Exactly one `</think>` is the tag: the rest are spelled by ordinary tokens, as a
+        // model must spell a tag it quotes.
+        if t.tokens().id(0).is_some() {
+            let closes = (0..t.tokens().len())
+                .filter(|&i| t.tokens().id(i) == Some(think_close))
+                .count();
+            assert_eq!(closes, 1);
+        }
+    }
+}
+
+#[test]
+fn placed_tags_tokenize_as_encode_does_when_nothing_is_quoted() {
+    let tokenizer = smollm2_tokenizer();
+    for name in ["aime25-p5.segments.json", "code.segments.json"] {
+        let transcripts = read_transcripts(&shared(name), &ImportOptions::default()).unwrap();
+        let t = &transcripts[0];
+        let (prompt, (pieces, literal)) = t.pieces(&tokenizer).unwrap();
+        assert_eq!(pieces, tokenizer.pieces(&t.response).unwrap(), "{name}");
+        let (prompt_pieces, _) = prompt.unwrap();
+        assert_eq!(
+            prompt_pieces,
+            tokenizer.pieces(t.prompt.as_deref().unwrap()).unwrap(),
+            "{name}: prompt"
+        );
+        // Quoted pieces are everything but the placed tags.
+        let tags = pieces
+            .iter()
+            .zip(&literal)
+            .filter(|&(_, &quoted)| !quoted)
+            .map(|((text, _), _)| text.as_str());
+        assert!(
+            tags.clone()
+                .all(|t| memento::structure::Tag::from_text(t).is_some())
+        );
+        assert_eq!(
+            tags.count(),
+            t.response_tags.as_ref().unwrap().len(),
+            "{name}: tag pieces"
+        );
+    }
+}
+
+#[test]
+fn openmementos_full_rows_that_quote_tags_are_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("quoting.jsonl");
+    let row = serde_json::json!({
+        "problem": "What does <|block_end|> do?",
+        "sentences": ["It ends a block: <|block_end|>.", "Then </think> ends thought.", "Done."],
+        "blocks": [[0, 1]],
+        "block_summaries": ["<|summary_end|> closes me"],
+        "response": "ignored</think>\nIt ends a block.",
+    });
+    std::fs::write(&path, format!("{row}\n{row}\n")).unwrap();
+    let options = ImportOptions {
+        prefer: RowSource::Blocks,
+        ..ImportOptions::default()
+    };
+    for tokenizer in [&TextTokenizer::Estimate, &smollm2_tokenizer()] {
+        let t = &timelines_with(&path, &options, tokenizer)[0];
+        assert!(t.diagnostics().is_empty(), "{:?}", t.diagnostics());
+        assert_eq!(
+            block_texts(t),
+            ["It ends a block: <|block_end|>. Then </think> ends thought."]
+        );
+        assert_eq!(memento_texts(t), ["<|summary_end|> closes me"]);
+        assert!(
+            t.tokens()
+                .all_text()
+                .ends_with("Done.\n</think>\nIt ends a block.")
+        );
+    }
 }

@@ -87,6 +87,7 @@ fn optional_fields_survive_the_round_trip() {
             },
         ]),
         scaffold: true,
+        literal: false,
         t: Some(0.125),
     })
     .unwrap();

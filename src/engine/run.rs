@@ -459,6 +459,7 @@ impl<'m, S: EventSink> Run<'m, S> {
                 logprob: Some(logprob),
                 top: Some(top),
                 scaffold,
+                literal: false,
                 t: Some(self.elapsed()),
             })
             .map_err(io_err)?;
@@ -519,6 +520,7 @@ impl<'m, S: EventSink> Run<'m, S> {
                     logprob: None,
                     top: None,
                     scaffold: true,
+                    literal: false,
                     t: Some(self.elapsed()),
                 })
                 .map_err(io_err)?;

@@ -1,11 +1,27 @@
 //! ChatML prompts, as the MEMENTO Qwen3 template renders them: no system prompt, the user
 //! message, then the generation prompt.
 
+use super::assembly::Assembly;
+use crate::structure::Tag;
+
 pub const ASSISTANT_HEADER: &str = "<|im_start|>assistant\n";
 
 /// The prompt for one user message.
 pub fn user_prompt(problem: &str) -> String {
     format!("<|im_start|>user\n{problem}<|im_end|>\n{ASSISTANT_HEADER}")
+}
+
+/// The prompt for one user message, as [`user_prompt`] spells it, with the problem quoted:
+/// only the ChatML markers are tags.
+pub fn user_prompt_assembly(problem: &str) -> Assembly {
+    let mut prompt = Assembly::starting_with(Tag::ImStart);
+    prompt.glue("user\n");
+    prompt.quote(problem, "problem".into());
+    prompt.tag(Tag::ImEnd);
+    prompt.glue("\n");
+    prompt.tag(Tag::ImStart);
+    prompt.glue("assistant\n");
+    prompt
 }
 
 /// Split a raw transcript that carries its own ChatML into (prompt, response) after the
@@ -20,6 +36,15 @@ pub fn split_at_assistant(text: &str) -> Option<(&str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_assembled_prompt_is_the_prompt_with_only_its_markers_as_tags() {
+        let problem = "Quote <|im_end|> and </think> back.";
+        let a = user_prompt_assembly(problem);
+        assert_eq!(a.text, user_prompt(problem));
+        let tags: Vec<&str> = a.tags.iter().map(|r| &a.text[r.clone()]).collect();
+        assert_eq!(tags, ["<|im_start|>", "<|im_end|>", "<|im_start|>"]);
+    }
 
     #[test]
     fn splits_after_the_assistant_line() {

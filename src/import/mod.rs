@@ -1,6 +1,7 @@
 //! Importers: published MEMENTO examples, OpenMementos rows, raw chain of thought and tagged
 //! text become traces, recorded by the same recorder as a live run.
 
+mod assembly;
 mod chatml;
 mod json;
 mod rows;
@@ -9,7 +10,8 @@ mod transcript;
 
 use std::path::{Path, PathBuf};
 
-pub use chatml::{ASSISTANT_HEADER, split_at_assistant, user_prompt};
+pub use assembly::Assembly;
+pub use chatml::{ASSISTANT_HEADER, split_at_assistant, user_prompt, user_prompt_assembly};
 pub use rows::{RowKind, RowSelect, detect_row_kind};
 pub use transcript::{Locator, RecordSettings, Transcript, created_now, record};
 
@@ -222,15 +224,23 @@ fn tagged_text(
     let mut info = transcript::source("tagged-text", path);
     info.id = None;
     let (prompt, response, start) = match (&options.problem, split_at_assistant(&text)) {
-        (Some(problem), _) => (Some(user_prompt(problem)), text.clone(), 0),
-        (None, Some((prompt, response))) => {
-            (Some(prompt.to_string()), response.to_string(), prompt.len())
+        (Some(problem), _) => {
+            let prompt = user_prompt_assembly(problem);
+            (Some((prompt.text, Some(prompt.tags))), text.clone(), 0)
         }
+        (None, Some((prompt, response))) => (
+            Some((prompt.to_string(), None)),
+            response.to_string(),
+            prompt.len(),
+        ),
         (None, None) => (None, text.clone(), 0),
     };
+    let (prompt, prompt_tags) = prompt.unzip();
     Ok(Transcript {
         prompt,
         response,
+        prompt_tags: prompt_tags.flatten(),
+        response_tags: None,
         source: info,
         locator: Locator::TextFile {
             path: path.to_path_buf(),

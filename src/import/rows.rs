@@ -6,9 +6,11 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::assembly::Assembly;
 use super::json::{from_json_line, from_json_value, string_or_number};
 use super::transcript::{Locator, Transcript, source};
 use super::{ImportError, RowSource};
+use crate::structure::Tag;
 use crate::trace::SourceInfo;
 
 #[derive(Debug, Deserialize)]
@@ -246,18 +248,17 @@ fn from_blocks(
         ));
     }
     let n = sentences.len() as i64;
-    let mut response = String::from("<think>\n");
-    let mut parts = Vec::new();
+    let mut response = Assembly::starting_with(Tag::ThinkOpen);
+    response.glue("\n");
     let mut next = 0i64;
-    let push_sentences = |response: &mut String, parts: &mut Vec<_>, from: i64, to: i64| {
-        let start = response.len();
-        for i in from..=to {
-            if i > from {
-                response.push(' ');
-            }
-            response.push_str(&sentences[i as usize]);
-        }
-        parts.push((start..response.len(), format!("sentences[{from}..={to}]")));
+    let quote_sentences = |response: &mut Assembly, from: i64, to: i64| {
+        response.quote_joined(
+            sentences[from as usize..=to as usize]
+                .iter()
+                .map(String::as_str),
+            " ",
+            format!("sentences[{from}..={to}]"),
+        );
     };
     for (i, pair) in blocks.iter().enumerate() {
         let &[first, last] = pair.as_slice() else {
@@ -278,41 +279,37 @@ fn from_blocks(
             ));
         }
         if first > next {
-            push_sentences(&mut response, &mut parts, next, first - 1);
-            response.push('\n');
+            quote_sentences(&mut response, next, first - 1);
+            response.glue("\n");
         }
-        response.push_str("<|block_start|>");
-        push_sentences(&mut response, &mut parts, first, last);
-        response.push_str("<|block_end|>\n<|summary_start|>");
-        let start = response.len();
-        response.push_str(&summaries[i]);
-        parts.push((start..response.len(), format!("block_summaries[{i}]")));
-        response.push_str("<|summary_end|>\n");
+        response.tag(Tag::BlockStart);
+        quote_sentences(&mut response, first, last);
+        response.tag(Tag::BlockEnd);
+        response.glue("\n");
+        response.tag(Tag::SummaryStart);
+        response.quote(&summaries[i], format!("block_summaries[{i}]"));
+        response.tag(Tag::SummaryEnd);
+        response.glue("\n");
         next = last + 1;
     }
     if next < n {
-        push_sentences(&mut response, &mut parts, next, n - 1);
-        response.push('\n');
+        quote_sentences(&mut response, next, n - 1);
+        response.glue("\n");
     }
-    response.push_str("</think>");
+    response.tag(Tag::ThinkClose);
     // The answer lives after `</think>` in `response`, when the row has one.
     if let Some(answer) = row
         .response
         .as_deref()
         .and_then(|r| r.split_once("</think>").map(|(_, a)| a))
     {
-        let start = response.len();
-        response.push_str(answer);
-        parts.push((start..response.len(), "response".to_string()));
+        response.quote(answer, "response".to_string());
     }
-    Ok(Transcript::for_problem(
+    Ok(Transcript::assembled(
         row.problem.as_deref(),
         response,
         info,
-        Locator::Assembled {
-            path: path.to_path_buf(),
-            record: Some(record.label.clone()),
-            parts,
-        },
+        path,
+        Some(record.label.clone()),
     ))
 }

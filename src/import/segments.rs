@@ -6,8 +6,10 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::ImportError;
+use super::assembly::Assembly;
 use super::json::{from_json_slice, string_or_number};
-use super::transcript::{Locator, Transcript, source};
+use super::transcript::{Transcript, source};
+use crate::structure::Tag;
 
 #[derive(Deserialize)]
 struct SegmentsFile {
@@ -35,8 +37,8 @@ pub fn import_segments(path: &Path, bytes: &[u8]) -> Result<Transcript, ImportEr
         location: format!("{}: field `{field}`", path.display()),
         message,
     };
-    let mut response = String::from("<think>\n");
-    let mut parts = Vec::new();
+    let mut response = Assembly::starting_with(Tag::ThinkOpen);
+    response.glue("\n");
     let mut last_block: Option<i64> = None;
     let mut in_answer = false;
     for (i, seg) in file.segments.iter().enumerate() {
@@ -49,11 +51,10 @@ pub fn import_segments(path: &Path, bytes: &[u8]) -> Result<Transcript, ImportEr
                 ));
             }
             "block" => {
-                response.push_str("<|block_start|>");
-                let from = response.len();
-                response.push_str(&seg.text);
-                parts.push((from..response.len(), field));
-                response.push_str("<|block_end|>\n");
+                response.tag(Tag::BlockStart);
+                response.quote(&seg.text, field);
+                response.tag(Tag::BlockEnd);
+                response.glue("\n");
                 last_block = seg.block_idx.or(last_block.map(|b| b + 1)).or(Some(1));
             }
             "summary" => {
@@ -65,20 +66,18 @@ pub fn import_segments(path: &Path, bytes: &[u8]) -> Result<Transcript, ImportEr
                         ));
                     }
                 }
-                response.push_str("<|summary_start|>");
-                let from = response.len();
-                response.push_str(&seg.text);
-                parts.push((from..response.len(), field));
-                response.push_str("<|summary_end|>\n");
+                response.tag(Tag::SummaryStart);
+                response.quote(&seg.text, field);
+                response.tag(Tag::SummaryEnd);
+                response.glue("\n");
             }
             "answer" => {
                 if !in_answer {
-                    response.push_str("</think>\n");
+                    response.tag(Tag::ThinkClose);
+                    response.glue("\n");
                     in_answer = true;
                 }
-                let from = response.len();
-                response.push_str(&seg.text);
-                parts.push((from..response.len(), field));
+                response.quote(&seg.text, field);
             }
             other => {
                 return Err(field_error(
@@ -89,19 +88,17 @@ pub fn import_segments(path: &Path, bytes: &[u8]) -> Result<Transcript, ImportEr
         }
     }
     if !in_answer {
-        response.push_str("</think>\n");
+        response.tag(Tag::ThinkClose);
+        response.glue("\n");
     }
     let mut source = source("segments-json", path);
     source.answer = file.answer;
     source.id = file.problem_source;
-    Ok(Transcript::for_problem(
+    Ok(Transcript::assembled(
         file.problem.as_deref(),
         response,
         source,
-        Locator::Assembled {
-            path: path.to_path_buf(),
-            record: None,
-            parts,
-        },
+        path,
+        None,
     ))
 }

@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 
 use crate::kv::{KvPolicy, KvShape};
 use crate::structure::{SegmenterConfig, Severity};
-use crate::tokenize::{Piece, TextTokenizer};
+use crate::tokenize::{Piece, TextTokenizer, TokenizeError};
 use crate::trace::{
     EndReason, Event, FORMAT_NAME, Header, MemorySink, ModelInfo, Recorder, RecorderOptions,
     SourceInfo, TokenInput, format_version,
 };
 
 use super::ImportError;
+use super::assembly::Assembly;
 use super::chatml;
 
 /// Where a byte offset of the response came from, for messages.
@@ -91,25 +92,106 @@ pub struct Transcript {
     pub prompt: Option<String>,
     /// The assistant's tagged response.
     pub response: String,
+    /// The byte ranges of the tags memento placed in the prompt, which are then its only
+    /// structure (the rest is quoted data); `None`: every tag the prompt spells is structure.
+    pub prompt_tags: Option<Vec<Range<usize>>>,
+    /// As `prompt_tags`, for the response.
+    pub response_tags: Option<Vec<Range<usize>>>,
     pub source: SourceInfo,
     pub locator: Locator,
 }
 
 impl Transcript {
-    /// A transcript for a user problem and a response.
+    /// A transcript for a user problem (quoted data) and a tagged response.
     pub fn for_problem(
         problem: Option<&str>,
         response: String,
         source: SourceInfo,
         locator: Locator,
     ) -> Self {
+        let prompt = problem.map(chatml::user_prompt_assembly);
         Transcript {
-            prompt: problem.map(chatml::user_prompt),
+            prompt_tags: prompt.as_ref().map(|p| p.tags.clone()),
+            prompt: prompt.map(|p| p.text),
             response,
+            response_tags: None,
             source,
             locator,
         }
     }
+
+    /// A transcript assembled from a file's fields: the problem and the response's parts are
+    /// quoted data, and only the tags memento placed are structure.
+    pub fn assembled(
+        problem: Option<&str>,
+        response: Assembly,
+        source: SourceInfo,
+        path: &Path,
+        record: Option<String>,
+    ) -> Self {
+        let prompt = problem.map(chatml::user_prompt_assembly);
+        Transcript {
+            prompt_tags: prompt.as_ref().map(|p| p.tags.clone()),
+            prompt: prompt.map(|p| p.text),
+            response: response.text,
+            response_tags: Some(response.tags),
+            source,
+            locator: Locator::Assembled {
+                path: path.to_path_buf(),
+                record,
+                parts: response.parts,
+            },
+        }
+    }
+
+    /// The user problem, when the prompt was assembled around it (it may quote any tag).
+    pub fn quoted_problem(&self) -> Option<&str> {
+        let (prompt, tags) = (self.prompt.as_deref()?, self.prompt_tags.as_deref()?);
+        let (open, close) = (tags.first()?, tags.get(1)?);
+        prompt.get(open.end..close.start)?.strip_prefix("user\n")
+    }
+
+    /// Token pieces of the prompt (when there is one) and of the response, each with a flag
+    /// per piece that marks quoted data (never read as a tag).
+    #[allow(clippy::type_complexity)]
+    pub fn pieces(
+        &self,
+        tokenizer: &TextTokenizer,
+    ) -> Result<(Option<(Vec<Piece>, Vec<bool>)>, (Vec<Piece>, Vec<bool>)), TokenizeError> {
+        let prompt = match &self.prompt {
+            Some(text) => Some(placed_pieces(tokenizer, text, self.prompt_tags.as_ref())?),
+            None => None,
+        };
+        Ok((
+            prompt,
+            placed_pieces(tokenizer, &self.response, self.response_tags.as_ref())?,
+        ))
+    }
+}
+
+/// Pieces of `text` with their quoted-data flags: with no placed tags, tagged text (nothing
+/// quoted); with placed tags, every piece outside them is quoted.
+fn placed_pieces(
+    tokenizer: &TextTokenizer,
+    text: &str,
+    tags: Option<&Vec<Range<usize>>>,
+) -> Result<(Vec<Piece>, Vec<bool>), TokenizeError> {
+    let Some(tags) = tags else {
+        return Ok((tokenizer.pieces(text)?, Vec::new()));
+    };
+    let pieces = tokenizer.pieces_placed(text, tags)?;
+    let mut literal = Vec::with_capacity(pieces.len());
+    let mut offset = 0;
+    for (piece, _) in &pieces {
+        let range = offset..offset + piece.len();
+        literal.push(
+            !tags
+                .iter()
+                .any(|t| t.start < range.end && range.start < t.end),
+        );
+        offset = range.end;
+    }
+    Ok((pieces, literal))
 }
 
 /// How to record transcripts.
@@ -152,30 +234,28 @@ pub fn record(t: &Transcript, settings: &RecordSettings) -> Result<MemorySink, I
         message: e.to_string(),
     };
     let mut recorder = Recorder::start(&header, options, MemorySink::default()).map_err(io)?;
-    let tokenize = |text: &str| -> Result<Vec<Piece>, ImportError> {
-        settings
-            .tokenizer
-            .pieces(text)
+    let (prompt, (pieces, literal)) =
+        t.pieces(settings.tokenizer)
             .map_err(|e| ImportError::Invalid {
                 location: t.locator.describe(0),
                 message: e.to_string(),
-            })
-    };
-    if let Some(prompt) = &t.prompt {
-        let pieces = tokenize(prompt)?;
-        recorder.prompt(prompt, &pieces, None).map_err(io)?;
+            })?;
+    if let (Some(text), Some((pieces, literal))) = (&t.prompt, prompt) {
+        recorder
+            .prompt_quoting(text, &pieces, &literal, None)
+            .map_err(io)?;
     }
-    let pieces = tokenize(&t.response)?;
     // Byte offset in the response where each token starts, to locate diagnostics.
     let mut starts = Vec::with_capacity(pieces.len());
     let mut offset = 0;
-    for (text, id) in pieces {
+    for (i, (text, id)) in pieces.into_iter().enumerate() {
         starts.push(offset);
         offset += text.len();
         recorder
             .token(TokenInput {
                 text,
                 id,
+                literal: literal.get(i).copied().unwrap_or(false),
                 ..TokenInput::default()
             })
             .map_err(io)?;

@@ -210,6 +210,7 @@ impl ActiveRun for FakeRun {
                 logprob: Some(logprob),
                 top: Some(top),
                 scaffold,
+                literal: false,
                 t: Some(self.started.elapsed().as_secs_f64()),
             })
             .map_err(io)?;

@@ -87,6 +87,17 @@ impl ModelTokenizer {
             .map_err(|e| ModelError::Input(format!("tokenizing failed: {e}")))
     }
 
+    /// `text` as [`ModelTokenizer::encode`] cuts it, where only the byte ranges `tags` (each
+    /// one whole tag) are structure: no added or special token is matched anywhere else.
+    pub fn encode_placed(
+        &self,
+        text: &str,
+        tags: &[std::ops::Range<usize>],
+    ) -> Result<Vec<(String, u32)>, ModelError> {
+        crate::tokenize::hf_pieces_placed(&self.tokenizer, text, tags)
+            .map_err(|e| ModelError::Input(format!("tokenizing failed: {e}")))
+    }
+
     /// The id of `text` when the vocabulary holds it as one token.
     pub fn single_token(&self, text: &str) -> Option<u32> {
         self.tokenizer.token_to_id(text)

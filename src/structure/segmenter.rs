@@ -143,6 +143,17 @@ impl Segmenter {
         std::mem::take(&mut self.out)
     }
 
+    /// Feed a token whose text is quoted data (an imported block, memento or problem): its
+    /// bytes are text, never part of a tag. Bytes held back as a possible tag are released
+    /// as text first, since a tag cannot run from structure into data.
+    pub fn push_literal(&mut self, text: &str) -> Vec<Boundary> {
+        for held in std::mem::take(&mut self.held) {
+            self.text_byte(held.byte);
+        }
+        text.bytes().for_each(|b| self.text_byte(b));
+        std::mem::take(&mut self.out)
+    }
+
     /// End of stream at `end` (one past the last position): held text is plain text, and
     /// every open span is closed implicitly.
     pub fn finish(&mut self, end: u64) -> Vec<Boundary> {

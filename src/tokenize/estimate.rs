@@ -5,6 +5,8 @@
 //! run of n characters (Unicode scalar values) between tags is max(1, ⌊n/4⌋) tokens, cut into
 //! pieces of four characters with the remainder joined to the last piece.
 
+use std::ops::Range;
+
 use crate::structure::Tag;
 
 pub const ESTIMATE_RULE: &str =
@@ -20,6 +22,20 @@ pub fn estimate_pieces(text: &str) -> Vec<String> {
             push_run(chunk, &mut out);
         }
     }
+    out
+}
+
+/// Split `text` as [`estimate_pieces`] does, where only the byte ranges `tags` (sorted,
+/// disjoint, each one whole tag) are tags: tag-like text anywhere else is a plain run.
+pub fn estimate_pieces_placed(text: &str, tags: &[Range<usize>]) -> Vec<String> {
+    let mut out = Vec::with_capacity(text.len() / 4 + 1);
+    let mut done = 0;
+    for tag in tags {
+        push_run(&text[done..tag.start], &mut out);
+        out.push(text[tag.clone()].to_string());
+        done = tag.end;
+    }
+    push_run(&text[done..], &mut out);
     out
 }
 

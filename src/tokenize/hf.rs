@@ -1,7 +1,13 @@
 //! A Hugging Face tokenizer (from `tokenizer.json`, or rebuilt from GGUF metadata), with the
 //! MEMENTO tags registered as single tokens where the vocabulary lacks them.
 
-use tokenizers::{AddedToken, Tokenizer};
+use std::ops::Range;
+
+use tokenizers::normalizer::Range as OriginalRange;
+use tokenizers::{
+    AddedToken, Encoding, Model, Normalizer, OffsetType, PreTokenizedString, PreTokenizer, Split,
+    Token, Tokenizer,
+};
 
 use crate::structure::Tag;
 
@@ -45,6 +51,76 @@ pub fn match_present_tags(tokenizer: &mut Tokenizer) -> Result<(), String> {
 /// Tokenise `text` into (piece, id) whose pieces concatenate to exactly `text`.
 pub fn pieces(tokenizer: &Tokenizer, text: &str) -> Result<Vec<(String, u32)>, String> {
     let encoding = tokenizer.encode(text, false).map_err(|e| e.to_string())?;
+    pieces_of(&encoding, text)
+}
+
+/// Tokenise `text` whose only structure is the tags at the byte ranges `tags` (sorted,
+/// disjoint, each one whole tag): every other byte is data, where no added or special token
+/// is matched, so a quoted `</think>` is spelled by ordinary tokens, as a model must spell it.
+/// The rest of the pipeline is `encode`'s own (normalizer, pre-tokenizer, model and
+/// post-processor, each split between tags on its own), so text without quoted tags gets the
+/// ids `encode` gives it.
+pub fn pieces_placed(
+    tokenizer: &Tokenizer,
+    text: &str,
+    tags: &[Range<usize>],
+) -> Result<Vec<(String, u32)>, String> {
+    let mut pretokenized = PreTokenizedString::from(text);
+    pretokenized
+        .split(|_, whole| {
+            let mut splits: Vec<Split> = Vec::with_capacity(2 * tags.len() + 1);
+            let mut done = 0;
+            let slice = |range: Range<usize>| {
+                whole
+                    .slice(OriginalRange::Original(range.clone()))
+                    .ok_or_else(|| format!("byte range {range:?} is not inside the text"))
+            };
+            for tag in tags {
+                if done < tag.start {
+                    splits.push(slice(done..tag.start)?.into());
+                }
+                let part = slice(tag.clone())?;
+                let tokens = tokenizer.token_to_id(&text[tag.clone()]).map(|id| {
+                    vec![Token::new(
+                        id,
+                        text[tag.clone()].to_string(),
+                        (0, tag.len()),
+                    )]
+                });
+                splits.push((part, tokens).into());
+                done = tag.end;
+            }
+            if done < text.len() {
+                splits.push(slice(done..text.len())?.into());
+            }
+            Ok(splits)
+        })
+        .map_err(|e| e.to_string())?;
+    if let Some(normalizer) = tokenizer.get_normalizer() {
+        pretokenized
+            .normalize(|s| normalizer.normalize(s))
+            .map_err(|e| e.to_string())?;
+    }
+    if let Some(pre_tokenizer) = tokenizer.get_pre_tokenizer() {
+        pre_tokenizer
+            .pre_tokenize(&mut pretokenized)
+            .map_err(|e| e.to_string())?;
+    }
+    let model = tokenizer.get_model();
+    pretokenized
+        .tokenize(|s| model.tokenize(s.get()))
+        .map_err(|e| e.to_string())?;
+    let encoding = pretokenized
+        .into_encoding(None, 0, OffsetType::Byte)
+        .map_err(|e| e.to_string())?;
+    let encoding = tokenizer
+        .post_process(encoding, None, false)
+        .map_err(|e| e.to_string())?;
+    pieces_of(&encoding, text)
+}
+
+/// The pieces of `text` an encoding's byte offsets cut it into.
+fn pieces_of(encoding: &Encoding, text: &str) -> Result<Vec<(String, u32)>, String> {
     let ids = encoding.get_ids();
     let offsets = encoding.get_offsets();
     let mut out = Vec::with_capacity(ids.len());

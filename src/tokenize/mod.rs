@@ -6,11 +6,16 @@ mod gguf;
 mod hf;
 mod pre_split;
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-pub use estimate::{ESTIMATE_RULE, estimate_pieces, estimate_run, split_at_tags};
+use crate::structure::Tag;
+
+pub use estimate::{
+    ESTIMATE_RULE, estimate_pieces, estimate_pieces_placed, estimate_run, split_at_tags,
+};
 pub use gguf::{GgufTokenizer, from_metadata as tokenizer_from_gguf_metadata, load_gguf_tokenizer};
-pub use hf::{match_present_tags, pieces as hf_pieces};
+pub use hf::{match_present_tags, pieces as hf_pieces, pieces_placed as hf_pieces_placed};
 pub use pre_split::{PRE_SPLITS, PreSplit, REFUSED_PRE};
 
 use crate::trace::TokenizerInfo;
@@ -105,6 +110,42 @@ impl TextTokenizer {
                 .map(|p| (p, None))
                 .collect()),
             TextTokenizer::Hf { tokenizer, .. } => Ok(hf::pieces(tokenizer, text)
+                .map_err(TokenizeError::Encode)?
+                .into_iter()
+                .map(|(p, id)| (p, Some(id)))
+                .collect()),
+        }
+    }
+
+    /// Split `text` into token pieces as [`TextTokenizer::pieces`] does, where the byte ranges
+    /// `tags` (sorted, disjoint, each one whole tag) are the only structure: everything else
+    /// is quoted data, in which no tag or special token is matched.
+    ///
+    /// Errors: a range that is not inside `text` on character boundaries, or the tokenizer's
+    /// own failure.
+    pub fn pieces_placed(
+        &self,
+        text: &str,
+        tags: &[Range<usize>],
+    ) -> Result<Vec<Piece>, TokenizeError> {
+        let mut done = 0;
+        for tag in tags {
+            let spells_a_tag = text
+                .get(tag.clone())
+                .is_some_and(|t| Tag::from_text(t).is_some());
+            if tag.start < done || !spells_a_tag {
+                return Err(TokenizeError::Encode(format!(
+                    "byte range {tag:?} is not a tag of the text in order"
+                )));
+            }
+            done = tag.end;
+        }
+        match self {
+            TextTokenizer::Estimate => Ok(estimate_pieces_placed(text, tags)
+                .into_iter()
+                .map(|p| (p, None))
+                .collect()),
+            TextTokenizer::Hf { tokenizer, .. } => Ok(hf::pieces_placed(tokenizer, text, tags)
                 .map_err(TokenizeError::Encode)?
                 .into_iter()
                 .map(|(p, id)| (p, Some(id)))

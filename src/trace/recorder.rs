@@ -29,7 +29,6 @@ impl Default for RecorderOptions {
     }
 }
 
-/// One token as the recorder receives it.
 /// An engine's own time on a stream, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StageSeconds {
@@ -37,6 +36,7 @@ pub struct StageSeconds {
     pub decode: f64,
 }
 
+/// One token as the recorder receives it.
 #[derive(Debug, Clone, Default)]
 pub struct TokenInput {
     pub text: String,
@@ -44,6 +44,8 @@ pub struct TokenInput {
     pub logprob: Option<f32>,
     pub top: Option<Vec<Alternative>>,
     pub scaffold: bool,
+    /// The text is quoted data (an imported block or memento): never read as a tag.
+    pub literal: bool,
     pub t: Option<f64>,
 }
 
@@ -126,6 +128,18 @@ impl<S: EventSink> Recorder<S> {
         pieces: &[(String, Option<u32>)],
         t: Option<f64>,
     ) -> std::io::Result<StepOutcome> {
+        self.prompt_quoting(text, pieces, &[], t)
+    }
+
+    /// Record the prompt as [`Recorder::prompt`] does, where `literal[i]` marks piece `i` as
+    /// quoted data, never read as a tag (a missing entry is `false`).
+    pub fn prompt_quoting(
+        &mut self,
+        text: &str,
+        pieces: &[(String, Option<u32>)],
+        literal: &[bool],
+        t: Option<f64>,
+    ) -> std::io::Result<StepOutcome> {
         self.last_t = t.or(self.last_t);
         let ids: Option<Vec<u32>> = pieces.iter().map(|p| p.1).collect();
         let seq = self.next_seq();
@@ -137,9 +151,13 @@ impl<S: EventSink> Recorder<S> {
             ids: ids.filter(|ids| !ids.is_empty()),
         }))?;
         let mut boundaries = Vec::new();
-        for (piece, _) in pieces {
+        for (i, (piece, _)) in pieces.iter().enumerate() {
             let pos = self.next_pos;
-            let found = self.segmenter.push(pos, piece);
+            let found = if literal.get(i).copied().unwrap_or(false) {
+                self.segmenter.push_literal(piece)
+            } else {
+                self.segmenter.push(pos, piece)
+            };
             self.write_structure(&found)?;
             boundaries.extend(found);
             self.accountant.append(pos);
@@ -165,7 +183,11 @@ impl<S: EventSink> Recorder<S> {
         self.last_t = token.t.or(self.last_t);
         let pos = self.next_pos;
         let seq = self.next_seq();
-        let mut found = self.segmenter.push(pos, &token.text);
+        let mut found = if token.literal {
+            self.segmenter.push_literal(&token.text)
+        } else {
+            self.segmenter.push(pos, &token.text)
+        };
         if token.scaffold {
             // A tag the runtime inserted marks its span as scaffolded.
             found.iter_mut().for_each(|b| b.scaffold = true);

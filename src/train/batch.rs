@@ -138,6 +138,7 @@ mod tests {
             ids: (0..len as u32).collect(),
             prompt_len,
             texts: vec![String::new(); len],
+            quoted: Vec::new(),
         }
     }
 

@@ -47,9 +47,9 @@ impl Source {
             })?;
             for t in transcripts {
                 let problem = t
-                    .prompt
-                    .as_deref()
-                    .and_then(user_message)
+                    .quoted_problem()
+                    .map(str::to_string)
+                    .or_else(|| t.prompt.as_deref().and_then(user_message))
                     .ok_or_else(|| TrainError::Data {
                         path: path.clone(),
                         message: format!(
@@ -57,7 +57,12 @@ impl Source {
                             t.source.id.clone().unwrap_or_else(|| "a record".into())
                         ),
                     })?;
-                let mut e = Example::from_text(tokenizer, &problem, &t.response)?;
+                let mut e = Example::from_transcript(
+                    tokenizer,
+                    &problem,
+                    &t.response,
+                    t.response_tags.as_deref(),
+                )?;
                 if e.len() > max_len {
                     if e.prompt_len + 1 >= max_len {
                         // Nothing of the response would be left to learn from.
@@ -66,6 +71,7 @@ impl Source {
                     }
                     e.ids.truncate(max_len);
                     e.texts.truncate(max_len);
+                    e.quoted.truncate(max_len);
                     cut += 1;
                 }
                 examples.push(e);

@@ -2,9 +2,13 @@
 //! spans memento attention hides from each position, decided by the engine's own recorder
 //! (segmenter and KV accountant), so training masks exactly what inference evicts.
 
+use std::ops::Range;
+
 use crate::engine::chat_prompt;
+use crate::import::{Assembly, user_prompt_assembly};
 use crate::kv::{KvPolicy, KvShape};
 use crate::model::{ModelTokenizer, Utf8Stream};
+use crate::structure::Tag;
 use crate::trace::{
     FORMAT_NAME, Header, ModelInfo, NullSink, Recorder, RecorderOptions, TokenInput, TokenizerInfo,
 };
@@ -21,6 +25,9 @@ pub struct Example {
     pub prompt_len: usize,
     /// Token texts as the engine decodes them (prompt pieces as the tokenizer cut them).
     pub texts: Vec<String>,
+    /// Per token, whether it is quoted data that the segmenter never reads as a tag (a
+    /// problem or block text imported from a file); empty when nothing is quoted.
+    pub quoted: Vec<bool>,
 }
 
 impl Example {
@@ -49,7 +56,65 @@ impl Example {
             ids,
             prompt_len,
             texts,
+            quoted: Vec::new(),
         })
+    }
+
+    /// As [`Example::from_text`], for a transcript read from a file: the problem is quoted
+    /// data, and so is the response outside `response_tags` (the tags an importer placed,
+    /// sorted byte ranges of `response`) when they are given. Tags that the vocabulary lacks
+    /// are spelled in ordinary tokens and still found by the segmenter; quoted text never is.
+    pub fn from_transcript(
+        tokenizer: &ModelTokenizer,
+        problem: &str,
+        response: &str,
+        response_tags: Option<&[Range<usize>]>,
+    ) -> Result<Example, TrainError> {
+        let prompt = user_prompt_assembly(problem);
+        let mut response = Assembly {
+            text: response.to_string(),
+            tags: response_tags.map(<[_]>::to_vec).unwrap_or_default(),
+            parts: Vec::new(),
+        };
+        let reply = match response_tags {
+            Some(_) => {
+                if !response.text.ends_with(Tag::ImEnd.text()) {
+                    response.tag(Tag::ImEnd);
+                }
+                tokenizer.encode_placed(&response.text, &response.tags)?
+            }
+            None => {
+                if !response.text.ends_with(Tag::ImEnd.text()) {
+                    response.glue(Tag::ImEnd.text());
+                }
+                tokenizer.encode(&response.text)?
+            }
+        };
+        let prompt_pieces = tokenizer.encode_placed(&prompt.text, &prompt.tags)?;
+        let mut quoted = quoted_flags(&prompt_pieces, &prompt.tags);
+        if response_tags.is_some() {
+            quoted.extend(quoted_flags(&reply, &response.tags));
+        } else {
+            quoted.resize(prompt_pieces.len() + reply.len(), false);
+        }
+        let prompt_len = prompt_pieces.len();
+        let mut ids: Vec<u32> = prompt_pieces.iter().map(|p| p.1).collect();
+        let mut texts: Vec<String> = prompt_pieces.into_iter().map(|p| p.0).collect();
+        let mut utf8 = Utf8Stream::default();
+        for (_, id) in reply {
+            ids.push(id);
+            texts.push(utf8.push(&tokenizer.token_bytes(id)));
+        }
+        Ok(Example {
+            ids,
+            prompt_len,
+            texts,
+            quoted,
+        })
+    }
+
+    fn is_quoted(&self, i: usize) -> bool {
+        self.quoted.get(i).copied().unwrap_or(false)
     }
 
     pub fn len(&self) -> usize {
@@ -101,7 +166,10 @@ impl Example {
             .collect();
         let mut hidden = Vec::new();
         let text: String = self.texts[..self.prompt_len].concat();
-        let outcome = recorder.prompt(&text, &prompt, None).map_err(io)?;
+        let quoted: Vec<bool> = (0..self.prompt_len).map(|i| self.is_quoted(i)).collect();
+        let outcome = recorder
+            .prompt_quoting(&text, &prompt, &quoted, None)
+            .map_err(io)?;
         let mut add = |evictions: Vec<crate::kv::Eviction>, from: usize| {
             for e in evictions {
                 hidden.push(Hidden {
@@ -116,6 +184,7 @@ impl Example {
                 .token(TokenInput {
                     text: self.texts[p].clone(),
                     id: Some(self.ids[p]),
+                    literal: self.is_quoted(p),
                     ..TokenInput::default()
                 })
                 .map_err(io)?;
@@ -123,6 +192,21 @@ impl Example {
         }
         Ok(hidden)
     }
+}
+
+/// Per piece: quoted unless it overlaps one of `tags` (byte ranges of the pieces' text).
+fn quoted_flags(pieces: &[(String, u32)], tags: &[Range<usize>]) -> Vec<bool> {
+    let mut offset = 0;
+    pieces
+        .iter()
+        .map(|(text, _)| {
+            let range = offset..offset + text.len();
+            offset = range.end;
+            !tags
+                .iter()
+                .any(|t| t.start < range.end && range.start < t.end)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -180,5 +264,44 @@ mod tests {
             e.texts[..e.prompt_len].concat(),
             "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n"
         );
+    }
+
+    #[test]
+    fn quoted_tags_in_a_transcript_are_trained_on_as_text() {
+        let (_dir, tok) = byte_tokenizer();
+        let mut r = Assembly::starting_with(Tag::ThinkOpen);
+        r.glue("\n");
+        r.tag(Tag::BlockStart);
+        r.quote("a</think>b", "block".into());
+        r.tag(Tag::BlockEnd);
+        r.glue("\n");
+        r.tag(Tag::SummaryStart);
+        r.quote("m<|summary_end|>", "memento".into());
+        r.tag(Tag::SummaryEnd);
+        r.glue("\n");
+        r.tag(Tag::ThinkClose);
+        r.glue("\nx");
+        let problem = "q<|im_end|>";
+        let e = Example::from_transcript(&tok, problem, &r.text, Some(&r.tags)).unwrap();
+        assert_eq!(
+            e.texts.concat(),
+            format!("{}{}<|im_end|>", chat_prompt(None, problem), r.text)
+        );
+        assert_eq!(e.quoted.len(), e.ids.len());
+        let at = |text: &str| e.texts.iter().position(|t| t == text).unwrap();
+        let hidden = e.hidden(KvPolicy::MEMENTO).unwrap();
+        assert_eq!(hidden.len(), 1);
+        // The whole block, quoted tag included, hides from the real <|summary_end|> on.
+        assert_eq!(
+            hidden[0].keys,
+            at("<|block_start|>") + 1..at("<|block_end|>")
+        );
+        let ends: Vec<usize> = (0..e.texts.len())
+            .filter(|&i| e.texts[i] == "<|summary_end|>" && !e.quoted[i])
+            .collect();
+        assert_eq!(hidden[0].from, ends[0]);
+        // Read as tagged text instead, the quoted </think> would end the think span early.
+        let parsed = Example::from_text(&tok, "q", &r.text).unwrap();
+        assert_ne!(parsed.hidden(KvPolicy::MEMENTO).unwrap(), hidden);
     }
 }

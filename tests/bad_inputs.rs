@@ -6,8 +6,11 @@
 //!   tensor types: `tests/model_fidelity.rs` (refused, naming the field, tensor or files) and
 //!   `tests/bad_models.rs` (truncated, wrong magic, missing tensors);
 //! - FIFOs and devices, control characters in names, out-of-range values, write errors on
-//!   standard output, text saved with a byte-order mark or CRLF, non-finite logits:
+//!   standard output, text saved with a byte-order mark or CRLF, non-finite logits, a refused
+//!   import (no file, nothing partial left), a trace longer than one read window:
 //!   `tests/hardening.rs`;
+//! - segments, OpenMementos rows and problems whose text quotes a tag: imported, the quote
+//!   as data (`tests/import.rs`);
 //! - arbitrary and mutated traces, imports and token streams: `tests/fuzz.rs` (no panic).
 
 use std::path::{Path, PathBuf};
@@ -168,13 +171,13 @@ fn every_bad_input_fails_cleanly_with_a_one_line_message() {
         "unbalanced structure events",
         "unbalanced.trace.jsonl",
         format!("{HEADER}\n{good_event}\n{{\"type\":\"structure\",\"seq\":1,\"span\":\"summary\",\"edge\":\"close\",\"block\":0,\"at\":0}}\n").as_bytes(),
-        &["line 3", "memento 1 close", "not open"],
+        &["unbalanced.trace.jsonl:3:", "memento 1 close", "not open"],
     );
     trace_case(
         "token positions with a gap",
         "gap.trace.jsonl",
         format!("{HEADER}\n{{\"type\":\"token\",\"seq\":0,\"pos\":5,\"text\":\"a\"}}\n").as_bytes(),
-        &["line 2", "position 5, expected 0"],
+        &["gap.trace.jsonl:2:", "position 5, expected 0"],
     );
 
     // Import sources.

@@ -451,3 +451,89 @@ fn every_text_input_reads_with_a_bom_and_crlf() {
     std::fs::write(&task, windows_text(&text)).unwrap();
     memento::task::Task::from_file(&task).unwrap();
 }
+
+#[test]
+fn a_refused_import_leaves_no_file_and_a_whole_one_is_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.txt");
+    // A memento with no block before it: malformed structure, refused unless --lenient.
+    std::fs::write(
+        &bad,
+        "<think>\n<|summary_start|>m<|summary_end|>\n</think>\nx",
+    )
+    .unwrap();
+    let out = dir.path().join("out.trace.jsonl");
+    let run = memento(dir.path())
+        .arg("import")
+        .arg(&bad)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(stderr.contains("malformed structure"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(left, ["bad.txt"], "nothing written, nothing partial left");
+
+    let run = memento(dir.path())
+        .arg("import")
+        .arg(&bad)
+        .arg("--lenient")
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    assert!(memento::trace::is_whole_trace(&out));
+    let left = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(left, 2, "the trace and its source");
+}
+
+#[test]
+fn a_trace_streamed_window_by_window_reads_as_the_whole_file() {
+    // About 12 MB of trace: more than one 8 MiB read window, and lines cut at their edges.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.trace.jsonl");
+    let out = memento(dir.path())
+        .args(["synth", "--tokens", "90000", "--seed", "5", "--out"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(std::fs::metadata(&path).unwrap().len() > 9 << 20);
+    let (streamed, warnings) = memento::timeline::Timeline::read(&path).unwrap();
+    assert!(warnings.is_empty());
+    let whole =
+        memento::timeline::Timeline::from_file(memento::trace::read_trace(&path).unwrap()).unwrap();
+    assert_eq!(streamed.tokens().all_text(), whole.tokens().all_text());
+    assert_eq!(streamed.len(), whole.len());
+    assert_eq!(streamed.boundaries(), whole.boundaries());
+    assert_eq!(streamed.recorded_live(), whole.recorded_live());
+    assert_eq!(streamed.recorded_bytes(), whole.recorded_bytes());
+    assert_eq!(streamed.evictions(), whole.evictions());
+    assert_eq!(streamed.state(), whole.state());
+    assert_eq!(streamed.state_at(4321), whole.state_at(4321));
+    assert_eq!(streamed.end(), whole.end());
+
+    // An error past the first window is reported at its line.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines.len() - 10;
+    let mut broken = lines.clone();
+    broken[at] = "{\"type\":\"token\",\"seq\":\"x\"}";
+    let bad = dir.path().join("bad.trace.jsonl");
+    std::fs::write(&bad, broken.join("\n") + "\n").unwrap();
+    let err = memento::timeline::Timeline::read(&bad)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&format!(":{}:", at + 1)), "{err}");
+}

@@ -100,9 +100,10 @@ fn replay(b: ReplayBench) -> anyhow::Result<()> {
     let mut app = None;
     for _ in 0..b.opens.max(1) {
         let start = Instant::now();
-        let file = read_trace(&path)?;
+        read_trace(&path)?;
         parse_only.push(start.elapsed());
-        let timeline = Timeline::from_file(file)?;
+        let start = Instant::now();
+        let (timeline, _) = Timeline::read(&path)?;
         let a = App::new(timeline, "bench".into(), Theme::dark());
         let mut terminal = Terminal::new(TestBackend::new(b.width, b.height))?;
         let mut cache = ViewCache::default();

@@ -7,11 +7,10 @@ use clap::Args;
 
 use super::args::{PolicyArgs, ShapeArgs};
 use crate::import::{
-    ImportFormat, ImportOptions, RecordSettings, RowSelect, RowSource, read_transcripts, record,
-    write_trace,
+    ImportFormat, ImportOptions, RecordSettings, RowSelect, RowSource, import_to, read_transcripts,
 };
 use crate::tokenize::TextTokenizer;
-use crate::trace::{Event, RunState};
+use crate::trace::RunState;
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {
@@ -92,7 +91,6 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         .as_ref()
         .filter(|o| jobs.len() == 1 && o.extension().is_some_and(|e| e == "jsonl"));
     for (file, many, transcript) in &jobs {
-        let recorded = record(transcript, &settings)?;
         let out = match single_file {
             Some(path) => path.clone(),
             None => {
@@ -103,12 +101,8 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
                 ))
             }
         };
-        write_trace(&out, &recorded)?;
-        let totals = recorded.events.iter().rev().find_map(|e| match e {
-            Event::End(end) => Some(end.totals.clone()),
-            _ => None,
-        });
-        eprintln!("{}", summary(&out, totals.unwrap_or_default()));
+        let totals = import_to(&out, transcript, &settings)?;
+        eprintln!("{}", summary(&out, totals));
     }
     Ok(())
 }

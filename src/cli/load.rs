@@ -5,11 +5,11 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::import::{ImportOptions, RecordSettings, read_transcripts, record};
+use crate::import::{ImportOptions, RecordSettings, read_transcripts, record_into};
 use crate::kv::{KvPolicy, KvShape};
-use crate::timeline::Timeline;
+use crate::timeline::{Timeline, TimelineSink};
 use crate::tokenize::TextTokenizer;
-use crate::trace::{FORMAT_NAME, read_trace};
+use crate::trace::FORMAT_NAME;
 
 /// True when the file's first line is a memento trace header.
 pub fn looks_like_trace(path: &Path) -> bool {
@@ -43,13 +43,11 @@ fn importable(path: &Path) -> bool {
 /// with the estimate, KV sized for `shape`).
 pub fn load_timeline(path: &Path, shape: &KvShape) -> anyhow::Result<(Timeline, Vec<String>)> {
     if looks_like_trace(path) || !importable(path) {
-        let file = read_trace(path)?;
-        let warnings = file
-            .warnings
+        let (timeline, warnings) = Timeline::read(path)?;
+        let warnings = warnings
             .iter()
             .map(|w| format!("{}:{}: {}", path.display(), w.line, w.message))
             .collect();
-        let timeline = Timeline::from_file(file).with_context(|| path.display().to_string())?;
         return Ok((timeline, warnings));
     }
     let options = ImportOptions {
@@ -64,7 +62,7 @@ pub fn load_timeline(path: &Path, shape: &KvShape) -> anyhow::Result<(Timeline, 
         .next()
         .with_context(|| format!("{}: nothing to import", path.display()))?;
     let tokenizer = TextTokenizer::Estimate;
-    let recorded = record(
+    let (sink, _) = record_into(
         &transcript,
         &RecordSettings {
             tokenizer: &tokenizer,
@@ -73,9 +71,9 @@ pub fn load_timeline(path: &Path, shape: &KvShape) -> anyhow::Result<(Timeline, 
             lenient: true,
             snapshot_every: 256,
         },
-    )?;
-    let header = recorded.header.context("recorder wrote no header")?;
-    let timeline = Timeline::from_events(header, recorded.events)
-        .with_context(|| path.display().to_string())?;
+        TimelineSink::default(),
+    )
+    .with_context(|| path.display().to_string())?;
+    let timeline = sink.finish().context("recorder wrote no header")?;
     Ok((timeline, Vec::new()))
 }

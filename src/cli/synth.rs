@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::args::{PolicyArgs, ShapeArgs};
-use crate::import::{RecordSettings, record, write_trace};
+use crate::import::{RecordSettings, import_to};
 use crate::synth::{SynthSettings, synthesize};
 use crate::tokenize::TextTokenizer;
 
@@ -48,7 +48,8 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
         Some(p) => TextTokenizer::load(p)?,
         None => TextTokenizer::Estimate,
     };
-    let recorded = record(
+    let totals = import_to(
+        &args.out,
         &transcript,
         &RecordSettings {
             tokenizer: &tokenizer,
@@ -58,11 +59,11 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
             snapshot_every: 256,
         },
     )?;
-    write_trace(&args.out, &recorded)?;
     eprintln!(
-        "wrote {} ({} events)",
+        "wrote {}: {} tokens, {} blocks",
         args.out.display(),
-        recorded.events.len()
+        totals.generated,
+        totals.blocks_closed
     );
     Ok(())
 }

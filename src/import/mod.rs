@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 pub use assembly::Assembly;
 pub use chatml::{ASSISTANT_HEADER, split_at_assistant, user_prompt, user_prompt_assembly};
 pub use rows::{RowKind, RowSelect, detect_row_kind};
-pub use transcript::{Locator, RecordSettings, Transcript, created_now, record};
+pub use transcript::{Locator, RecordSettings, Transcript, created_now, record, record_into};
 
-use crate::trace::{MemorySink, TraceWriter};
+use crate::trace::{MemorySink, RunState, TraceWriter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -248,6 +248,40 @@ fn tagged_text(
             text,
         },
     })
+}
+
+/// Record a transcript straight into a trace file at `path`, event by event (see
+/// [`record_into`]). The trace is written beside `path` under a temporary name and renamed
+/// onto it only once whole, so a refused transcript leaves no file behind.
+pub fn import_to(
+    path: &Path,
+    transcript: &Transcript,
+    settings: &RecordSettings,
+) -> Result<RunState, ImportError> {
+    let io = |source| ImportError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let name = path.file_name().ok_or_else(|| ImportError::Invalid {
+        location: path.display().to_string(),
+        message: "expected a file name for the trace".into(),
+    })?;
+    let partial = path.with_file_name(format!(
+        ".{}.{}.partial",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    // Created as any new file is (the user's umask applies), exclusively.
+    let writer = TraceWriter::create_new(&partial).map_err(io)?;
+    let written = record_into(transcript, settings, writer).and_then(|(writer, state)| {
+        writer.into_inner().map_err(io)?;
+        std::fs::rename(&partial, path).map_err(io)?;
+        Ok(state)
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written
 }
 
 /// Write recorded events to a trace file (flushing every event).

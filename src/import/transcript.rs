@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use crate::kv::{KvPolicy, KvShape};
 use crate::structure::{SegmenterConfig, Severity};
-use crate::tokenize::{Piece, TextTokenizer, TokenizeError};
+use crate::tokenize::{Piece, TextTokenizer, TokenCuts, TokenizeError};
 use crate::trace::{
-    EndReason, Event, FORMAT_NAME, Header, MemorySink, ModelInfo, Recorder, RecorderOptions,
-    SourceInfo, TokenInput, format_version,
+    EndReason, Event, EventSink, FORMAT_NAME, Header, MemorySink, ModelInfo, Recorder,
+    RecorderOptions, RunState, SourceInfo, TokenInput, format_version,
 };
 
 use super::ImportError;
@@ -158,40 +158,53 @@ impl Transcript {
         &self,
         tokenizer: &TextTokenizer,
     ) -> Result<(Option<(Vec<Piece>, Vec<bool>)>, (Vec<Piece>, Vec<bool>)), TokenizeError> {
+        let (prompt, response) = self.cuts(tokenizer)?;
+        let prompt = prompt.map(|(cuts, quoted)| {
+            let text = self.prompt.as_deref().unwrap_or_default();
+            (cuts.pieces(text).collect(), quoted)
+        });
+        let (cuts, quoted) = response;
+        Ok((prompt, (cuts.pieces(&self.response).collect(), quoted)))
+    }
+
+    /// [`Transcript::pieces`] as cuts (where each token ends), a few bytes a token.
+    #[allow(clippy::type_complexity)]
+    pub fn cuts(
+        &self,
+        tokenizer: &TextTokenizer,
+    ) -> Result<(Option<(TokenCuts, Vec<bool>)>, (TokenCuts, Vec<bool>)), TokenizeError> {
         let prompt = match &self.prompt {
-            Some(text) => Some(placed_pieces(tokenizer, text, self.prompt_tags.as_ref())?),
+            Some(text) => Some(placed_cuts(tokenizer, text, self.prompt_tags.as_deref())?),
             None => None,
         };
         Ok((
             prompt,
-            placed_pieces(tokenizer, &self.response, self.response_tags.as_ref())?,
+            placed_cuts(tokenizer, &self.response, self.response_tags.as_deref())?,
         ))
     }
 }
 
-/// Pieces of `text` with their quoted-data flags: with no placed tags, tagged text (nothing
-/// quoted); with placed tags, every piece outside them is quoted.
-fn placed_pieces(
+/// Cuts of `text` with their quoted-data flags: with no placed tags, tagged text (nothing
+/// quoted, no flags); with placed tags, every token outside them is quoted.
+fn placed_cuts(
     tokenizer: &TextTokenizer,
     text: &str,
-    tags: Option<&Vec<Range<usize>>>,
-) -> Result<(Vec<Piece>, Vec<bool>), TokenizeError> {
+    tags: Option<&[Range<usize>]>,
+) -> Result<(TokenCuts, Vec<bool>), TokenizeError> {
     let Some(tags) = tags else {
-        return Ok((tokenizer.pieces(text)?, Vec::new()));
+        return Ok((tokenizer.cuts(text)?, Vec::new()));
     };
-    let pieces = tokenizer.pieces_placed(text, tags)?;
-    let mut literal = Vec::with_capacity(pieces.len());
-    let mut offset = 0;
-    for (piece, _) in &pieces {
-        let range = offset..offset + piece.len();
-        literal.push(
-            !tags
-                .iter()
-                .any(|t| t.start < range.end && range.start < t.end),
-        );
-        offset = range.end;
+    let cuts = tokenizer.cuts_placed(text, tags)?;
+    let mut quoted = Vec::with_capacity(cuts.len());
+    let mut tags = tags.iter().peekable();
+    let mut start = 0;
+    for &end in &cuts.ends {
+        // Tags are sorted and never straddle a token edge: skip those wholly before this one.
+        while tags.next_if(|t| t.end <= start).is_some() {}
+        quoted.push(tags.peek().is_none_or(|t| t.start >= end));
+        start = end;
     }
-    Ok((pieces, literal))
+    Ok((cuts, quoted))
 }
 
 /// How to record transcripts.
@@ -206,6 +219,18 @@ pub struct RecordSettings<'a> {
 
 /// Record a transcript into memory: header plus events.
 pub fn record(t: &Transcript, settings: &RecordSettings) -> Result<MemorySink, ImportError> {
+    record_into(t, settings, MemorySink::default()).map(|(sink, _)| sink)
+}
+
+/// Record a transcript into `sink`, event by event: memory holds the transcript and a few
+/// bytes a token, never the events. Unless `settings.lenient`, the first malformed structure
+/// stops the recording with where it sits in the source; the sink then holds a partial trace
+/// for the caller to discard.
+pub fn record_into<S: EventSink>(
+    t: &Transcript,
+    settings: &RecordSettings,
+    sink: S,
+) -> Result<(S, RunState), ImportError> {
     let header = Header {
         format: FORMAT_NAME.to_string(),
         version: format_version(),
@@ -233,54 +258,77 @@ pub fn record(t: &Transcript, settings: &RecordSettings) -> Result<MemorySink, I
         location: t.source.path.clone().unwrap_or_default(),
         message: e.to_string(),
     };
-    let mut recorder = Recorder::start(&header, options, MemorySink::default()).map_err(io)?;
-    let (prompt, (pieces, literal)) =
-        t.pieces(settings.tokenizer)
+    let (prompt, (cuts, quoted)) =
+        t.cuts(settings.tokenizer)
             .map_err(|e| ImportError::Invalid {
                 location: t.locator.describe(0),
                 message: e.to_string(),
             })?;
-    if let (Some(text), Some((pieces, literal))) = (&t.prompt, prompt) {
+    let watch = WarningWatch { sink, first: None };
+    let mut recorder = Recorder::start(&header, options, watch).map_err(io)?;
+    if let (Some(text), Some((cuts, quoted))) = (&t.prompt, prompt) {
+        let pieces: Vec<Piece> = cuts.pieces(text).collect();
         recorder
-            .prompt_quoting(text, &pieces, &literal, None)
+            .prompt_quoting(text, &pieces, &quoted, None)
             .map_err(io)?;
     }
-    // Byte offset in the response where each token starts, to locate diagnostics.
-    let mut starts = Vec::with_capacity(pieces.len());
-    let mut offset = 0;
-    for (i, (text, id)) in pieces.into_iter().enumerate() {
-        starts.push(offset);
-        offset += text.len();
+    let prompt_len = recorder.prompt_len();
+    // Where a diagnostic at position `at` sits in the source.
+    let located = |at: u64, message: &str| {
+        let offset = at
+            .checked_sub(prompt_len)
+            .and_then(|i| match i {
+                0 => Some(0),
+                i => cuts.ends.get(i as usize - 1).copied(),
+            })
+            .unwrap_or(t.response.len());
+        ImportError::Structure {
+            location: t.locator.describe(offset),
+            message: format!("{message} (use --lenient to import anyway)"),
+        }
+    };
+    for i in 0..cuts.len() {
+        if let (false, Some((at, message))) = (settings.lenient, &recorder.sink().first) {
+            return Err(located(*at, message));
+        }
+        let (text, id) = cuts.piece(&t.response, i);
         recorder
             .token(TokenInput {
-                text,
+                text: text.to_string(),
                 id,
-                literal: literal.get(i).copied().unwrap_or(false),
+                literal: quoted.get(i).copied().unwrap_or(false),
                 ..TokenInput::default()
             })
             .map_err(io)?;
     }
-    let prompt_len = recorder.prompt_len();
-    let (sink, _) = recorder
+    let (watch, state) = recorder
         .finish(EndReason::Complete, None, None)
         .map_err(io)?;
-    if !settings.lenient {
-        let first_problem = sink.events.iter().find_map(|e| match e {
-            Event::Diagnostic(d) if d.severity == Severity::Warning => Some(d),
-            _ => None,
-        });
-        if let Some(d) = first_problem {
-            let offset =
-                d.at.checked_sub(prompt_len)
-                    .and_then(|i| starts.get(i as usize).copied())
-                    .unwrap_or(t.response.len());
-            return Err(ImportError::Structure {
-                location: t.locator.describe(offset),
-                message: format!("{} (use --lenient to import anyway)", d.message),
-            });
-        }
+    match (settings.lenient, watch.first) {
+        (false, Some((at, message))) => Err(located(at, &message)),
+        _ => Ok((watch.sink, state)),
     }
-    Ok(sink)
+}
+
+/// Passes events on, noting the first warning diagnostic (position, message).
+struct WarningWatch<S> {
+    sink: S,
+    first: Option<(u64, String)>,
+}
+
+impl<S: EventSink> EventSink for WarningWatch<S> {
+    fn header(&mut self, header: &Header) -> std::io::Result<()> {
+        self.sink.header(header)
+    }
+
+    fn event(&mut self, event: &Event) -> std::io::Result<()> {
+        if let Event::Diagnostic(d) = event {
+            if d.severity == Severity::Warning && self.first.is_none() {
+                self.first = Some((d.at, d.message.clone()));
+            }
+        }
+        self.sink.event(event)
+    }
 }
 
 /// Creation time: `SOURCE_DATE_EPOCH` when set (reproducible sample traces), else now.

@@ -6,6 +6,7 @@ mod series;
 mod tokens;
 
 use std::ops::Range;
+use std::path::Path;
 
 pub use series::PolicySeries;
 pub use tokens::{TokenSpan, TokenStore};
@@ -13,8 +14,8 @@ pub use tokens::{TokenSpan, TokenStore};
 use crate::kv::{KvPolicy, KvShape};
 use crate::structure::{Boundary, Edge, Outline, SpanKind};
 use crate::trace::{
-    DiagnosticEvent, EndEvent, Event, EvictEvent, Header, MarkerEvent, OpenSpans, RunState,
-    TraceFile,
+    DiagnosticEvent, EndEvent, Event, EvictEvent, Header, MarkerEvent, OpenSpans, ReadWarning,
+    RunState, TraceError, TraceFile, map_trace, stream_trace,
 };
 
 /// Seek points: the folded state is stored every this many tokens when the trace has no
@@ -28,18 +29,15 @@ pub struct TimelineError {
     pub message: String,
 }
 
+/// One folded event, in order: an index into the store it went to, 8 bytes, as a long
+/// trace has two of these a token.
 #[derive(Debug, Clone, Copy)]
 enum LogEntry {
     Token(u32),
-    Kv {
-        live: u64,
-        bytes: u64,
-    },
-    Evict {
-        live: u64,
-        freed: u64,
-        freed_bytes: u64,
-    },
+    /// Index into `kv_live` and `kv_bytes`.
+    Kv(u32),
+    /// Index into `evictions`.
+    Evict(u32),
     Structure(u32),
     Other,
 }
@@ -126,6 +124,20 @@ impl Timeline {
         }
         timeline.settle();
         Ok(timeline)
+    }
+
+    /// Read and validate a trace file, its events streamed into the timeline as they are
+    /// parsed (see [`stream_trace`]): memory holds the timeline, not the file's events.
+    /// Errors: the file, the line and what is wrong, as the reader and [`Timeline::push`]
+    /// report them.
+    pub fn read(path: &Path) -> Result<(Timeline, Vec<ReadWarning>), TraceError> {
+        let map = map_trace(path)?;
+        let (mut timeline, warnings) =
+            stream_trace(path, &map, Timeline::new, |timeline, event, line| {
+                timeline.push_at(event, Some(line)).map_err(|e| e.message)
+            })?;
+        timeline.settle();
+        Ok((timeline, warnings))
     }
 
     /// Build from events recorded in memory (a run or an import not read from a file).
@@ -224,10 +236,7 @@ impl Timeline {
                 self.state.peak = self.state.peak.max(k.live);
                 self.state.peak_bytes = self.state.peak_bytes.max(k.bytes);
                 self.maybe_checkpoint();
-                LogEntry::Kv {
-                    live: k.live,
-                    bytes: k.bytes,
-                }
+                LogEntry::Kv(self.kv_live.len() as u32 - 1)
             }
             Event::Evict(e) => {
                 if e.from > e.to || e.to > self.next_pos() {
@@ -242,13 +251,8 @@ impl Timeline {
                 self.state.bytes = self.state.bytes.saturating_sub(e.freed_bytes);
                 self.state.evicted += e.freed;
                 self.state.evictions += 1;
-                let entry = LogEntry::Evict {
-                    live: e.live,
-                    freed: e.freed,
-                    freed_bytes: e.freed_bytes,
-                };
                 self.evictions.push(e);
-                entry
+                LogEntry::Evict(self.evictions.len() as u32 - 1)
             }
             Event::Marker(m) => {
                 self.markers.push(m);
@@ -400,20 +404,18 @@ impl Timeline {
             match *entry {
                 LogEntry::Token(i) if i as u64 >= cursor => break,
                 LogEntry::Token(_) => state.generated += 1,
-                LogEntry::Kv { live, bytes } => {
+                LogEntry::Kv(i) => {
+                    let (live, bytes) = (self.kv_live[i as usize], self.kv_bytes[i as usize]);
                     state.live = live;
                     state.bytes = bytes;
                     state.peak = state.peak.max(live);
                     state.peak_bytes = state.peak_bytes.max(bytes);
                 }
-                LogEntry::Evict {
-                    live,
-                    freed,
-                    freed_bytes,
-                } => {
-                    state.live = live;
-                    state.bytes = state.bytes.saturating_sub(freed_bytes);
-                    state.evicted += freed;
+                LogEntry::Evict(i) => {
+                    let e = &self.evictions[i as usize];
+                    state.live = e.live;
+                    state.bytes = state.bytes.saturating_sub(e.freed_bytes);
+                    state.evicted += e.freed;
                     state.evictions += 1;
                 }
                 LogEntry::Structure(i) => {
@@ -453,5 +455,39 @@ impl Timeline {
     /// Seconds since start at generated token `i`, when the trace is timed.
     pub fn time_of(&self, i: u64) -> Option<f64> {
         self.tokens.time(i as usize)
+    }
+}
+
+/// Folds recorded events straight into a timeline as a recorder emits them (an import counted
+/// on the fly), holding no events of its own.
+#[derive(Debug, Default)]
+pub struct TimelineSink {
+    timeline: Option<Timeline>,
+}
+
+impl TimelineSink {
+    /// The timeline, settled; `None` when no header arrived.
+    pub fn finish(self) -> Option<Timeline> {
+        self.timeline.map(|mut t| {
+            t.settle();
+            t
+        })
+    }
+}
+
+impl crate::trace::EventSink for TimelineSink {
+    fn header(&mut self, header: &Header) -> std::io::Result<()> {
+        self.timeline = Some(Timeline::new(header.clone()));
+        Ok(())
+    }
+
+    fn event(&mut self, event: &Event) -> std::io::Result<()> {
+        let timeline = self
+            .timeline
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("an event before the header"))?;
+        timeline
+            .push(event.clone())
+            .map_err(|e| std::io::Error::other(e.to_string()))
     }
 }

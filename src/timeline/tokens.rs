@@ -49,6 +49,8 @@ impl TokenSpan {
 
 const NO_ID: u32 = u32::MAX;
 
+/// Ids, logprobs and times are stored from the first token that has one (an imported trace
+/// has none of them, and pays nothing for them); tokens before it read as absent.
 #[derive(Debug, Default, Clone)]
 pub struct TokenStore {
     text: String,
@@ -61,14 +63,23 @@ pub struct TokenStore {
     top: HashMap<usize, Vec<Alternative>>,
 }
 
+/// Push `value` at `index`, padding the tokens before it that had none with `absent`; nothing
+/// while no token has had a value.
+fn push_sparse<T: Copy>(values: &mut Vec<T>, index: usize, value: Option<T>, absent: T) {
+    if value.is_some() || !values.is_empty() {
+        values.resize(index, absent);
+        values.push(value.unwrap_or(absent));
+    }
+}
+
 impl TokenStore {
     pub fn push(&mut self, e: TokenEvent, span: TokenSpan) {
         let index = self.ends.len();
         self.text.push_str(&e.text);
         self.ends.push(self.text.len());
-        self.ids.push(e.id.unwrap_or(NO_ID));
-        self.logprobs.push(e.logprob.unwrap_or(f32::NAN));
-        self.times.push(e.t.unwrap_or(f64::NAN));
+        push_sparse(&mut self.ids, index, e.id, NO_ID);
+        push_sparse(&mut self.logprobs, index, e.logprob, f32::NAN);
+        push_sparse(&mut self.times, index, e.t, f64::NAN);
         self.scaffold.push(e.scaffold);
         self.spans.push(span);
         if let Some(top) = e.top {
@@ -141,5 +152,47 @@ impl TokenStore {
     /// True when any token carries a time.
     pub fn timed(&self) -> bool {
         self.times.iter().any(|t| !t.is_nan())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(text: &str, id: Option<u32>, logprob: Option<f32>, t: Option<f64>) -> TokenEvent {
+        TokenEvent {
+            seq: 0,
+            t,
+            pos: 0,
+            id,
+            text: text.into(),
+            logprob,
+            top: None,
+            scaffold: false,
+        }
+    }
+
+    #[test]
+    fn ids_logprobs_and_times_are_stored_from_the_first_token_that_has_one() {
+        let mut store = TokenStore::default();
+        store.push(token("a", None, None, None), TokenSpan::Think);
+        store.push(token("b", None, None, None), TokenSpan::Think);
+        assert!(store.ids.is_empty() && store.logprobs.is_empty() && store.times.is_empty());
+        store.push(
+            token("c", Some(7), Some(-0.5), Some(1.5)),
+            TokenSpan::Answer,
+        );
+        store.push(token("d", None, Some(-1.0), None), TokenSpan::Answer);
+        assert_eq!(store.len(), 4);
+        assert_eq!(store.all_text(), "abcd");
+        assert_eq!(
+            (store.id(0), store.id(2), store.id(3)),
+            (None, Some(7), None)
+        );
+        assert_eq!(store.logprob(1), None);
+        assert_eq!(store.logprob(2), Some(-0.5));
+        assert_eq!(store.logprob(3), Some(-1.0));
+        assert_eq!((store.time(2), store.time(3)), (Some(1.5), None));
+        assert_eq!(store.span(2), TokenSpan::Answer);
     }
 }

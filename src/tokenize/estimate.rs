@@ -14,29 +14,53 @@ pub const ESTIMATE_RULE: &str =
 
 /// Split `text` into estimated token pieces whose concatenation is exactly `text`.
 pub fn estimate_pieces(text: &str) -> Vec<String> {
-    let mut out = Vec::with_capacity(text.len() / 4 + 1);
-    for (chunk, is_tag) in split_at_tags(text) {
-        if is_tag {
-            out.push(chunk.to_string());
-        } else {
-            push_run(chunk, &mut out);
-        }
-    }
-    out
+    pieces_at(text, &estimate_ends(text))
 }
 
 /// Split `text` as [`estimate_pieces`] does, where only the byte ranges `tags` (sorted,
 /// disjoint, each one whole tag) are tags: tag-like text anywhere else is a plain run.
 pub fn estimate_pieces_placed(text: &str, tags: &[Range<usize>]) -> Vec<String> {
-    let mut out = Vec::with_capacity(text.len() / 4 + 1);
+    pieces_at(text, &estimate_ends_placed(text, tags))
+}
+
+/// The byte offset where each estimated token of `text` ends, in order (the last is
+/// `text.len()`): [`estimate_pieces`] without a string per token.
+pub fn estimate_ends(text: &str) -> Vec<usize> {
+    let mut ends = Vec::with_capacity(text.len() / 4 + 1);
+    let mut at = 0;
+    for (chunk, is_tag) in split_at_tags(text) {
+        if is_tag {
+            ends.push(at + chunk.len());
+        } else {
+            push_run(chunk, at, &mut ends);
+        }
+        at += chunk.len();
+    }
+    ends
+}
+
+/// The ends of [`estimate_pieces_placed`]'s pieces.
+pub fn estimate_ends_placed(text: &str, tags: &[Range<usize>]) -> Vec<usize> {
+    let mut ends = Vec::with_capacity(text.len() / 4 + 1);
     let mut done = 0;
     for tag in tags {
-        push_run(&text[done..tag.start], &mut out);
-        out.push(text[tag.clone()].to_string());
+        push_run(&text[done..tag.start], done, &mut ends);
+        ends.push(tag.end);
         done = tag.end;
     }
-    push_run(&text[done..], &mut out);
-    out
+    push_run(&text[done..], done, &mut ends);
+    ends
+}
+
+fn pieces_at(text: &str, ends: &[usize]) -> Vec<String> {
+    let mut start = 0;
+    ends.iter()
+        .map(|&end| {
+            let piece = text[start..end].to_string();
+            start = end;
+            piece
+        })
+        .collect()
 }
 
 /// The estimated token count of a plain run of text (no tags).
@@ -44,27 +68,21 @@ pub fn estimate_run(chars: usize) -> usize {
     if chars == 0 { 0 } else { (chars / 4).max(1) }
 }
 
-fn push_run(run: &str, out: &mut Vec<String>) {
-    let chars = run.chars().count();
-    let n = estimate_run(chars);
+/// Push the ends of a plain run's pieces (the run starts at byte `at`): every fourth
+/// character boundary, the remainder joined to the last piece.
+fn push_run(run: &str, at: usize, ends: &mut Vec<usize>) {
+    let n = estimate_run(run.chars().count());
     if n == 0 {
         return;
     }
-    let mut it = run
+    let boundaries = run
         .char_indices()
         .map(|(i, _)| i)
-        .chain(std::iter::once(run.len()));
-    // Byte offsets of every 4th character boundary.
-    let mut cuts = Vec::with_capacity(n + 1);
-    for (k, offset) in (&mut it).enumerate() {
-        if k % 4 == 0 && cuts.len() < n {
-            cuts.push(offset);
-        }
-    }
-    cuts.push(run.len());
-    for w in cuts.windows(2) {
-        out.push(run[w[0]..w[1]].to_string());
-    }
+        .step_by(4)
+        .skip(1)
+        .take(n - 1);
+    ends.extend(boundaries.map(|i| at + i));
+    ends.push(at + run.len());
 }
 
 /// Cut text into (chunk, is_tag) with every tag standing alone.

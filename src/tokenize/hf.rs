@@ -50,21 +50,46 @@ pub fn match_present_tags(tokenizer: &mut Tokenizer) -> Result<(), String> {
 
 /// Tokenise `text` into (piece, id) whose pieces concatenate to exactly `text`.
 pub fn pieces(tokenizer: &Tokenizer, text: &str) -> Result<Vec<(String, u32)>, String> {
-    let encoding = tokenizer.encode(text, false).map_err(|e| e.to_string())?;
-    pieces_of(&encoding, text)
+    Ok(pieces_at(text, &cuts(tokenizer, text)?))
 }
 
-/// Tokenise `text` whose only structure is the tags at the byte ranges `tags` (sorted,
-/// disjoint, each one whole tag): every other byte is data, where no added or special token
-/// is matched, so a quoted `</think>` is spelled by ordinary tokens, as a model must spell it.
-/// The rest of the pipeline is `encode`'s own (normalizer, pre-tokenizer, model and
-/// post-processor, each split between tags on its own), so text without quoted tags gets the
-/// ids `encode` gives it.
+/// As [`pieces_placed`].
 pub fn pieces_placed(
     tokenizer: &Tokenizer,
     text: &str,
     tags: &[Range<usize>],
 ) -> Result<Vec<(String, u32)>, String> {
+    Ok(pieces_at(text, &cuts_placed(tokenizer, text, tags)?))
+}
+
+/// (end byte, id) of each token of `text`: [`pieces`] without a string per token.
+pub fn cuts(tokenizer: &Tokenizer, text: &str) -> Result<Vec<(usize, u32)>, String> {
+    let encoding = tokenizer.encode(text, false).map_err(|e| e.to_string())?;
+    cuts_of(&encoding, text)
+}
+
+fn pieces_at(text: &str, cuts: &[(usize, u32)]) -> Vec<(String, u32)> {
+    let mut start = 0;
+    cuts.iter()
+        .map(|&(end, id)| {
+            let piece = text[start..end].to_string();
+            start = end;
+            (piece, id)
+        })
+        .collect()
+}
+
+/// (end byte, id) of each token of `text` whose only structure is the tags at the byte
+/// ranges `tags` (sorted, disjoint, each one whole tag): every other byte is data, where no
+/// added or special token is matched, so a quoted `</think>` is spelled by ordinary tokens,
+/// as a model must spell it. The rest of the pipeline is `encode`'s own (normalizer,
+/// pre-tokenizer, model and post-processor, each split between tags on its own), so text
+/// without quoted tags gets the ids `encode` gives it.
+pub fn cuts_placed(
+    tokenizer: &Tokenizer,
+    text: &str,
+    tags: &[Range<usize>],
+) -> Result<Vec<(usize, u32)>, String> {
     let mut pretokenized = PreTokenizedString::from(text);
     pretokenized
         .split(|_, whole| {
@@ -116,11 +141,11 @@ pub fn pieces_placed(
     let encoding = tokenizer
         .post_process(encoding, None, false)
         .map_err(|e| e.to_string())?;
-    pieces_of(&encoding, text)
+    cuts_of(&encoding, text)
 }
 
-/// The pieces of `text` an encoding's byte offsets cut it into.
-fn pieces_of(encoding: &Encoding, text: &str) -> Result<Vec<(String, u32)>, String> {
+/// Where an encoding's byte offsets cut `text`, with each token's id.
+fn cuts_of(encoding: &Encoding, text: &str) -> Result<Vec<(usize, u32)>, String> {
     let ids = encoding.get_ids();
     let offsets = encoding.get_offsets();
     let mut out = Vec::with_capacity(ids.len());
@@ -135,12 +160,12 @@ fn pieces_of(encoding: &Encoding, text: &str) -> Result<Vec<(String, u32)>, Stri
         while !text.is_char_boundary(end) {
             end += 1;
         }
-        out.push((text[done..end].to_string(), id));
+        out.push((end, id));
         done = end;
     }
     if done < text.len() {
         match out.last_mut() {
-            Some(last) => last.0.push_str(&text[done..]),
+            Some(last) => last.0 = text.len(),
             None => return Err("the tokenizer produced no tokens for non-empty text".into()),
         }
     }

@@ -10,7 +10,10 @@ mod sink;
 mod writer;
 
 pub use open_spans::OpenSpans;
-pub use reader::{ReadWarning, TraceError, TraceFile, parse_event, parse_trace, read_trace};
+pub use reader::{
+    ReadWarning, TraceError, TraceFile, is_whole_trace, map_trace, parse_event, parse_trace,
+    read_trace, stream_trace,
+};
 pub use recorder::{Recorder, RecorderOptions, StageSeconds, StepOutcome, TokenInput};
 pub use schema::*;
 pub use sink::{EventSink, MemorySink, NullSink, Tee};

@@ -68,6 +68,12 @@ pub struct TraceFile {
 }
 
 pub fn read_trace(path: &Path) -> Result<TraceFile, TraceError> {
+    let map = map_trace(path)?;
+    parse_trace(path, &map)
+}
+
+/// Map a trace file read-only: the file, opened as a regular file, and not empty.
+pub fn map_trace(path: &Path) -> Result<memmap2::Mmap, TraceError> {
     let io = |source| TraceError::Io {
         path: path.to_path_buf(),
         source,
@@ -79,76 +85,167 @@ pub fn read_trace(path: &Path) -> Result<TraceFile, TraceError> {
             path: path.to_path_buf(),
         });
     }
-    // SAFETY: the map is read-only and lives only for this call; a writer appending to the
-    // file meanwhile can only extend it past the mapped length.
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
-    parse_trace(path, &map)
+    // SAFETY: the map is read-only and lives only as long as its caller's read; a writer
+    // appending to the file meanwhile can only extend it past the mapped length.
+    unsafe { memmap2::Mmap::map(&file) }.map_err(io)
+}
+
+/// Read a mapped trace's events in file order, handing each to `each` with its line, one
+/// window of the file at a time: memory holds one window's events (and, as pages of the map
+/// already read are released, one window of the file), never the whole trace's. An error
+/// from `each` is reported at that event's line.
+pub fn stream_trace<T>(
+    path: &Path,
+    map: &memmap2::Mmap,
+    start: impl FnOnce(Header) -> T,
+    mut each: impl FnMut(&mut T, Event, usize) -> Result<(), String>,
+) -> Result<(T, Vec<ReadWarning>), TraceError> {
+    let bytes: &[u8] = map;
+    let (header, at, line_no) = parse_head(path, bytes)?;
+    let mut state = start(header);
+    let base = map.as_ptr() as usize;
+    let each = |event, line| each(&mut state, event, line);
+    let warnings = parse_body(path, &bytes[at..], line_no, each, |done: &[u8]| {
+        let offset = done.as_ptr() as usize - base;
+        // SAFETY: the map is a read-only map of a file: pages dropped here are read again
+        // from the file if touched, and nothing before this window is read again anyway.
+        unsafe {
+            let _ =
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, done.len());
+        }
+    })?;
+    Ok((state, warnings))
+}
+
+/// True when `path` reads as a trace whose last event is its end event: a whole recording,
+/// not one cut short.
+pub fn is_whole_trace(path: &Path) -> bool {
+    map_trace(path)
+        .and_then(|map| {
+            stream_trace(
+                path,
+                &map,
+                |_| false,
+                |ended, event, _| {
+                    *ended = matches!(event, Event::End(_));
+                    Ok(())
+                },
+            )
+        })
+        .is_ok_and(|(ended, _)| ended)
 }
 
 /// Parse trace bytes; `path` is only used in messages.
 pub fn parse_trace(path: &Path, bytes: &[u8]) -> Result<TraceFile, TraceError> {
+    let (header, at, line_no) = parse_head(path, bytes)?;
+    let mut events = Vec::with_capacity(bytes.len() / 64);
+    let mut lines = Vec::with_capacity(bytes.len() / 64);
+    let warnings = parse_body(
+        path,
+        &bytes[at..],
+        line_no,
+        |event, line| {
+            events.push(event);
+            lines.push(line);
+            Ok(())
+        },
+        |_| {},
+    )?;
+    Ok(TraceFile {
+        path: path.to_path_buf(),
+        header,
+        events,
+        lines,
+        warnings,
+    })
+}
+
+/// The header of trace bytes, the byte offset where its body starts, and the header's line.
+fn parse_head(path: &Path, bytes: &[u8]) -> Result<(Header, usize, usize), TraceError> {
+    // A byte-order mark before the header (an editor's save) is not part of the trace; `\r\n`
+    // line ends need nothing, as `\r` is JSON whitespace.
+    let bom = if bytes.starts_with(crate::textfile::BOM) {
+        crate::textfile::BOM.len()
+    } else {
+        0
+    };
+    let empty = || TraceError::Empty {
+        path: path.to_path_buf(),
+    };
+    let mut lines = Lines::new(&bytes[bom..]);
+    let (header_no, header_line, _) = lines.next_nonblank().ok_or_else(empty)?;
+    let header = parse_header(path, header_no, header_line)?;
+    Ok((header, bom + lines.at, lines.no))
+}
+
+/// Bytes of a trace's body parsed at once (split among the parser threads).
+const WINDOW: usize = 8 << 20;
+
+/// Parse the body (the lines after the header, whose line number is `line_no`), window by
+/// window, handing events to `each` in order and each finished window to `done`.
+fn parse_body(
+    path: &Path,
+    body: &[u8],
+    line_no: usize,
+    mut each: impl FnMut(Event, usize) -> Result<(), String>,
+    mut done: impl FnMut(&[u8]),
+) -> Result<Vec<ReadWarning>, TraceError> {
     let invalid = |line: usize, message: String| TraceError::Invalid {
         path: path.to_path_buf(),
         line,
         message,
     };
-    // A byte-order mark before the header (an editor's save) is not part of the trace; `\r\n`
-    // line ends need nothing, as `\r` is JSON whitespace.
-    let bytes = bytes.strip_prefix(crate::textfile::BOM).unwrap_or(bytes);
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(TraceError::Empty {
-            path: path.to_path_buf(),
-        });
-    }
-    let mut lines = Lines::new(bytes);
-    let (header_no, header_line, _) = lines.next_nonblank().ok_or_else(|| TraceError::Empty {
-        path: path.to_path_buf(),
-    })?;
-    let header = parse_header(path, header_no, header_line)?;
-
-    let body = &bytes[lines.at..];
-    let chunks = split_chunks(body, parallelism());
-    let parsed: Vec<ChunkResult> = std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .iter()
-            .map(|&(start, end)| {
-                scope.spawn(move || parse_chunk(&body[start..end], end == body.len()))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err((0, "parser thread failed".into())))
-            })
-            .collect()
-    });
-    let mut events = Vec::with_capacity(bytes.len() / 64);
-    let mut numbers = Vec::with_capacity(bytes.len() / 64);
     let mut warnings = Vec::new();
     // Line numbers: each chunk counts from 1; add the lines before it.
-    let mut line_base = lines.no;
-    for (chunk, (start, end)) in parsed.into_iter().zip(chunks) {
-        match chunk {
-            Ok(c) => {
-                events.extend(c.events);
-                numbers.extend(c.lines.into_iter().map(|n| n + line_base));
-                warnings.extend(c.warnings.into_iter().map(|mut w| {
-                    w.line += line_base;
-                    w
-                }));
+    let mut line_base = line_no;
+    let mut window_start = 0;
+    while window_start < body.len() {
+        let target = (window_start + WINDOW).min(body.len());
+        let window_end = if target == body.len() {
+            target
+        } else {
+            memchr::memchr(b'\n', &body[target..]).map_or(body.len(), |p| target + p + 1)
+        };
+        let window = &body[window_start..window_end];
+        let is_last = window_end == body.len();
+        let chunks = split_chunks(window, parallelism());
+        let parsed: Vec<ChunkResult> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .iter()
+                .map(|&(start, end)| {
+                    scope.spawn(move || {
+                        parse_chunk(&window[start..end], is_last && end == window.len())
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err((0, "parser thread failed".into())))
+                })
+                .collect()
+        });
+        for (chunk, (start, end)) in parsed.into_iter().zip(chunks) {
+            match chunk {
+                Ok(c) => {
+                    for (event, line) in c.events.into_iter().zip(c.lines) {
+                        let line = line + line_base;
+                        each(event, line).map_err(|message| invalid(line, message))?;
+                    }
+                    warnings.extend(c.warnings.into_iter().map(|mut w| {
+                        w.line += line_base;
+                        w
+                    }));
+                }
+                Err((line, message)) => return Err(invalid(line + line_base, message)),
             }
-            Err((line, message)) => return Err(invalid(line + line_base, message)),
+            line_base += memchr::memchr_iter(b'\n', &window[start..end]).count();
         }
-        line_base += memchr::memchr_iter(b'\n', &body[start..end]).count();
+        done(window);
+        window_start = window_end;
     }
-    Ok(TraceFile {
-        path: path.to_path_buf(),
-        header,
-        events,
-        lines: numbers,
-        warnings,
-    })
+    Ok(warnings)
 }
 
 struct Chunk {

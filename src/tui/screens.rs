@@ -232,9 +232,7 @@ impl AblationScreen {
     }
 
     fn open(&mut self, path: PathBuf) {
-        let loaded = crate::trace::read_trace(&path)
-            .map_err(anyhow::Error::from)
-            .and_then(|file| Ok(Timeline::from_file(file)?));
+        let loaded = Timeline::read(&path).map(|(timeline, _)| timeline);
         match loaded {
             Ok(timeline) => {
                 let title = path.file_name().map_or_else(

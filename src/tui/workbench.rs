@@ -410,10 +410,7 @@ impl Workbench {
     pub fn recorded_paths(&self) -> Vec<PathBuf> {
         self.trace_paths()
             .into_iter()
-            .filter(|p| {
-                crate::trace::read_trace(p)
-                    .is_ok_and(|t| matches!(t.events.last(), Some(crate::trace::Event::End(_))))
-            })
+            .filter(|p| crate::trace::is_whole_trace(p))
             .collect()
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::kv::{KvPolicy, KvShape};
 use crate::structure::{SegmenterConfig, Severity};
-use crate::tokenize::{Piece, TextTokenizer, TokenCuts, TokenizeError};
+use crate::tokenize::{Piece, TextTokenizer, TokenCuts, TokenizeError, outside_tags};
 use crate::trace::{
     EndReason, Event, EventSink, FORMAT_NAME, Header, MemorySink, ModelInfo, Recorder,
     RecorderOptions, RunState, SourceInfo, TokenInput, format_version,
@@ -195,15 +195,7 @@ fn placed_cuts(
         return Ok((tokenizer.cuts(text)?, Vec::new()));
     };
     let cuts = tokenizer.cuts_placed(text, tags)?;
-    let mut quoted = Vec::with_capacity(cuts.len());
-    let mut tags = tags.iter().peekable();
-    let mut start = 0;
-    for &end in &cuts.ends {
-        // Tags are sorted and never straddle a token edge: skip those wholly before this one.
-        while tags.next_if(|t| t.end <= start).is_some() {}
-        quoted.push(tags.peek().is_none_or(|t| t.start >= end));
-        start = end;
-    }
+    let quoted = outside_tags(cuts.ends.iter().copied(), tags);
     Ok((cuts, quoted))
 }
 

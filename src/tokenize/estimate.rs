@@ -17,12 +17,6 @@ pub fn estimate_pieces(text: &str) -> Vec<String> {
     pieces_at(text, &estimate_ends(text))
 }
 
-/// Split `text` as [`estimate_pieces`] does, where only the byte ranges `tags` (sorted,
-/// disjoint, each one whole tag) are tags: tag-like text anywhere else is a plain run.
-pub fn estimate_pieces_placed(text: &str, tags: &[Range<usize>]) -> Vec<String> {
-    pieces_at(text, &estimate_ends_placed(text, tags))
-}
-
 /// The byte offset where each estimated token of `text` ends, in order (the last is
 /// `text.len()`): [`estimate_pieces`] without a string per token.
 pub fn estimate_ends(text: &str) -> Vec<usize> {
@@ -39,7 +33,8 @@ pub fn estimate_ends(text: &str) -> Vec<usize> {
     ends
 }
 
-/// The ends of [`estimate_pieces_placed`]'s pieces.
+/// [`estimate_ends`], where only the byte ranges `tags` (sorted, disjoint, each one whole
+/// tag) are tags: tag-like text anywhere else is a plain run.
 pub fn estimate_ends_placed(text: &str, tags: &[Range<usize>]) -> Vec<usize> {
     let mut ends = Vec::with_capacity(text.len() / 4 + 1);
     let mut done = 0;

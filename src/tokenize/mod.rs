@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use crate::structure::Tag;
 
 pub use estimate::{
-    ESTIMATE_RULE, estimate_ends, estimate_ends_placed, estimate_pieces, estimate_pieces_placed,
-    estimate_run, split_at_tags,
+    ESTIMATE_RULE, estimate_ends, estimate_ends_placed, estimate_pieces, estimate_run,
+    split_at_tags,
 };
 pub use gguf::{GgufTokenizer, from_metadata as tokenizer_from_gguf_metadata, load_gguf_tokenizer};
 pub use hf::{match_present_tags, pieces as hf_pieces, pieces_placed as hf_pieces_placed};
@@ -108,20 +108,6 @@ impl TextTokenizer {
         Ok(self.cuts(text)?.pieces(text).collect())
     }
 
-    /// Split `text` into token pieces as [`TextTokenizer::pieces`] does, where the byte ranges
-    /// `tags` (sorted, disjoint, each one whole tag) are the only structure: everything else
-    /// is quoted data, in which no tag or special token is matched.
-    ///
-    /// Errors: a range that does not spell a tag of `text` in order, or the tokenizer's own
-    /// failure.
-    pub fn pieces_placed(
-        &self,
-        text: &str,
-        tags: &[Range<usize>],
-    ) -> Result<Vec<Piece>, TokenizeError> {
-        Ok(self.cuts_placed(text, tags)?.pieces(text).collect())
-    }
-
     /// Where each token of `text` ends (and its id): [`TextTokenizer::pieces`] in 4 to 12
     /// bytes a token rather than a string each.
     pub fn cuts(&self, text: &str) -> Result<TokenCuts, TokenizeError> {
@@ -136,7 +122,12 @@ impl TextTokenizer {
         }
     }
 
-    /// [`TextTokenizer::pieces_placed`] as cuts.
+    /// Cut `text` as [`TextTokenizer::cuts`] does, where the byte ranges `tags` (sorted,
+    /// disjoint, each one whole tag) are the only structure: everything else is quoted data,
+    /// in which no tag or special token is matched.
+    ///
+    /// Errors: a range that does not spell a tag of `text` in order, or the tokenizer's own
+    /// failure.
     pub fn cuts_placed(
         &self,
         text: &str,
@@ -211,6 +202,22 @@ impl TokenCuts {
             self.ids.as_ref().map(|ids| ids[i]),
         )
     }
+}
+
+/// Per token, given where each ends (ascending byte offsets), whether it lies outside every
+/// one of `tags` (sorted, disjoint byte ranges that never straddle a token edge): the quoted
+/// tokens of a text whose only structure is those placed tags.
+pub fn outside_tags(ends: impl IntoIterator<Item = usize>, tags: &[Range<usize>]) -> Vec<bool> {
+    let mut tags = tags.iter().peekable();
+    let mut start = 0;
+    ends.into_iter()
+        .map(|end| {
+            // Skip the tags wholly before this token.
+            while tags.next_if(|t| t.end <= start).is_some() {}
+            start = end;
+            tags.peek().is_none_or(|t| t.start >= end)
+        })
+        .collect()
 }
 
 /// A `tokenizer.json`, read as a bounded regular file (a real one is a few MB; 64 MiB at most).

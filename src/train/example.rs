@@ -9,6 +9,7 @@ use crate::import::{Assembly, user_prompt_assembly};
 use crate::kv::{KvPolicy, KvShape};
 use crate::model::{ModelTokenizer, Utf8Stream};
 use crate::structure::Tag;
+use crate::tokenize::outside_tags;
 use crate::trace::{
     FORMAT_NAME, Header, ModelInfo, NullSink, Recorder, RecorderOptions, TokenInput, TokenizerInfo,
 };
@@ -44,20 +45,7 @@ impl Example {
             response.push_str("<|im_end|>");
         }
         let reply = tokenizer.encode(&response)?;
-        let mut ids: Vec<u32> = prompt.iter().map(|p| p.1).collect();
-        let mut texts: Vec<String> = prompt.into_iter().map(|p| p.0).collect();
-        let prompt_len = ids.len();
-        let mut utf8 = Utf8Stream::default();
-        for (_, id) in reply {
-            ids.push(id);
-            texts.push(utf8.push(&tokenizer.token_bytes(id)));
-        }
-        Ok(Example {
-            ids,
-            prompt_len,
-            texts,
-            quoted: Vec::new(),
-        })
+        Ok(Example::joined(tokenizer, prompt, reply, Vec::new()))
     }
 
     /// As [`Example::from_text`], for a transcript read from a file: the problem is quoted
@@ -91,26 +79,36 @@ impl Example {
             }
         };
         let prompt_pieces = tokenizer.encode_placed(&prompt.text, &prompt.tags)?;
-        let mut quoted = quoted_flags(&prompt_pieces, &prompt.tags);
+        let mut quoted = outside_tags(piece_ends(&prompt_pieces), &prompt.tags);
         if response_tags.is_some() {
-            quoted.extend(quoted_flags(&reply, &response.tags));
+            quoted.extend(outside_tags(piece_ends(&reply), &response.tags));
         } else {
             quoted.resize(prompt_pieces.len() + reply.len(), false);
         }
-        let prompt_len = prompt_pieces.len();
-        let mut ids: Vec<u32> = prompt_pieces.iter().map(|p| p.1).collect();
-        let mut texts: Vec<String> = prompt_pieces.into_iter().map(|p| p.0).collect();
+        Ok(Example::joined(tokenizer, prompt_pieces, reply, quoted))
+    }
+
+    /// The prompt's pieces as the tokenizer cut them, then the reply's ids with their texts
+    /// as the engine decodes them.
+    fn joined(
+        tokenizer: &ModelTokenizer,
+        prompt: Vec<(String, u32)>,
+        reply: Vec<(String, u32)>,
+        quoted: Vec<bool>,
+    ) -> Example {
+        let prompt_len = prompt.len();
+        let (mut texts, mut ids): (Vec<String>, Vec<u32>) = prompt.into_iter().unzip();
         let mut utf8 = Utf8Stream::default();
         for (_, id) in reply {
             ids.push(id);
             texts.push(utf8.push(&tokenizer.token_bytes(id)));
         }
-        Ok(Example {
+        Example {
             ids,
             prompt_len,
             texts,
             quoted,
-        })
+        }
     }
 
     fn is_quoted(&self, i: usize) -> bool {
@@ -194,19 +192,12 @@ impl Example {
     }
 }
 
-/// Per piece: quoted unless it overlaps one of `tags` (byte ranges of the pieces' text).
-fn quoted_flags(pieces: &[(String, u32)], tags: &[Range<usize>]) -> Vec<bool> {
-    let mut offset = 0;
-    pieces
-        .iter()
-        .map(|(text, _)| {
-            let range = offset..offset + text.len();
-            offset = range.end;
-            !tags
-                .iter()
-                .any(|t| t.start < range.end && range.start < t.end)
-        })
-        .collect()
+/// Where each piece ends in the pieces' concatenated text.
+fn piece_ends(pieces: &[(String, u32)]) -> impl Iterator<Item = usize> + '_ {
+    pieces.iter().scan(0, |end, (text, _)| {
+        *end += text.len();
+        Some(*end)
+    })
 }
 
 #[cfg(test)]

@@ -29,9 +29,26 @@ pub fn bytes(b: u64) -> String {
     }
 }
 
+/// `n` and the noun, in the plural unless `n` is 1: "1 block", "3 blocks".
+pub fn plural(n: impl Into<u64>, noun: &str) -> String {
+    let n: u64 = n.into();
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{} {noun}s", count(n))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plural_agrees_with_the_count() {
+        assert_eq!(plural(1u64, "block"), "1 block");
+        assert_eq!(plural(0u64, "block"), "0 blocks");
+        assert_eq!(plural(1234u64, "token"), "1,234 tokens");
+    }
 
     #[test]
     fn formats() {

@@ -11,8 +11,9 @@ use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use memento::ablate::Results;
 use memento::ablate::summary::{Scope, Summary};
 use memento::tui::Screen;
-use memento::tui::ablation::{AblationApp, AblationEffect, Tab};
-use memento::tui::keymap::Action;
+use memento::tui::ablation::{AblationApp, Tab};
+use memento::tui::chrome::{Effect, Keyed};
+use memento::tui::keys::{AppAction, TabAction};
 use memento::tui::screens::AblationScreen;
 use memento::tui::theme::Theme;
 use memento::tui::view::ablation::{self as view, AblationCache};
@@ -186,7 +187,7 @@ fn the_overview_agrees_with_the_report() {
 #[test]
 fn blocks_tab_shows_mean_kl_per_block_index_for_all_items_and_for_one() {
     let mut app = app(false);
-    app.update(Action::NextTab);
+    app.apply(TabAction::Next);
     assert_eq!(app.tab, Tab::Blocks);
     let s = screen(&draw(&app, 100, 30));
     // Block 1 (alpha's and beta's first block and memento): memento 0,0,0,0; restart
@@ -207,8 +208,8 @@ fn blocks_tab_shows_mean_kl_per_block_index_for_all_items_and_for_one() {
     insta::assert_snapshot!("blocks_all_items", s);
 
     // ↓ narrows to the first item, then the second: beta's block 1 is its own.
-    app.update(Action::Down);
-    app.update(Action::Down);
+    app.apply(TabAction::Down);
+    app.apply(TabAction::Down);
     assert_eq!(app.scope, Scope::Item(1));
     let s = screen(&draw(&app, 100, 30));
     assert!(s.contains("Mean KL by block index · beta"), "{s}");
@@ -222,12 +223,12 @@ fn blocks_tab_shows_mean_kl_per_block_index_for_all_items_and_for_one() {
 #[test]
 fn channel_tab_colours_each_cell_by_its_distance_with_a_legend() {
     let mut app = app(false);
-    app.update(Action::NextTab);
-    app.update(Action::NextTab);
+    app.apply(TabAction::Next);
+    app.apply(TabAction::Next);
     assert_eq!(app.tab, Tab::Channel);
     // The cursor to layer 3, past the last layer it stays.
     for _ in 0..5 {
-        app.update(Action::NextLayer);
+        app.apply(TabAction::NextLayer);
     }
     assert_eq!(app.layer, 3);
     let buffer = draw(&app, 100, 30);
@@ -297,9 +298,9 @@ fn channel_tab_colours_each_cell_by_its_distance_with_a_legend() {
 #[test]
 fn items_tab_lists_each_item_with_its_answers_and_the_selected_one_s_detail() {
     let mut app = app(false);
-    app.update(Action::NextTab);
-    app.update(Action::NextTab);
-    app.update(Action::NextTab);
+    app.apply(TabAction::Next);
+    app.apply(TabAction::Next);
+    app.apply(TabAction::Next);
     assert_eq!(app.tab, Tab::Items);
     let s = screen(&draw(&app, 100, 30));
     // alpha: memento KL .6/4 = .15, answers ✓✗; restart 1.2/4 = .3, ✗✗; full ✓✓.
@@ -334,7 +335,7 @@ fn items_tab_lists_each_item_with_its_answers_and_the_selected_one_s_detail() {
     );
     insta::assert_snapshot!(s);
 
-    app.update(Action::Down);
+    app.apply(TabAction::Down);
     let s = screen(&draw(&app, 100, 30));
     assert!(s.contains("What is 6 × 7? (beta)"));
     assert!(s.contains("item 2/2"));
@@ -343,7 +344,7 @@ fn items_tab_lists_each_item_with_its_answers_and_the_selected_one_s_detail() {
 #[test]
 fn probe_tab_says_when_there_is_no_probe_csv_and_shows_it_when_there_is() {
     let mut app = app(false);
-    app.update(Action::PrevTab);
+    app.apply(TabAction::Prev);
     assert_eq!(
         app.tab,
         Tab::Probe,
@@ -357,7 +358,7 @@ fn probe_tab_says_when_there_is_no_probe_csv_and_shows_it_when_there_is() {
     insta::assert_snapshot!("probe_absent", s);
 
     let mut app = self::app(true);
-    app.update(Action::PrevTab);
+    app.apply(TabAction::Prev);
     let s = screen(&draw(&app, 100, 30));
     // Per arm and memento (direct before masked), the layer chosen on validation: direct
     // at layer 2 (75%); masked at layer 0 (50%), not at layer 3, whose 100% on test comes
@@ -366,7 +367,7 @@ fn probe_tab_says_when_there_is_no_probe_csv_and_shows_it_when_there_is() {
     assert!(line_with(&s, "masked").contains("L0 50.0% (35–65%)"), "{s}");
     assert!(s.contains("memento · memento 2 · direct · best L2"), "{s}");
     insta::assert_snapshot!("probe_present", s);
-    app.update(Action::Down);
+    app.apply(TabAction::Down);
     let s = screen(&draw(&app, 100, 30));
     assert!(
         s.contains("memento · memento 3 · masked · best L0 50.0%"),
@@ -384,7 +385,7 @@ fn keys_switch_tabs_and_help_is_modal() {
         ('4', Tab::Items),
         ('2', Tab::Blocks),
     ] {
-        assert_eq!(app.key(&key(KeyCode::Char(c))), AblationEffect::None);
+        assert!(app.key(&key(KeyCode::Char(c))).is_empty());
         assert_eq!(app.tab, tab);
     }
     app.key(&key(KeyCode::Tab));
@@ -392,17 +393,20 @@ fn keys_switch_tabs_and_help_is_modal() {
     app.key(&KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT));
     assert_eq!(app.tab, Tab::Blocks);
     app.key(&key(KeyCode::Char('?')));
-    assert!(app.help);
+    assert!(app.chrome.help);
     let s = screen(&draw(&app, 80, 24));
-    assert!(s.contains("keys · ? or esc closes") && s.contains("go to a tab"));
+    assert!(s.contains("keys · ? or esc closes") && s.contains("go to that tab"));
     insta::assert_snapshot!("help_80x24", s);
     // While help is open, keys do nothing; esc closes it; esc again quits.
     app.key(&key(KeyCode::Char('4')));
     assert_eq!(app.tab, Tab::Blocks);
-    assert_eq!(app.key(&key(KeyCode::Esc)), AblationEffect::None);
-    assert!(!app.help);
-    assert_eq!(app.key(&key(KeyCode::Esc)), AblationEffect::Quit);
-    assert_eq!(app.key(&key(KeyCode::Char('q'))), AblationEffect::Quit);
+    assert!(app.key(&key(KeyCode::Esc)).is_empty());
+    assert!(!app.chrome.help);
+    assert!(matches!(app.key(&key(KeyCode::Esc))[..], [Effect::Quit]));
+    assert!(matches!(
+        app.key(&key(KeyCode::Char('q')))[..],
+        [Effect::Quit]
+    ));
 }
 
 #[test]
@@ -418,7 +422,7 @@ fn every_tab_fits_80x24_and_tiny_terminals_get_a_message() {
         if tab == 0 {
             insta::assert_snapshot!("overview_80x24", s);
         }
-        app.update(Action::NextTab);
+        app.apply(TabAction::Next);
     }
     let s = screen(&draw(&app, 30, 8));
     assert!(s.contains("terminal too small"));
@@ -470,7 +474,12 @@ fn enter_opens_the_trace_and_q_comes_back() {
     screen_.input(Event::Key(key(KeyCode::Down)));
     screen_.input(Event::Key(key(KeyCode::Enter)));
     assert!(!screen_.replaying());
-    assert!(frame(&mut screen_).contains("cannot open the trace"));
+    let s = frame(&mut screen_);
+    assert!(
+        s.contains("cannot open the trace"),
+        "{s}\n{:?}",
+        screen_.app.chrome.notice
+    );
     // Ctrl-C inside a trace quits everything.
     screen_.input(Event::Key(key(KeyCode::Up)));
     screen_.input(Event::Key(key(KeyCode::Enter)));
@@ -484,8 +493,8 @@ fn enter_opens_the_trace_and_q_comes_back() {
 #[test]
 fn light_theme_draws_with_its_own_colours() {
     let mut app = app(false);
-    app.update(Action::ToggleTheme);
-    assert_eq!(app.theme.name, "light");
+    app.apply(AppAction::CycleTheme);
+    assert_eq!(app.chrome.theme.name, "light");
     let buffer = draw(&app, 100, 30);
     let s = screen(&buffer);
     let x = s.lines().next().unwrap().find("memento").unwrap();

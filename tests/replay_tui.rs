@@ -6,8 +6,10 @@ use std::time::Duration;
 use memento::structure::{Edge, SpanKind};
 use memento::timeline::Timeline;
 use memento::trace::read_trace;
-use memento::tui::app::{App, Effect};
-use memento::tui::keymap::{Action, KeyMap};
+use memento::tui::app::App;
+use memento::tui::chrome::{Effect, Keyed};
+use memento::tui::keys::{AppAction, KeyMap, LayerId, NavAction, PlayAction};
+use memento::tui::replay::Replay;
 use memento::tui::theme::Theme;
 use memento::tui::view::{self, ViewCache};
 use ratatui::Terminal;
@@ -16,17 +18,16 @@ use ratatui::buffer::Buffer;
 
 const SAMPLE: &str = "sample-traces/synthetic-memento.trace.jsonl";
 
-fn app() -> App {
+fn app() -> Replay {
     let file = read_trace(Path::new(SAMPLE)).unwrap();
     let timeline = Timeline::from_file(file).unwrap();
-    App::new(
-        timeline,
-        "synthetic-memento.trace.jsonl".into(),
+    Replay::new(
+        App::new(timeline, "synthetic-memento.trace.jsonl".into()),
         Theme::dark(),
     )
 }
 
-fn draw(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+fn draw(app: &Replay, width: u16, height: u16) -> Terminal<TestBackend> {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     let mut cache = ViewCache::default();
     terminal.draw(|f| view::draw(f, app, &mut cache)).unwrap();
@@ -46,9 +47,10 @@ fn screen(buffer: &Buffer) -> String {
 }
 
 /// Token counts where blocks and mementos open and close.
-fn edges(app: &App, span: SpanKind, edge: Edge) -> Vec<u64> {
-    let p = app.timeline.prompt_len();
-    app.timeline
+fn edges(app: &Replay, span: SpanKind, edge: Edge) -> Vec<u64> {
+    let p = app.app.timeline.prompt_len();
+    app.app
+        .timeline
         .boundaries()
         .iter()
         .filter(|b| b.span == span && b.edge == edge)
@@ -59,29 +61,29 @@ fn edges(app: &App, span: SpanKind, edge: Edge) -> Vec<u64> {
 #[test]
 fn step_advances_exactly_one_token_and_back() {
     let mut app = app();
-    app.update(Action::StepForward);
-    assert_eq!(app.cursor, 1);
-    app.update(Action::StepForward);
-    app.update(Action::StepBack);
-    assert_eq!(app.cursor, 1);
-    app.update(Action::StepBack);
-    app.update(Action::StepBack);
-    assert_eq!(app.cursor, 0, "never below zero");
+    app.apply(NavAction::StepForward);
+    assert_eq!(app.app.cursor, 1);
+    app.apply(NavAction::StepForward);
+    app.apply(NavAction::StepBack);
+    assert_eq!(app.app.cursor, 1);
+    app.apply(NavAction::StepBack);
+    app.apply(NavAction::StepBack);
+    assert_eq!(app.app.cursor, 0, "never below zero");
 }
 
 #[test]
 fn next_and_previous_block_land_on_block_starts() {
     let mut app = app();
-    let starts = app.block_starts();
+    let starts = app.app.block_starts();
     assert!(starts.len() >= 5);
-    app.update(Action::NextBlock);
-    assert_eq!(app.cursor, starts[0]);
-    app.update(Action::NextBlock);
-    assert_eq!(app.cursor, starts[1]);
-    app.update(Action::PrevBlock);
-    assert_eq!(app.cursor, starts[0]);
+    app.apply(NavAction::NextBlock);
+    assert_eq!(app.app.cursor, starts[0]);
+    app.apply(NavAction::NextBlock);
+    assert_eq!(app.app.cursor, starts[1]);
+    app.apply(NavAction::PrevBlock);
+    assert_eq!(app.app.cursor, starts[0]);
     // The token before the cursor is the block's opening tag.
-    let last = app.timeline.tokens().text(app.cursor as usize - 1);
+    let last = app.app.timeline.tokens().text(app.app.cursor as usize - 1);
     assert_eq!(last, "<|block_start|>");
 }
 
@@ -90,116 +92,130 @@ fn step_block_stops_at_each_span_end_and_the_memento_end_evicts() {
     let mut app = app();
     let block_end = edges(&app, SpanKind::Block, Edge::Close)[0];
     let memento_end = edges(&app, SpanKind::Summary, Edge::Close)[0];
-    app.update(Action::StepBlockForward);
-    assert_eq!(app.cursor, block_end);
-    assert_eq!(app.timeline.state_at(app.cursor).evictions, 0);
-    app.update(Action::StepBlockForward);
-    assert_eq!(app.cursor, memento_end);
-    assert_eq!(app.timeline.state_at(app.cursor).evictions, 1);
-    let before = app.timeline.state_at(app.cursor - 1).live;
-    let after = app.timeline.state_at(app.cursor).live;
+    app.apply(NavAction::SpanEndForward);
+    assert_eq!(app.app.cursor, block_end);
+    assert_eq!(app.app.timeline.state_at(app.app.cursor).evictions, 0);
+    app.apply(NavAction::SpanEndForward);
+    assert_eq!(app.app.cursor, memento_end);
+    assert_eq!(app.app.timeline.state_at(app.app.cursor).evictions, 1);
+    let before = app.app.timeline.state_at(app.app.cursor - 1).live;
+    let after = app.app.timeline.state_at(app.app.cursor).live;
     assert!(
         after < before,
         "the gauge falls at the eviction: {before} → {after}"
     );
-    app.update(Action::StepBlockBack);
-    assert_eq!(app.cursor, block_end);
+    app.apply(NavAction::SpanEndBack);
+    assert_eq!(app.app.cursor, block_end);
 }
 
 #[test]
 fn play_advances_with_time_and_pause_holds() {
     let mut app = app();
-    app.update(Action::TogglePlay);
-    assert!(app.playing);
-    app.tick(Duration::from_millis(500));
-    let after_half_second = app.cursor;
+    app.apply(PlayAction::Toggle);
+    assert!(app.app.playing);
+    app.app.tick(Duration::from_millis(500));
+    let after_half_second = app.app.cursor;
     assert_eq!(
         after_half_second, 20,
         "untimed traces play at 40 tokens/s at 1×"
     );
-    app.update(Action::SpeedUp);
-    app.tick(Duration::from_millis(500));
-    assert_eq!(app.cursor, 60, "2× doubles the rate");
-    app.update(Action::TogglePlay);
-    app.tick(Duration::from_secs(10));
-    assert_eq!(app.cursor, 60, "paused playback holds");
+    app.apply(PlayAction::Faster);
+    app.app.tick(Duration::from_millis(500));
+    assert_eq!(app.app.cursor, 60, "2× doubles the rate");
+    app.apply(PlayAction::Toggle);
+    app.app.tick(Duration::from_secs(10));
+    assert_eq!(app.app.cursor, 60, "paused playback holds");
 }
 
 #[test]
 fn playback_stops_at_the_end_and_home_end_jump() {
     let mut app = app();
-    app.update(Action::End);
-    assert_eq!(app.cursor, app.len());
-    app.update(Action::Home);
-    assert_eq!(app.cursor, 0);
-    app.update(Action::ScrubForwardFar);
-    let tenth = (app.len() as f64 * 0.1).round() as u64;
-    assert_eq!(app.cursor, tenth);
-    app.update(Action::End);
-    app.update(Action::TogglePlay);
-    assert_eq!(app.cursor, 0, "play at the end restarts from the top");
+    app.apply(NavAction::End);
+    assert_eq!(app.app.cursor, app.app.len());
+    app.apply(NavAction::Home);
+    assert_eq!(app.app.cursor, 0);
+    app.apply(NavAction::Scrub(10));
+    let tenth = (app.app.len() as f64 * 0.1).round() as u64;
+    assert_eq!(app.app.cursor, tenth);
+    app.apply(NavAction::End);
+    app.apply(PlayAction::Toggle);
+    assert_eq!(app.app.cursor, 0, "play at the end restarts from the top");
     for _ in 0..100 {
-        app.tick(Duration::from_secs(60));
+        app.app.tick(Duration::from_secs(60));
     }
-    assert_eq!(app.cursor, app.len());
-    assert!(!app.playing);
+    assert_eq!(app.app.cursor, app.app.len());
+    assert!(!app.app.playing);
+}
+
+fn press(app: &mut Replay, code: crossterm::event::KeyCode) -> Vec<Effect> {
+    app.key(&crossterm::event::KeyEvent::from(code))
+}
+
+fn quits(effects: &[Effect]) -> bool {
+    matches!(effects, [Effect::Quit])
 }
 
 #[test]
 fn help_is_modal_and_quit_quits() {
+    use crossterm::event::KeyCode::{Char, Esc};
     let mut app = app();
-    app.update(Action::ToggleHelp);
-    assert!(app.help);
-    assert_eq!(app.update(Action::StepForward), Effect::None);
-    assert_eq!(app.cursor, 0, "keys do nothing under help");
-    assert_eq!(
-        app.update(Action::Quit),
-        Effect::None,
-        "esc closes help first"
-    );
-    assert!(!app.help);
-    assert_eq!(app.update(Action::Quit), Effect::Quit);
+    app.apply(AppAction::Help);
+    assert!(app.chrome.help);
+    assert!(app.apply(NavAction::StepForward).is_empty());
+    assert!(press(&mut app, Char('.')).is_empty());
+    assert_eq!(app.app.cursor, 0, "keys do nothing under help");
+    assert!(press(&mut app, Char('q')).is_empty(), "q closes help first");
+    assert!(!app.chrome.help);
+    assert!(quits(&press(&mut app, Char('q'))));
+    app.apply(AppAction::Help);
+    assert!(press(&mut app, Esc).is_empty(), "esc closes help first");
+    assert!(!app.chrome.help);
+    // Ctrl-C always quits.
+    app.apply(AppAction::Help);
+    let ctrl_c =
+        crossterm::event::KeyEvent::new(Char('c'), crossterm::event::KeyModifiers::CONTROL);
+    assert!(quits(&app.key(&ctrl_c)));
 }
 
 #[test]
 fn esc_closes_the_inspector_before_it_quits() {
+    use crossterm::event::KeyCode::{Char, Esc};
     let mut app = app();
-    let esc = KeyMap::default()
-        .action_for(&crossterm::event::KeyEvent::from(
-            crossterm::event::KeyCode::Esc,
-        ))
-        .unwrap();
-    assert_eq!(esc, Action::Back);
-    app.update(Action::Inspect);
-    assert!(app.inspect);
-    assert_eq!(app.update(esc), Effect::None, "esc closes the inspector");
-    assert!(!app.inspect);
-    assert_eq!(app.update(esc), Effect::Quit, "and then quits");
+    press(&mut app, Char('i'));
+    assert!(app.app.inspect);
+    assert_eq!(app.layers()[0], LayerId::Inspector);
+    assert!(press(&mut app, Esc).is_empty(), "esc closes the inspector");
+    assert!(!app.app.inspect);
+    assert!(quits(&press(&mut app, Esc)), "and then quits");
+    // `i` toggles it too.
+    press(&mut app, Char('i'));
+    press(&mut app, Char('i'));
+    assert!(!app.app.inspect);
 }
 
 #[test]
 fn selecting_a_memento_jumps_to_its_block() {
     let mut app = app();
-    app.update(Action::End);
-    app.update(Action::FocusNext);
-    app.update(Action::Up);
-    app.update(Action::Up);
-    let row = app.selected;
-    app.update(Action::Select);
-    assert_eq!(app.cursor, app.block_starts()[row]);
+    app.apply(NavAction::End);
+    app.apply(NavAction::FocusNext);
+    app.apply(NavAction::Up);
+    app.apply(NavAction::Up);
+    let row = app.app.selected;
+    app.apply(NavAction::Select);
+    assert_eq!(app.app.cursor, app.app.block_starts()[row]);
 }
 
-fn mid_block(app: &mut App) {
-    app.update(Action::NextBlock);
-    app.update(Action::NextBlock);
+fn mid_block(app: &mut Replay) {
+    app.apply(NavAction::NextBlock);
+    app.apply(NavAction::NextBlock);
     for _ in 0..60 {
-        app.update(Action::StepForward);
+        app.apply(NavAction::StepForward);
     }
 }
 
-fn after_eviction(app: &mut App) {
+fn after_eviction(app: &mut Replay) {
     for _ in 0..4 {
-        app.update(Action::StepBlockForward);
+        app.apply(NavAction::SpanEndForward);
     }
 }
 
@@ -234,7 +250,7 @@ fn snapshot_160x48_after_eviction() {
 #[test]
 fn snapshot_help_80x24() {
     let mut app = app();
-    app.update(Action::ToggleHelp);
+    app.apply(AppAction::Help);
     insta::assert_snapshot!(screen(draw(&app, 80, 24).backend().buffer()));
 }
 
@@ -256,14 +272,14 @@ fn evicted_block_text_dims_and_spans_take_their_colours() {
     let mut app = app();
     let theme = Theme::dark();
     // Block 1 closed, its memento not yet: block text in the block colour.
-    app.update(Action::StepBlockForward);
+    app.apply(NavAction::SpanEndForward);
     let terminal = draw(&app, 160, 48);
     let buffer = terminal.backend().buffer();
     let header = find(buffer, "▍block 1").expect("block 1 header on screen");
     assert_eq!(buffer[header].fg, theme.block);
     assert_eq!(buffer[(header.0, header.1 + 1)].fg, theme.block);
     // Memento 1 ends: block 1 is evicted and dims; the memento keeps its colour.
-    app.update(Action::StepBlockForward);
+    app.apply(NavAction::SpanEndForward);
     let terminal = draw(&app, 160, 48);
     let buffer = terminal.backend().buffer();
     let header = find(buffer, "▍block 1").expect("block 1 header on screen");
@@ -278,10 +294,10 @@ fn evicted_block_text_dims_and_spans_take_their_colours() {
 #[test]
 fn memento_list_knows_only_what_the_playhead_has_reached() {
     let mut app = app();
-    app.update(Action::NextBlock);
-    app.update(Action::NextBlock);
+    app.apply(NavAction::NextBlock);
+    app.apply(NavAction::NextBlock);
     for _ in 0..60 {
-        app.update(Action::StepForward);
+        app.apply(NavAction::StepForward);
     }
     let text = screen(draw(&app, 80, 24).backend().buffer());
     assert!(text.contains("… #2      60→-"), "{text}");
@@ -304,8 +320,8 @@ fn tiny_terminals_get_a_message_not_a_panic() {
 #[test]
 fn light_theme_draws_with_its_own_colours() {
     let mut app = app();
-    app.update(Action::ToggleTheme);
-    assert_eq!(app.theme.name, "light");
+    app.apply(AppAction::CycleTheme);
+    assert_eq!(app.chrome.theme.name, "light");
     let terminal = draw(&app, 80, 24);
     let buffer = terminal.backend().buffer();
     let title = find(buffer, "memento").unwrap();
@@ -316,13 +332,12 @@ fn light_theme_draws_with_its_own_colours() {
 fn the_readme_documents_every_key() {
     let readme =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let maps = [
-        memento::tui::keymap::KeyMap::default(),
-        memento::tui::keymap::KeyMap::workbench(),
-        memento::tui::keymap::KeyMap::ablation(),
-    ];
-    for (_, keys, _) in maps.iter().flat_map(|m| m.help_rows()) {
-        for key in keys.split(' ') {
+    let maps = [KeyMap::replay(), KeyMap::workbench(), KeyMap::ablation()];
+    for row in maps.iter().flat_map(|m| m.help_rows()) {
+        if row.keys == "other keys" {
+            continue;
+        }
+        for key in row.keys.split(' ') {
             assert!(
                 readme.contains(&format!("`{key}`")),
                 "README lacks key `{key}`"
@@ -334,18 +349,18 @@ fn the_readme_documents_every_key() {
 #[test]
 fn scrolling_shows_earlier_lines_and_follow_returns() {
     let mut app = app();
-    app.update(Action::End);
+    app.apply(NavAction::End);
     let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
     let mut cache = ViewCache::default();
-    let mut frame = |app: &mut App, cache: &mut ViewCache| {
+    let mut frame = |app: &mut Replay, cache: &mut ViewCache| {
         terminal.draw(|f| view::draw(f, app, cache)).unwrap();
-        app.scroll = app.scroll.min(cache.max_scroll);
-        app.page = cache.page;
+        app.app.scroll = app.app.scroll.min(cache.max_scroll);
+        app.app.page = cache.page;
         screen(terminal.backend().buffer())
     };
     let bottom = frame(&mut app, &mut cache);
     assert!(bottom.contains("\\boxed{"), "the end shows the answer");
-    app.update(Action::PageUp);
+    app.apply(NavAction::PageUp);
     let up = frame(&mut app, &mut cache);
     assert_ne!(up, bottom);
     assert!(
@@ -354,14 +369,14 @@ fn scrolling_shows_earlier_lines_and_follow_returns() {
     );
     // Scrolling past the top stops at the first line.
     for _ in 0..10_000 {
-        app.update(Action::PageUp);
+        app.apply(NavAction::PageUp);
     }
     let top = frame(&mut app, &mut cache);
     assert!(
         top.contains("▍prompt"),
         "the top of the stream is the prompt"
     );
-    app.update(Action::Follow);
+    app.apply(NavAction::Follow);
     assert_eq!(frame(&mut app, &mut cache), bottom);
 }
 
@@ -390,26 +405,29 @@ fn the_memento_list_has_a_row_for_a_block_without_a_memento() {
     for e in sink.events {
         timeline.push(e).unwrap();
     }
-    let mut app = App::new(timeline, "t".into(), Theme::dark());
-    app.update(Action::End);
-    assert_eq!(app.rows_reached(), 3);
-    assert_eq!(app.selected, 2, "the selection follows the latest memento");
+    let mut app = Replay::new(App::new(timeline, "t".into()), Theme::dark());
+    app.apply(NavAction::End);
+    assert_eq!(app.app.rows_reached(), 3);
+    assert_eq!(
+        app.app.selected, 2,
+        "the selection follows the latest memento"
+    );
     let text = screen(draw(&app, 100, 30).backend().buffer());
     assert!(text.contains("Mementos 2/3"), "{text}");
     assert!(
         text.contains("#1") && text.contains("→-"),
         "block 1 is listed without a memento\n{text}"
     );
-    app.update(Action::FocusNext);
-    app.update(Action::Up);
-    app.update(Action::Select);
+    app.apply(NavAction::FocusNext);
+    app.apply(NavAction::Up);
+    app.apply(NavAction::Select);
     assert_eq!(
-        app.cursor,
-        app.block_starts()[1],
+        app.app.cursor,
+        app.app.block_starts()[1],
         "enter jumps to the selected row's block"
     );
     assert_eq!(
-        app.timeline.tokens().text(app.cursor as usize - 1),
+        app.app.timeline.tokens().text(app.app.cursor as usize - 1),
         "<|block_start|>"
     );
 }

@@ -11,8 +11,9 @@ use memento::live::{FakeEngine, LiveMsg, ModeChoice, Worker, WorkerState, partne
 use memento::structure::{Edge, SpanKind};
 use memento::timeline::Timeline;
 use memento::trace::{EndReason, Event, read_trace};
+use memento::tui::chrome::{Effect, Keyed};
 use memento::tui::history::History;
-use memento::tui::keymap::Action;
+use memento::tui::keys::{Action, DecodeAction, NavAction};
 use memento::tui::theme::Theme;
 use memento::tui::view::compare::{first_divergence, recorded_rate};
 use memento::tui::view::workbench::{WorkbenchCache, draw};
@@ -24,6 +25,7 @@ const PROMPT: &str = "What is 12 plus 5?";
 
 struct Bench {
     wb: Workbench,
+    worker: Worker,
     rx: Receiver<LiveMsg>,
     dir: tempfile::TempDir,
 }
@@ -35,8 +37,13 @@ fn bench_with(engine: FakeEngine) -> Bench {
         let _ = tx.send(m);
     });
     let worker = Worker::spawn(Box::new(engine), Some(dir.path().to_path_buf()), emit);
-    let wb = Workbench::new(worker, "fake".into(), History::in_memory(), Theme::dark());
-    Bench { wb, rx, dir }
+    let wb = Workbench::new("fake".into(), History::in_memory(), Theme::dark());
+    Bench {
+        wb,
+        worker,
+        rx,
+        dir,
+    }
 }
 
 fn bench() -> Bench {
@@ -44,6 +51,33 @@ fn bench() -> Bench {
 }
 
 impl Bench {
+    /// Carry out effects as the workbench screen does: commands go to the worker.
+    fn carry_out(&mut self, effects: Vec<Effect>) -> Vec<Effect> {
+        let mut rest = Vec::new();
+        for effect in effects {
+            match effect {
+                Effect::Send(command) => self.worker.send(command),
+                other => rest.push(other),
+            }
+        }
+        rest
+    }
+
+    fn act(&mut self, action: impl Into<Action>) -> Vec<Effect> {
+        let effects = self.wb.apply(action);
+        self.carry_out(effects)
+    }
+
+    fn key(&mut self, key: &KeyEvent) -> Vec<Effect> {
+        let effects = self.wb.key(key);
+        self.carry_out(effects)
+    }
+
+    fn start(&mut self, prompt: &str, compare: bool, hold: bool) {
+        let effects = self.wb.start(prompt.into(), compare, hold);
+        self.carry_out(effects);
+    }
+
     /// Apply worker messages until `done` holds (or fail after a while).
     fn until(&mut self, what: &str, done: impl Fn(&Workbench) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -73,16 +107,16 @@ impl Bench {
 
     /// Start `PROMPT` paused after prefill.
     fn start_held(&mut self, compare: bool) {
-        self.wb.start(PROMPT.into(), compare, true);
+        self.start(PROMPT, compare, true);
         self.until("the session is paused after prefill", |wb| {
             wb.state == WorkerState::Paused && wb.apps().count() == if compare { 2 } else { 1 }
         });
     }
 
     /// Send `action` and wait until the worker has acted on it and paused again.
-    fn control(&mut self, action: Action) {
+    fn control(&mut self, action: impl Into<Action>) {
         let run = self.wb.run;
-        self.wb.update(action);
+        self.act(action);
         // The worker confirms with Running, then pauses when the goal is reached.
         self.until("the worker starts", |wb| {
             wb.state == WorkerState::Running && wb.run == run
@@ -103,7 +137,7 @@ fn step_advances_exactly_one_token() {
     b.start_held(false);
     assert_eq!(b.len(0), 0, "prefill only");
     for expected in 1..=5 {
-        b.control(Action::DecodeStep);
+        b.control(DecodeAction::Step);
         b.drain(Duration::from_millis(30));
         assert_eq!(b.len(0), expected);
         assert_eq!(b.wb.state, WorkerState::Paused);
@@ -114,8 +148,8 @@ fn step_advances_exactly_one_token() {
 fn step_in_a_compare_run_advances_each_stream_once() {
     let mut b = bench();
     b.start_held(true);
-    b.control(Action::DecodeStep);
-    b.control(Action::DecodeStep);
+    b.control(DecodeAction::Step);
+    b.control(DecodeAction::Step);
     b.drain(Duration::from_millis(30));
     assert_eq!((b.len(0), b.len(1)), (2, 2));
 }
@@ -127,17 +161,17 @@ fn pause_holds() {
         token_delay: Duration::from_millis(2),
         ..FakeEngine::default()
     });
-    b.wb.start(PROMPT.into(), false, false);
+    b.start(PROMPT, false, false);
     b.until("a few tokens are decoded", |wb| {
         wb.apps().next().is_some_and(|a| a.len() >= 10)
     });
-    b.wb.update(Action::RunPause);
+    b.act(DecodeAction::RunPause);
     b.until("the worker pauses", |wb| wb.state == WorkerState::Paused);
     let held = b.len(0);
     b.drain(Duration::from_millis(200));
     assert_eq!(b.len(0), held, "no token may arrive while paused");
     // Run resumes from where it stopped.
-    b.wb.update(Action::RunPause);
+    b.act(DecodeAction::RunPause);
     b.until("decoding resumes", |wb| {
         wb.apps().next().unwrap().len() > held + 3
     });
@@ -149,11 +183,11 @@ fn step_block_stops_at_the_blocks_end() {
     b.start_held(false);
     // Into the first block: <think>, newline, <|block_start|>, two words.
     for _ in 0..5 {
-        b.control(Action::DecodeStep);
+        b.control(DecodeAction::Step);
     }
     b.drain(Duration::from_millis(30));
     let before = b.len(0);
-    b.control(Action::DecodeBlock);
+    b.control(DecodeAction::Block);
     b.drain(Duration::from_millis(50));
     assert_eq!(last_token_text(&b, 0), "<|block_end|>");
     let app = b.wb.streams[0].app.as_ref().unwrap();
@@ -175,7 +209,7 @@ fn step_block_stops_at_the_blocks_end() {
         "the rest of the 12-word block and its end tag"
     );
     // The next step-block runs to the memento's end, which evicts the block.
-    b.control(Action::DecodeBlock);
+    b.control(DecodeAction::Block);
     b.drain(Duration::from_millis(50));
     assert_eq!(last_token_text(&b, 0), "<|summary_end|>");
     let app = b.wb.streams[0].app.as_ref().unwrap();
@@ -189,11 +223,11 @@ fn stop_ends_the_stream_and_writes_the_trace() {
         blocks: 40,
         ..FakeEngine::default()
     });
-    b.wb.start(PROMPT.into(), false, false);
+    b.start(PROMPT, false, false);
     b.until("tokens arrive", |wb| {
         wb.apps().next().is_some_and(|a| a.len() >= 30)
     });
-    b.wb.update(Action::StopRun);
+    b.act(DecodeAction::Stop);
     b.until("the run finishes", |wb| wb.state == WorkerState::Finished);
     b.drain(Duration::from_millis(100));
     let shown = b.len(0);
@@ -221,10 +255,10 @@ fn stop_ends_the_stream_and_writes_the_trace() {
 fn restart_records_a_new_trace_and_keeps_the_old_one() {
     let mut b = bench();
     b.start_held(false);
-    b.control(Action::DecodeStep);
+    b.control(DecodeAction::Step);
     let first = b.wb.streams[0].path.clone().unwrap();
     let run = b.wb.run;
-    b.wb.update(Action::RestartRun);
+    b.act(DecodeAction::Restart);
     b.until("the new session runs", |wb| {
         wb.run > run && wb.state == WorkerState::Finished
     });
@@ -244,7 +278,7 @@ fn restart_records_a_new_trace_and_keeps_the_old_one() {
 #[test]
 fn compare_runs_full_and_memento_and_records_a_pair() {
     let mut b = bench();
-    b.wb.start(PROMPT.into(), true, false);
+    b.start(PROMPT, true, false);
     b.until("both streams finish", |wb| {
         wb.state == WorkerState::Finished && wb.streams.iter().all(|s| s.summary.is_some())
     });
@@ -285,7 +319,7 @@ fn the_settings_choose_the_mode_of_the_next_run() {
     let mut b = bench();
     b.wb.settings.mode = ModeChoice::Keep(1);
     b.wb.settings.max_tokens = 40;
-    b.wb.start(PROMPT.into(), false, false);
+    b.start(PROMPT, false, false);
     b.until("the run finishes", |wb| wb.state == WorkerState::Finished);
     b.drain(Duration::from_millis(50));
     let app = b.wb.streams[0].app.as_ref().unwrap();
@@ -306,17 +340,17 @@ fn typing_a_prompt_and_pressing_enter_runs_it() {
     let mut b = bench();
     assert_eq!(b.wb.focus, Focus::Editor);
     for c in "Add 2 and 3.".chars() {
-        b.wb.key(&key(KeyCode::Char(c)));
+        b.key(&key(KeyCode::Char(c)));
     }
     // Keys that are controls in the view are text in the editor.
     assert_eq!(b.wb.editor.text(), "Add 2 and 3.");
-    b.wb.key(&key(KeyCode::Enter));
+    b.key(&key(KeyCode::Enter));
     assert_eq!(b.wb.focus, Focus::View);
     b.until("the run finishes", |wb| wb.state == WorkerState::Finished);
     assert_eq!(b.wb.prompt.as_deref(), Some("Add 2 and 3."));
     assert_eq!(b.wb.history.entries(), ["Add 2 and 3."]);
     // In the view, `s` is a control again: it starts the editor's prompt paused and steps.
-    b.wb.key(&key(KeyCode::Char('s')));
+    b.key(&key(KeyCode::Char('s')));
     b.until("one token of a new run", |wb| {
         wb.state == WorkerState::Paused && wb.apps().next().is_some_and(|a| a.len() == 1)
     });
@@ -328,12 +362,13 @@ fn dropping_the_workbench_ends_the_trace() {
         blocks: 100,
         ..FakeEngine::default()
     });
-    b.wb.start(PROMPT.into(), false, false);
+    b.start(PROMPT, false, false);
     b.until("tokens arrive", |wb| {
         wb.apps().next().is_some_and(|a| a.len() >= 5)
     });
     let path = b.wb.streams[0].path.clone().unwrap();
-    drop(b.wb);
+    // The screen owns the worker; dropping it (as quitting does) ends the session.
+    drop(b.worker);
     let f = read_trace(&path).unwrap();
     match f.events.last() {
         Some(Event::End(e)) => assert_eq!(e.reason, EndReason::Stopped),
@@ -370,8 +405,8 @@ fn screen(b: &Bench, width: u16, height: u16) -> String {
 fn after_first_eviction() -> Bench {
     let mut b = bench();
     b.start_held(false);
-    b.control(Action::DecodeBlock);
-    b.control(Action::DecodeBlock);
+    b.control(DecodeAction::Block);
+    b.control(DecodeAction::Block);
     b.drain(Duration::from_millis(50));
     b.wb.editor.set_text(PROMPT);
     steady(&mut b);
@@ -381,7 +416,7 @@ fn after_first_eviction() -> Bench {
 fn compare_finished() -> Bench {
     let mut b = bench();
     b.wb.editor.set_text(PROMPT);
-    b.wb.start(PROMPT.into(), true, false);
+    b.start(PROMPT, true, false);
     b.until("both streams finish", |wb| {
         wb.state == WorkerState::Finished && wb.streams.iter().all(|s| s.summary.is_some())
     });
@@ -418,9 +453,9 @@ fn snapshot_settings_and_empty_workbench_80x24() {
     let mut b = bench();
     assert!(screen(&b, 80, 24).contains("Type a prompt"));
     b.wb.focus = Focus::View;
-    b.wb.update(Action::Settings);
-    b.wb.key(&key(KeyCode::Down));
-    b.wb.key(&key(KeyCode::Right));
+    b.act(DecodeAction::Settings);
+    b.key(&key(KeyCode::Down));
+    b.key(&key(KeyCode::Right));
     assert_eq!(b.wb.settings.scaffold, memento::live::ScaffoldChoice::On);
     insta::assert_snapshot!(screen(&b, 80, 24));
 }
@@ -428,13 +463,13 @@ fn snapshot_settings_and_empty_workbench_80x24() {
 #[test]
 fn inspecting_a_token_and_a_memento() {
     let mut b = after_first_eviction();
-    b.wb.update(Action::Inspect);
+    b.act(NavAction::Inspect);
     let s = screen(&b, 100, 30);
     assert!(s.contains("token 22 of 22"), "{s}");
     assert!(s.contains("<|summary_end|>"), "{s}");
     assert!(s.contains("alternatives"), "{s}");
     // The memento list: the selected memento's block, marked evicted, with entries freed.
-    b.wb.update(Action::FocusNext);
+    b.act(NavAction::FocusNext);
     let s = screen(&b, 120, 36);
     assert!(s.contains("block 1 · i closes"), "{s}");
     assert!(s.contains("freed 12 KV entries"), "{s}");
@@ -445,7 +480,7 @@ fn compare_shows_the_memento_list_on_tab_and_the_inspector_scrolls_long_blocks()
     let mut b = compare_finished();
     let before = screen(&b, 120, 36);
     assert!(!before.contains("Mementos"), "{before}");
-    b.wb.update(Action::FocusNext);
+    b.act(NavAction::FocusNext);
     let s = screen(&b, 120, 36);
     assert_eq!(
         s.matches("Mementos 4/4").count(),
@@ -453,10 +488,11 @@ fn compare_shows_the_memento_list_on_tab_and_the_inspector_scrolls_long_blocks()
         "a list in each column:\n{s}"
     );
     // At 80×24 a block's text is taller than the room for the inspector: it scrolls.
-    b.wb.update(Action::Inspect);
+    b.act(NavAction::Inspect);
     let s = screen(&b, 80, 24);
     assert!(s.contains("· rows 1–"), "{s}");
-    b.wb.update(Action::PageDown);
+    // The open inspector's layer takes pgdn.
+    b.key(&key(KeyCode::PageDown));
     let s = screen(&b, 80, 24);
     assert!(s.contains(" · rows ") && !s.contains("rows 1–"), "{s}");
     insta::assert_snapshot!("compare_inspector_scrolled_80x24", s);
@@ -473,21 +509,21 @@ fn a_model_with_a_task_draws_its_problems_into_the_editor() {
     assert_eq!(b.wb.editor.text(), first);
     assert_eq!(b.wb.focus, Focus::Editor);
     // ctrl-t in the editor draws the next one.
-    b.wb.key(&KeyEvent::new(KeyCode::Char('t'), KeyModifiers::CONTROL));
+    b.key(&KeyEvent::new(KeyCode::Char('t'), KeyModifiers::CONTROL));
     assert_eq!(
         b.wb.editor.text(),
         task.problem(Split::Heldout, 5, 1).prompt
     );
     // So does `d` in the view.
     b.wb.focus = Focus::View;
-    b.wb.key(&KeyEvent::new(KeyCode::Char('d'), KeyModifiers::NONE));
+    b.key(&KeyEvent::new(KeyCode::Char('d'), KeyModifiers::NONE));
     assert_eq!(
         b.wb.editor.text(),
         task.problem(Split::Heldout, 5, 2).prompt
     );
-    assert!(b.wb.notice.as_deref().unwrap().contains("toll-walk"));
+    assert!(b.wb.chrome.notice.as_deref().unwrap().contains("toll-walk"));
     // Enter runs the problem drawn.
-    b.wb.key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    b.key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
     b.until("the drawn problem runs", |wb| wb.prompt.is_some());
     assert_eq!(
         b.wb.prompt.as_deref(),
@@ -496,9 +532,17 @@ fn a_model_with_a_task_draws_its_problems_into_the_editor() {
     // Without a task, the key says so and leaves the editor alone.
     let mut plain = bench();
     plain.wb.editor.set_text(PROMPT);
-    plain.wb.update(Action::NewProblem);
+    plain.act(DecodeAction::NewProblem);
     assert_eq!(plain.wb.editor.text(), PROMPT);
-    assert!(plain.wb.notice.as_deref().unwrap().contains("no task"));
+    assert!(
+        plain
+            .wb
+            .chrome
+            .notice
+            .as_deref()
+            .unwrap()
+            .contains("no task")
+    );
 }
 
 /// A sessions directory that cannot be created: the run does not pretend to decode, the error
@@ -517,9 +561,14 @@ fn a_recording_that_cannot_happen_is_reported_and_not_claimed() {
         Some(blocked.join("sessions")),
         emit,
     );
-    let wb = Workbench::new(worker, "fake".into(), History::in_memory(), Theme::dark());
-    let mut b = Bench { wb, rx, dir };
-    b.wb.start(PROMPT.into(), false, false);
+    let wb = Workbench::new("fake".into(), History::in_memory(), Theme::dark());
+    let mut b = Bench {
+        wb,
+        worker,
+        rx,
+        dir,
+    };
+    b.start(PROMPT, false, false);
     b.until("the error arrives", |wb| !wb.errors.is_empty());
     b.drain(Duration::from_millis(200));
     assert!(b.wb.errors[0].contains("sessions"), "{:?}", b.wb.errors);
@@ -532,7 +581,7 @@ fn a_recording_that_cannot_happen_is_reported_and_not_claimed() {
 fn only_whole_traces_are_claimed() {
     let mut b = bench();
     b.start_held(false);
-    b.wb.update(Action::StopRun);
+    b.act(DecodeAction::Stop);
     b.until("the stream ends", |wb| wb.streams[0].summary.is_some());
     b.drain(Duration::from_millis(200));
     let recorded = b.wb.recorded_paths();

@@ -19,6 +19,7 @@ use crate::timeline::Timeline;
 use crate::tokenize::TextTokenizer;
 use crate::trace::read_trace;
 use crate::tui::app::App;
+use crate::tui::replay::Replay;
 use crate::tui::theme::Theme;
 use crate::tui::view::{self, ViewCache, highlight};
 
@@ -104,7 +105,7 @@ fn replay(b: ReplayBench) -> anyhow::Result<()> {
         parse_only.push(start.elapsed());
         let start = Instant::now();
         let (timeline, _) = Timeline::read(&path)?;
-        let a = App::new(timeline, "bench".into(), Theme::dark());
+        let a = Replay::new(App::new(timeline, "bench".into()), Theme::dark());
         let mut terminal = Terminal::new(TestBackend::new(b.width, b.height))?;
         let mut cache = ViewCache::default();
         terminal.draw(|f| view::draw(f, &a, &mut cache))?;
@@ -123,7 +124,7 @@ fn replay(b: ReplayBench) -> anyhow::Result<()> {
         peer.push(start.elapsed());
     }
     let mut app = app.context("no open")?;
-    let tokens = app.len();
+    let tokens = app.app.len();
 
     // Frames: playheads spread evenly, each drawn twice (a cold move, then a redraw).
     let mut terminal = Terminal::new(TestBackend::new(b.width, b.height))?;
@@ -131,7 +132,7 @@ fn replay(b: ReplayBench) -> anyhow::Result<()> {
     let mut moved = Vec::new();
     let mut redraw = Vec::new();
     for i in 0..b.frames.max(1) {
-        app.cursor = (tokens * i as u64) / b.frames.max(1) as u64;
+        app.app.cursor = (tokens * i as u64) / b.frames.max(1) as u64;
         let start = Instant::now();
         terminal.draw(|f| view::draw(f, &app, &mut cache))?;
         moved.push(start.elapsed());

@@ -17,6 +17,7 @@ use super::generate::BUILT_IN_PROMPT;
 use super::output::emit;
 use crate::live::{DecodeEngine, LiveMsg, ModelEngine, RunSettings, Worker, WorkerState};
 use crate::trace::TraceWriter;
+use crate::tui::chrome::Effect;
 use crate::tui::history::History;
 use crate::tui::theme::Theme;
 use crate::tui::view::workbench::{WorkbenchCache, draw};
@@ -78,7 +79,7 @@ pub fn run(b: TuiBench) -> anyhow::Result<()> {
         Some(dir.path().to_path_buf()),
         emit_live,
     );
-    let mut wb = Workbench::new(worker, name.clone(), History::in_memory(), Theme::dark());
+    let mut wb = Workbench::new(name.clone(), History::in_memory(), Theme::dark());
     wb.settings = settings.clone();
     let mut terminal = Terminal::with_options(
         CrosstermBackend::new(std::io::sink()),
@@ -109,7 +110,11 @@ pub fn run(b: TuiBench) -> anyhow::Result<()> {
 
         // The workbench: the worker decodes while this thread applies events and draws.
         let before = wb.run;
-        wb.start(BUILT_IN_PROMPT.to_string(), false, false);
+        for effect in wb.start(BUILT_IN_PROMPT.to_string(), false, false) {
+            if let Effect::Send(command) = effect {
+                worker.send(command);
+            }
+        }
         let mut cache = WorkbenchCache::default();
         let frame = Duration::from_secs_f64(1.0 / 60.0);
         let mut last_draw = Instant::now() - frame;

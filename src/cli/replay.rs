@@ -11,6 +11,7 @@ use super::load::load_timeline;
 use crate::live::partner_of;
 use crate::tui::app::App;
 use crate::tui::pair::PairApp;
+use crate::tui::replay::Replay;
 use crate::tui::screens::{PairScreen, ReplayScreen};
 use crate::tui::theme::Theme;
 use crate::tui::{RunOptions, run_screen};
@@ -78,7 +79,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             || file.display().to_string(),
             |n| n.to_string_lossy().to_string(),
         );
-        let mut app = App::new(timeline, title, theme.clone());
+        let mut app = App::new(timeline, title);
         if args.end {
             app.cursor = app.len();
         }
@@ -96,8 +97,8 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             run_screen(&mut screen, tx, rx, RunOptions::default())
         }
         Err(mut one) => {
-            let mut app = one.remove(0);
-            let mut screen = ReplayScreen::new(&mut app, Some(files[0].clone()));
+            let mut replay = Replay::new(one.remove(0), theme);
+            let mut screen = ReplayScreen::new(&mut replay, Some(files[0].clone()));
             run_screen(&mut screen, tx, rx, RunOptions::default())
         }
     }

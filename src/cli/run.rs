@@ -138,7 +138,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         let _ = to_ui.send(UiEvent::Live(msg));
     });
     let worker = Worker::spawn(engine, Some(sessions), emit);
-    let mut wb = Workbench::new(worker, name, history, theme);
+    let mut wb = Workbench::new(name, history, theme);
     wb.settings = settings;
     wb.exit_when_done = args.exit_when_done;
     wb.problems = task.map(|t| ProblemDraw::new(t, args.problem_seed));
@@ -152,9 +152,21 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         if let Err(e) = wb.history.push(&p) {
             eprintln!("warning: {e}");
         }
-        wb.start(p, args.compare, false);
+        let effects = wb.start(p, args.compare, false);
+        let mut screen = WorkbenchScreen::new(wb, worker);
+        screen.carry_out(effects);
+        return finish(screen, tx, rx, &args);
     }
-    let mut screen = WorkbenchScreen::new(wb);
+    finish(WorkbenchScreen::new(wb, worker), tx, rx, &args)
+}
+
+/// Run the workbench until it quits, then report what was recorded.
+fn finish(
+    mut screen: WorkbenchScreen,
+    tx: std::sync::mpsc::Sender<UiEvent>,
+    rx: std::sync::mpsc::Receiver<UiEvent>,
+    args: &RunArgs,
+) -> anyhow::Result<()> {
     run_screen(&mut screen, tx, rx, RunOptions::default())?;
     let wb = screen.wb;
     let paths = wb.recorded_paths();

@@ -2,36 +2,40 @@
 
 use crate::trace::{Event, EventSink, Header};
 
-use super::worker::LiveMsg;
+use super::protocol::{Emit, LiveBody, LiveMsg};
 
 pub struct ChannelSink {
     run: u64,
     stream: usize,
-    send: super::worker::Emit,
+    send: Emit,
 }
 
 impl ChannelSink {
-    pub(super) fn new(run: u64, stream: usize, send: super::worker::Emit) -> Self {
+    pub(super) fn new(run: u64, stream: usize, send: Emit) -> Self {
         ChannelSink { run, stream, send }
     }
 }
 
 impl EventSink for ChannelSink {
     fn header(&mut self, header: &Header) -> std::io::Result<()> {
-        (self.send)(LiveMsg::Header {
-            run: self.run,
-            stream: self.stream,
-            header: Box::new(header.clone()),
-        });
+        (self.send)(LiveMsg::new(
+            self.run,
+            LiveBody::Header {
+                stream: self.stream,
+                header: Box::new(header.clone()),
+            },
+        ));
         Ok(())
     }
 
     fn event(&mut self, event: &Event) -> std::io::Result<()> {
-        (self.send)(LiveMsg::Event {
-            run: self.run,
-            stream: self.stream,
-            event: Box::new(event.clone()),
-        });
+        (self.send)(LiveMsg::new(
+            self.run,
+            LiveBody::Event {
+                stream: self.stream,
+                event: Box::new(event.clone()),
+            },
+        ));
         Ok(())
     }
 }

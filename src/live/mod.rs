@@ -6,6 +6,7 @@
 mod channel_sink;
 mod engine;
 mod fake;
+mod protocol;
 mod sessions;
 mod settings;
 mod worker;
@@ -13,6 +14,7 @@ mod worker;
 pub use channel_sink::ChannelSink;
 pub use engine::{ActiveRun, DecodeEngine, ModelEngine};
 pub use fake::FakeEngine;
+pub use protocol::{Command, Emit, LiveBody, LiveMsg, StreamInfo, WorkerState};
 pub use sessions::{SessionPaths, partner_of, sessions_dir};
 pub use settings::{ModeChoice, RunSettings, ScaffoldChoice};
-pub use worker::{Command, LiveMsg, StreamInfo, Worker, WorkerState};
+pub use worker::Worker;

@@ -10,90 +10,11 @@ use std::thread::JoinHandle;
 
 use super::channel_sink::ChannelSink;
 use super::engine::{ActiveRun, DecodeEngine, LiveSink};
+use super::protocol::{Command, Emit, LiveBody, LiveMsg, StreamInfo, WorkerState};
 use super::sessions::SessionPaths;
 use super::settings::{ModeChoice, RunSettings};
-use crate::engine::{RunSummary, Timings};
 use crate::structure::{Edge, SpanKind};
-use crate::trace::{EndReason, Event, Header, Tee, TraceWriter};
-
-/// How the worker reports to the UI.
-pub type Emit = Arc<dyn Fn(LiveMsg) + Send + Sync>;
-
-#[derive(Debug, Clone)]
-pub enum Command {
-    /// Start a new session (ending any current one). `hold` starts it paused after prefill.
-    Start {
-        prompt: String,
-        settings: RunSettings,
-        compare: bool,
-        hold: bool,
-    },
-    Run,
-    Pause,
-    /// Decode one token (in each stream of a compare run), then pause.
-    Step,
-    /// Decode until a block or memento closes, then pause.
-    StepBlock,
-    /// End the session here; the traces get their end event.
-    Stop,
-    /// Start the last session's prompt and settings again.
-    Restart,
-    Shutdown,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WorkerState {
-    /// No session yet.
-    Idle,
-    Running,
-    Paused,
-    Finished,
-}
-
-#[derive(Debug, Clone)]
-pub struct StreamInfo {
-    /// The KV mode, as a policy label.
-    pub label: String,
-    /// Where its trace is recorded.
-    pub path: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone)]
-pub enum LiveMsg {
-    Started {
-        run: u64,
-        prompt: String,
-        streams: Vec<StreamInfo>,
-    },
-    Header {
-        run: u64,
-        stream: usize,
-        header: Box<Header>,
-    },
-    Event {
-        run: u64,
-        stream: usize,
-        event: Box<Event>,
-    },
-    Progress {
-        run: u64,
-        stream: usize,
-        timings: Timings,
-    },
-    StreamEnded {
-        run: u64,
-        stream: usize,
-        summary: Box<RunSummary>,
-    },
-    State {
-        run: u64,
-        state: WorkerState,
-    },
-    Error {
-        run: u64,
-        message: String,
-    },
-}
+use crate::trace::{EndReason, Tee, TraceWriter};
 
 /// The UI's handle on the worker thread. Dropping it stops the session (writing the end
 /// events) and joins the thread.
@@ -204,7 +125,7 @@ impl<'e> WorkerLoop<'e> {
                 } else {
                     WorkerState::Running
                 };
-                emit(LiveMsg::State { run: s.run, state });
+                emit(LiveMsg::new(s.run, LiveBody::State { state }));
             }
         };
         match command {
@@ -270,18 +191,20 @@ impl<'e> WorkerLoop<'e> {
             }
             None => vec![None; labels.len()],
         };
-        (self.emit)(LiveMsg::Started {
+        (self.emit)(LiveMsg::new(
             run,
-            prompt: prompt.to_string(),
-            streams: labels
-                .iter()
-                .zip(&paths)
-                .map(|(label, path)| StreamInfo {
-                    label: label.clone(),
-                    path: path.clone(),
-                })
-                .collect(),
-        });
+            LiveBody::Started {
+                prompt: prompt.to_string(),
+                streams: labels
+                    .iter()
+                    .zip(&paths)
+                    .map(|(label, path)| StreamInfo {
+                        label: label.clone(),
+                        path: path.clone(),
+                    })
+                    .collect(),
+            },
+        ));
         let mut streams = Vec::new();
         for (stream, (mode, path)) in modes.iter().zip(&paths).enumerate() {
             let channel = ChannelSink::new(run, stream, Arc::clone(&self.emit));
@@ -299,11 +222,13 @@ impl<'e> WorkerLoop<'e> {
             let options = settings.options(*mode, self.engine.has_memento_tags());
             match self.engine.start(prompt, options, sink) {
                 Ok(r) => {
-                    (self.emit)(LiveMsg::Progress {
+                    (self.emit)(LiveMsg::new(
                         run,
-                        stream,
-                        timings: r.timings(),
-                    });
+                        LiveBody::Progress {
+                            stream,
+                            timings: r.timings(),
+                        },
+                    ));
                     streams.push(Some(r));
                 }
                 Err(e) => {
@@ -318,13 +243,13 @@ impl<'e> WorkerLoop<'e> {
         } else {
             WorkerState::Running
         };
-        (self.emit)(LiveMsg::State { run, state });
+        (self.emit)(LiveMsg::new(run, LiveBody::State { state }));
         Some(Session { run, streams, goal })
     }
 
     /// A session that could not start: say why, and end the streams already started.
     fn abort(&self, run: u64, streams: Vec<Option<Box<dyn ActiveRun + 'e>>>, message: String) {
-        (self.emit)(LiveMsg::Error { run, message });
+        (self.emit)(LiveMsg::new(run, LiveBody::Error { message }));
         self.end(
             Some(Session {
                 run,
@@ -333,10 +258,12 @@ impl<'e> WorkerLoop<'e> {
             }),
             EndReason::Error,
         );
-        (self.emit)(LiveMsg::State {
+        (self.emit)(LiveMsg::new(
             run,
-            state: WorkerState::Finished,
-        });
+            LiveBody::State {
+                state: WorkerState::Finished,
+            },
+        ));
     }
 
     /// One token in every live stream. True when the session has ended.
@@ -352,11 +279,13 @@ impl<'e> WorkerLoop<'e> {
                         b.edge == Edge::Close
                             && matches!(b.span, SpanKind::Block | SpanKind::Summary)
                     });
-                    (self.emit)(LiveMsg::Progress {
-                        run: s.run,
-                        stream,
-                        timings: active.timings(),
-                    });
+                    (self.emit)(LiveMsg::new(
+                        s.run,
+                        LiveBody::Progress {
+                            stream,
+                            timings: active.timings(),
+                        },
+                    ));
                 }
                 Ok(None) => {
                     if let Some(done) = slot.take() {
@@ -364,10 +293,12 @@ impl<'e> WorkerLoop<'e> {
                     }
                 }
                 Err(e) => {
-                    (self.emit)(LiveMsg::Error {
-                        run: s.run,
-                        message: e.to_string(),
-                    });
+                    (self.emit)(LiveMsg::new(
+                        s.run,
+                        LiveBody::Error {
+                            message: e.to_string(),
+                        },
+                    ));
                     if let Some(done) = slot.take() {
                         self.finish_stream(s.run, stream, done, Some(EndReason::Error));
                     }
@@ -375,10 +306,12 @@ impl<'e> WorkerLoop<'e> {
             }
         }
         if s.streams.iter().all(Option::is_none) {
-            (self.emit)(LiveMsg::State {
-                run: s.run,
-                state: WorkerState::Finished,
-            });
+            (self.emit)(LiveMsg::new(
+                s.run,
+                LiveBody::State {
+                    state: WorkerState::Finished,
+                },
+            ));
             return true;
         }
         let reached = match s.goal {
@@ -392,10 +325,12 @@ impl<'e> WorkerLoop<'e> {
         };
         if reached {
             s.goal = Goal::Hold;
-            (self.emit)(LiveMsg::State {
-                run: s.run,
-                state: WorkerState::Paused,
-            });
+            (self.emit)(LiveMsg::new(
+                s.run,
+                LiveBody::State {
+                    state: WorkerState::Paused,
+                },
+            ));
         }
         false
     }
@@ -411,19 +346,23 @@ impl<'e> WorkerLoop<'e> {
             Ok(summary) => {
                 // A run that stopped on an error (non-finite logits) says why on screen.
                 let failure = summary.failure.clone();
-                (self.emit)(LiveMsg::StreamEnded {
+                (self.emit)(LiveMsg::new(
                     run,
-                    stream,
-                    summary: Box::new(summary),
-                });
+                    LiveBody::StreamEnded {
+                        stream,
+                        summary: Box::new(summary),
+                    },
+                ));
                 if let Some(message) = failure {
-                    (self.emit)(LiveMsg::Error { run, message });
+                    (self.emit)(LiveMsg::new(run, LiveBody::Error { message }));
                 }
             }
-            Err(e) => (self.emit)(LiveMsg::Error {
+            Err(e) => (self.emit)(LiveMsg::new(
                 run,
-                message: e.to_string(),
-            }),
+                LiveBody::Error {
+                    message: e.to_string(),
+                },
+            )),
         }
     }
 
@@ -439,10 +378,12 @@ impl<'e> WorkerLoop<'e> {
             }
         }
         if any {
-            (self.emit)(LiveMsg::State {
-                run: s.run,
-                state: WorkerState::Finished,
-            });
+            (self.emit)(LiveMsg::new(
+                s.run,
+                LiveBody::State {
+                    state: WorkerState::Finished,
+                },
+            ));
         }
     }
 }

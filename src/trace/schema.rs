@@ -333,6 +333,19 @@ pub enum EndReason {
     Error,
 }
 
+impl EndReason {
+    /// Why the stream ended, in words for the views and reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            EndReason::Eos => "end of answer",
+            EndReason::MaxTokens => "max tokens",
+            EndReason::Stopped => "stopped",
+            EndReason::Complete => "complete",
+            EndReason::Error => "error",
+        }
+    }
+}
+
 /// The last event of a complete trace, with totals.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EndEvent {

@@ -2,12 +2,8 @@
 //! selected in each. Keys in, state out; no terminal, no I/O (opening a trace is an effect the
 //! screen carries out).
 
-use std::path::PathBuf;
-
-use crossterm::event::{KeyCode, KeyEvent};
-
-use super::app::help_swallows;
-use super::keymap::{Action, KeyMap};
+use super::chrome::{Chrome, Effect, Keyed};
+use super::keys::{Action, AppAction, KeyMap, LayerId, TabAction};
 use super::theme::Theme;
 use crate::ablate::summary::{Scope, Summary};
 
@@ -44,14 +40,6 @@ impl Tab {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AblationEffect {
-    None,
-    Quit,
-    /// Open this trace in the replay view; quitting it comes back here.
-    OpenTrace(PathBuf),
-}
-
 pub struct AblationApp {
     pub summary: Summary,
     pub tab: Tab,
@@ -63,22 +51,13 @@ pub struct AblationApp {
     pub layer: usize,
     /// The Probe tab's selected series.
     pub probe_row: usize,
-    pub help: bool,
-    pub theme: Theme,
-    themes: Vec<Theme>,
-    pub keymap: KeyMap,
-    /// A one-line message in the status bar (what failed, where something is).
-    pub notice: Option<String>,
+    pub chrome: Chrome,
     /// Rows in a page of the current list, set by the view.
     pub page: usize,
 }
 
 impl AblationApp {
     pub fn new(summary: Summary, theme: Theme) -> AblationApp {
-        let mut themes = vec![Theme::dark(), Theme::light()];
-        if !themes.iter().any(|t| t.name == theme.name) {
-            themes.push(theme.clone());
-        }
         AblationApp {
             summary,
             tab: Tab::Overview,
@@ -86,68 +65,32 @@ impl AblationApp {
             scope: Scope::All,
             layer: 0,
             probe_row: 0,
-            help: false,
-            theme,
-            themes,
-            keymap: KeyMap::ablation(),
-            notice: None,
+            chrome: Chrome::new(theme, KeyMap::ablation()),
             page: 10,
         }
     }
 
-    /// Apply a key.
-    pub fn key(&mut self, key: &KeyEvent) -> AblationEffect {
-        let Some(action) = self.keymap.action_for(key) else {
-            return AblationEffect::None;
-        };
-        if action == Action::GoTab {
-            if let KeyCode::Char(c) = key.code {
-                if help_swallows(&mut self.help, action) {
-                    return AblationEffect::None;
-                }
-                let n = c.to_digit(10).unwrap_or(1) as usize;
-                self.tab = Tab::ALL[n.clamp(1, Tab::ALL.len()) - 1];
-                self.notice = None;
-            }
-            return AblationEffect::None;
-        }
-        self.update(action)
-    }
-
-    pub fn update(&mut self, action: Action) -> AblationEffect {
-        if help_swallows(&mut self.help, action) {
-            return AblationEffect::None;
-        }
+    fn tabs(&mut self, action: TabAction) -> Vec<Effect> {
         let tabs = Tab::ALL.len();
         match action {
-            Action::NextTab => self.tab = Tab::ALL[(self.tab.index() + 1) % tabs],
-            Action::PrevTab => self.tab = Tab::ALL[(self.tab.index() + tabs - 1) % tabs],
-            Action::Up => self.move_row(-1),
-            Action::Down => self.move_row(1),
-            Action::PageUp => self.move_row(-(self.page.max(1) as isize)),
-            Action::PageDown => self.move_row(self.page.max(1) as isize),
-            Action::PrevLayer => self.layer = self.layer.saturating_sub(1),
-            Action::NextLayer => {
+            TabAction::Next => self.tab = Tab::ALL[(self.tab.index() + 1) % tabs],
+            TabAction::Prev => self.tab = Tab::ALL[(self.tab.index() + tabs - 1) % tabs],
+            TabAction::Go(n) => self.tab = Tab::ALL[(n as usize).clamp(1, tabs) - 1],
+            TabAction::Up => self.move_row(-1),
+            TabAction::Down => self.move_row(1),
+            TabAction::PageUp => self.move_row(-(self.page.max(1) as isize)),
+            TabAction::PageDown => self.move_row(self.page.max(1) as isize),
+            TabAction::PrevLayer => self.layer = self.layer.saturating_sub(1),
+            TabAction::NextLayer => {
                 let layers = self.summary.channel(self.scope).layers.len();
                 self.layer = (self.layer + 1).min(layers.saturating_sub(1));
             }
-            Action::OpenTrace => return self.open_trace(),
-            Action::ToggleTheme => {
-                let at = self
-                    .themes
-                    .iter()
-                    .position(|t| t.name == self.theme.name)
-                    .unwrap_or(0);
-                self.theme = self.themes[(at + 1) % self.themes.len()].clone();
-            }
-            Action::ToggleHelp => self.help = true,
-            Action::Quit => return AblationEffect::Quit,
-            _ => {}
+            TabAction::OpenTrace => return self.open_trace(),
         }
-        if matches!(action, Action::NextTab | Action::PrevTab) {
-            self.notice = None;
+        if matches!(action, TabAction::Next | TabAction::Prev | TabAction::Go(_)) {
+            self.chrome.notice = None;
         }
-        AblationEffect::None
+        Vec::new()
     }
 
     /// The item whose trace Enter opens: the selected one in the Items tab, or the one the
@@ -160,12 +103,12 @@ impl AblationApp {
         }
     }
 
-    fn open_trace(&mut self) -> AblationEffect {
+    fn open_trace(&mut self) -> Vec<Effect> {
         match self.current_item() {
-            Some(i) => AblationEffect::OpenTrace(self.summary.items[i].trace.clone()),
+            Some(i) => vec![Effect::OpenTrace(self.summary.items[i].trace.clone())],
             None => {
-                self.notice = Some("choose an item first (Items tab, 4)".into());
-                AblationEffect::None
+                self.chrome.notice = Some("choose an item first (Items tab, 4)".into());
+                Vec::new()
             }
         }
     }
@@ -193,6 +136,28 @@ impl AblationApp {
                 let rows = self.summary.probe.as_ref().map_or(0, Vec::len);
                 self.probe_row = step(self.probe_row, rows);
             }
+        }
+    }
+}
+
+impl Keyed for AblationApp {
+    fn chrome(&self) -> &Chrome {
+        &self.chrome
+    }
+
+    fn chrome_mut(&mut self) -> &mut Chrome {
+        &mut self.chrome
+    }
+
+    fn layers(&self) -> Vec<LayerId> {
+        vec![LayerId::Tabs, LayerId::App]
+    }
+
+    fn act(&mut self, action: Action) -> Vec<Effect> {
+        match action {
+            Action::Tab(a) => self.tabs(a),
+            Action::App(AppAction::Back) => vec![Effect::Quit],
+            _ => Vec::new(),
         }
     }
 }

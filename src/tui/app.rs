@@ -1,10 +1,10 @@
-//! Replay state: a timeline and a playhead. Actions in, state out; no terminal, no I/O, so
-//! every control is testable headless.
+//! One stream's view state: a timeline and a playhead, with its scroll, selection and
+//! inspector. Actions in, state out; no terminal, no I/O, so every control is testable
+//! headless. The chrome around it (theme, help, keys) belongs to the screen.
 
 use std::time::Duration;
 
-use super::keymap::{Action, KeyMap};
-use super::theme::Theme;
+use super::keys::{InspectAction, LayerId, NavAction, PlayAction};
 use crate::structure::{BlockOutline, Edge, SpanKind};
 use crate::timeline::Timeline;
 
@@ -19,14 +19,6 @@ pub const UNTIMED_RATE: f64 = 40.0;
 pub enum Focus {
     Reasoning,
     Mementos,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Effect {
-    None,
-    Quit,
-    /// Write the exports (the runner does the I/O).
-    Export,
 }
 
 pub struct App {
@@ -44,25 +36,17 @@ pub struct App {
     pub focus: Focus,
     /// Selected row in the memento list.
     pub selected: usize,
-    pub help: bool,
     /// The inspector: the token at the playhead, or the selected memento's block.
     pub inspect: bool,
     /// Rows the inspector is scrolled down, and rows in its page (set by the view).
     pub inspect_scroll: u16,
     pub inspect_page: u16,
-    pub theme: Theme,
-    themes: Vec<Theme>,
-    pub keymap: KeyMap,
     /// Lines in a page of the reasoning pane, set by the view.
     pub page: usize,
 }
 
 impl App {
-    pub fn new(timeline: Timeline, title: String, theme: Theme) -> App {
-        let mut themes = vec![Theme::dark(), Theme::light()];
-        if !themes.iter().any(|t| t.name == theme.name) {
-            themes.push(theme.clone());
-        }
+    pub fn new(timeline: Timeline, title: String) -> App {
         App {
             timeline,
             title,
@@ -73,13 +57,9 @@ impl App {
             scroll: 0,
             focus: Focus::Reasoning,
             selected: 0,
-            help: false,
             inspect: false,
             inspect_scroll: 0,
             inspect_page: 5,
-            theme,
-            themes,
-            keymap: KeyMap::default(),
             page: 10,
         }
     }
@@ -96,25 +76,52 @@ impl App {
         self.timeline.is_empty()
     }
 
-    pub fn update(&mut self, action: Action) -> Effect {
-        if help_swallows(&mut self.help, action) {
-            return Effect::None;
+    /// The stream's own layers in effect: the inspector's while it is open.
+    pub fn layers(&self) -> Vec<LayerId> {
+        if self.inspect {
+            vec![LayerId::Inspector]
+        } else {
+            Vec::new()
         }
+    }
+
+    pub fn play(&mut self, action: PlayAction) {
         match action {
-            Action::TogglePlay => {
+            PlayAction::Toggle => {
                 if self.cursor >= self.len() {
                     self.cursor = 0;
                 }
                 self.playing = !self.playing;
                 self.carry = 0.0;
             }
-            Action::StepForward => self.step_to(self.cursor + 1),
-            Action::StepBack => self.step_to(self.cursor.saturating_sub(1)),
-            Action::StepBlockForward => {
+            PlayAction::Faster => self.speed_index = (self.speed_index + 1).min(SPEEDS.len() - 1),
+            PlayAction::Slower => self.speed_index = self.speed_index.saturating_sub(1),
+        }
+    }
+
+    pub fn inspector(&mut self, action: InspectAction) {
+        let page = self.inspect_page.max(1);
+        match action {
+            InspectAction::Close => {
+                self.inspect = false;
+                self.inspect_scroll = 0;
+            }
+            InspectAction::PageUp => self.inspect_scroll = self.inspect_scroll.saturating_sub(page),
+            InspectAction::PageDown => {
+                self.inspect_scroll = self.inspect_scroll.saturating_add(page)
+            }
+        }
+    }
+
+    pub fn nav(&mut self, action: NavAction) {
+        match action {
+            NavAction::StepForward => self.step_to(self.cursor + 1),
+            NavAction::StepBack => self.step_to(self.cursor.saturating_sub(1)),
+            NavAction::SpanEndForward => {
                 let next = self.span_ends().into_iter().find(|&e| e > self.cursor);
                 self.step_to(next.unwrap_or(self.len()));
             }
-            Action::StepBlockBack => {
+            NavAction::SpanEndBack => {
                 let prev = self
                     .span_ends()
                     .into_iter()
@@ -122,11 +129,11 @@ impl App {
                     .find(|&e| e < self.cursor);
                 self.step_to(prev.unwrap_or(0));
             }
-            Action::NextBlock => {
+            NavAction::NextBlock => {
                 let next = self.block_starts().into_iter().find(|&s| s > self.cursor);
                 self.step_to(next.unwrap_or(self.len()));
             }
-            Action::PrevBlock => {
+            NavAction::PrevBlock => {
                 let prev = self
                     .block_starts()
                     .into_iter()
@@ -134,45 +141,33 @@ impl App {
                     .find(|&s| s < self.cursor);
                 self.step_to(prev.unwrap_or(0));
             }
-            Action::Home => self.step_to(0),
-            Action::End => self.step_to(self.len()),
-            Action::ScrubForward => self.scrub(0.01),
-            Action::ScrubBack => self.scrub(-0.01),
-            Action::ScrubForwardFar => self.scrub(0.1),
-            Action::ScrubBackFar => self.scrub(-0.1),
-            Action::SpeedUp => self.speed_index = (self.speed_index + 1).min(SPEEDS.len() - 1),
-            Action::SpeedDown => self.speed_index = self.speed_index.saturating_sub(1),
-            Action::Up => match self.focus {
+            NavAction::Home => self.step_to(0),
+            NavAction::End => self.step_to(self.len()),
+            NavAction::Scrub(percent) => self.scrub(f64::from(percent) / 100.0),
+            NavAction::Up => match self.focus {
                 Focus::Reasoning => self.scroll += 1,
                 Focus::Mementos => {
                     self.selected = self.selected.saturating_sub(1);
                     self.inspect_scroll = 0;
                 }
             },
-            Action::Down => match self.focus {
+            NavAction::Down => match self.focus {
                 Focus::Reasoning => self.scroll = self.scroll.saturating_sub(1),
                 Focus::Mementos => {
                     self.selected = (self.selected + 1).min(self.rows_reached().saturating_sub(1));
                     self.inspect_scroll = 0;
                 }
             },
-            // An open inspector takes the page keys: a long block scrolls inside it.
-            Action::PageUp if self.inspect => {
-                self.inspect_scroll = self.inspect_scroll.saturating_sub(self.inspect_page.max(1))
-            }
-            Action::PageDown if self.inspect => {
-                self.inspect_scroll = self.inspect_scroll.saturating_add(self.inspect_page.max(1))
-            }
-            Action::PageUp => self.scroll += self.page.max(1),
-            Action::PageDown => self.scroll = self.scroll.saturating_sub(self.page.max(1)),
-            Action::Follow => self.scroll = 0,
-            Action::FocusNext => {
+            NavAction::PageUp => self.scroll += self.page.max(1),
+            NavAction::PageDown => self.scroll = self.scroll.saturating_sub(self.page.max(1)),
+            NavAction::Follow => self.scroll = 0,
+            NavAction::FocusNext => {
                 self.focus = match self.focus {
                     Focus::Reasoning => Focus::Mementos,
                     Focus::Mementos => Focus::Reasoning,
                 }
             }
-            Action::Select => {
+            NavAction::Select => {
                 if self.focus == Focus::Mementos {
                     let p = self.timeline.prompt_len();
                     if let Some(block) = self.rows().get(self.selected) {
@@ -180,45 +175,11 @@ impl App {
                     }
                 }
             }
-            Action::ToggleTheme => {
-                let at = self
-                    .themes
-                    .iter()
-                    .position(|t| t.name == self.theme.name)
-                    .unwrap_or(0);
-                self.theme = self.themes[(at + 1) % self.themes.len()].clone();
-            }
-            Action::ToggleHelp => self.help = true,
-            Action::Inspect => {
-                self.inspect = !self.inspect;
+            NavAction::Inspect => {
+                self.inspect = true;
                 self.inspect_scroll = 0;
             }
-            Action::Export => return Effect::Export,
-            Action::Quit => return Effect::Quit,
-            Action::Back if self.inspect => {
-                self.inspect = false;
-                self.inspect_scroll = 0;
-            }
-            Action::Back => return Effect::Quit,
-            // The workbench's decode controls mean nothing to a recorded stream.
-            Action::RunPause
-            | Action::DecodeStep
-            | Action::DecodeBlock
-            | Action::StopRun
-            | Action::RestartRun
-            | Action::CompareRun
-            | Action::EditPrompt
-            | Action::Settings
-            | Action::NewProblem => {}
-            // Nor the ablation view's tabs.
-            Action::NextTab
-            | Action::PrevTab
-            | Action::GoTab
-            | Action::PrevLayer
-            | Action::NextLayer
-            | Action::OpenTrace => {}
         }
-        Effect::None
     }
 
     /// After live events arrived: a playhead that was at the end stays at the end.
@@ -352,14 +313,4 @@ impl App {
     pub fn rows_reached(&self) -> usize {
         self.rows().len()
     }
-}
-
-/// Help is modal: while it is open, `?` or quit closes it and every other action is
-/// ignored. True when the help took the action.
-pub fn help_swallows(help: &mut bool, action: Action) -> bool {
-    if *help && matches!(action, Action::ToggleHelp | Action::Quit | Action::Back) {
-        *help = false;
-        return true;
-    }
-    *help
 }

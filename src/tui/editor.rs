@@ -1,8 +1,8 @@
 //! The prompt editor of the live workbench: a multi-line buffer with a cursor, the keys that
-//! edit it, and its drawing (soft-wrapped, scrolled to the cursor). Pure state: the app maps
-//! keys with `editor_action`, feeds the actions to `apply` and acts on the outcomes.
+//! edit it, and its drawing (soft-wrapped, scrolled to the cursor). Pure state: the editor
+//! layer of the key map turns keys into actions, the app feeds them to `apply` and acts on
+//! the outcomes.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Position, Rect};
 use ratatui::style::Style;
@@ -10,9 +10,6 @@ use unicode_width::UnicodeWidthChar;
 
 use crate::tui::history::History;
 use crate::tui::theme::Theme;
-
-pub const PLACEHOLDER: &str =
-    "Type a prompt · enter run · ctrl-o compare · alt-enter newline · ↑ history";
 
 /// What a tab becomes: a literal tab has no fixed display width, so the cursor could not be
 /// placed over it.
@@ -53,60 +50,6 @@ pub enum EditorOutcome {
     SubmitCompare(String),
     Leave,
     Nothing,
-}
-
-/// The editor's meaning of a key, or `None` for keys it leaves to the app (ctrl-c, tab, ...).
-/// Terminal pastes arrive as `Event::Paste`, which the caller turns into `EditorAction::Paste`.
-pub fn editor_action(key: &KeyEvent) -> Option<EditorAction> {
-    use EditorAction as A;
-    // Terminals that report releases would otherwise type every key twice.
-    if key.kind == KeyEventKind::Release {
-        return None;
-    }
-    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-    let alt = key.modifiers.contains(KeyModifiers::ALT);
-    let shift = key.modifiers.contains(KeyModifiers::SHIFT);
-    let action = match key.code {
-        // AltGr arrives as ctrl+alt on Windows: '@', '{', '€' and friends are typing.
-        KeyCode::Char(c) if ctrl && alt && !c.is_ascii_alphanumeric() && !c.is_control() => {
-            A::Insert(c)
-        }
-        KeyCode::Char(c) if ctrl && !alt => match c.to_ascii_lowercase() {
-            // In raw mode a line feed (ctrl-j) is its own key, distinct from enter.
-            'j' => A::Newline,
-            'o' => A::SubmitCompare,
-            'p' => A::HistoryPrev,
-            'n' => A::HistoryNext,
-            'w' => A::DeleteWordBack,
-            'u' => A::DeleteToLineStart,
-            'k' => A::DeleteToLineEnd,
-            'a' => A::LineStart,
-            'e' => A::LineEnd,
-            // Some terminals send backspace as ^H.
-            'h' => A::Backspace,
-            _ => return None,
-        },
-        // Alt-arrows arrive as alt-b / alt-f from terminals that speak readline.
-        KeyCode::Char('b') if alt && !ctrl => A::WordLeft,
-        KeyCode::Char('f') if alt && !ctrl => A::WordRight,
-        KeyCode::Char(c) if !ctrl && !alt && !c.is_control() => A::Insert(c),
-        KeyCode::Enter if alt || shift || ctrl => A::Newline,
-        KeyCode::Enter => A::Submit,
-        KeyCode::Backspace if alt || ctrl => A::DeleteWordBack,
-        KeyCode::Backspace => A::Backspace,
-        KeyCode::Delete => A::Delete,
-        KeyCode::Left if alt || ctrl => A::WordLeft,
-        KeyCode::Right if alt || ctrl => A::WordRight,
-        KeyCode::Left => A::Left,
-        KeyCode::Right => A::Right,
-        KeyCode::Up if !alt && !ctrl => A::Up,
-        KeyCode::Down if !alt && !ctrl => A::Down,
-        KeyCode::Home => A::LineStart,
-        KeyCode::End => A::LineEnd,
-        KeyCode::Esc => A::Leave,
-        _ => return None,
-    };
-    Some(action)
 }
 
 /// A multi-line text buffer with a cursor. Lines are stored as chars so that the cursor column
@@ -532,6 +475,7 @@ impl PromptEditor {
         buf: &mut Buffer,
         theme: &Theme,
         focused: bool,
+        placeholder: &str,
     ) -> Option<Position> {
         if area.width == 0 || area.height == 0 {
             return None;
@@ -543,7 +487,7 @@ impl PromptEditor {
             buf.set_stringn(
                 area.x,
                 area.y,
-                PLACEHOLDER,
+                placeholder,
                 width,
                 Style::new().fg(theme.dim),
             );
@@ -693,6 +637,7 @@ fn word_end(line: &[char], col: usize) -> usize {
 mod tests {
     use super::*;
     use EditorAction as A;
+    use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
     fn typed(text: &str) -> (PromptEditor, History) {
         let mut e = PromptEditor::new();
@@ -710,8 +655,17 @@ mod tests {
         }
     }
 
+    /// The editor layer's meaning of a key.
     fn key(code: KeyCode, modifiers: KeyModifiers) -> Option<EditorAction> {
-        editor_action(&KeyEvent::new(code, modifiers))
+        editor_key(&KeyEvent::new(code, modifiers))
+    }
+
+    fn editor_key(key: &KeyEvent) -> Option<EditorAction> {
+        use crate::tui::keys::{Action, KeyMap, LayerId};
+        match KeyMap::workbench().resolve(key, &[LayerId::Editor]) {
+            Some(Action::Edit(a)) => Some(a),
+            _ => None,
+        }
     }
 
     /// The visible text of each row of `buf`, skipping the cells that wide chars cover.
@@ -734,7 +688,13 @@ mod tests {
     fn draw(e: &PromptEditor, width: u16, height: u16) -> (Vec<String>, Option<Position>) {
         let area = Rect::new(0, 0, width, height);
         let mut buf = Buffer::empty(area);
-        let at = e.render(area, &mut buf, &Theme::dark(), true);
+        let at = e.render(
+            area,
+            &mut buf,
+            &Theme::dark(),
+            true,
+            "Type a prompt · enter run",
+        );
         (rows(&buf), at)
     }
 
@@ -948,7 +908,7 @@ mod tests {
         assert_eq!(key(Char('o'), ctrl), Some(A::SubmitCompare));
         assert_eq!(key(Esc, none), Some(A::Leave));
         assert_eq!(key(Char('c'), ctrl), None);
-        assert_eq!(key(Tab, none), None);
+        assert_eq!(key(Tab, none), Some(A::Leave));
         assert_eq!(key(Char('p'), ctrl), Some(A::HistoryPrev));
         assert_eq!(key(Char('n'), ctrl), Some(A::HistoryNext));
         assert_eq!(key(Up, none), Some(A::Up));
@@ -967,7 +927,7 @@ mod tests {
         assert_eq!(key(Char('@'), ctrl | alt), Some(A::Insert('@')));
         let mut release = KeyEvent::new(Char('a'), none);
         release.kind = KeyEventKind::Release;
-        assert_eq!(editor_action(&release), None);
+        assert_eq!(editor_key(&release), None);
     }
 
     #[test]
@@ -1020,7 +980,7 @@ mod tests {
         assert_eq!(at, Some(Position::new(0, 0)));
         let area = Rect::new(0, 0, 20, 1);
         let mut buf = Buffer::empty(area);
-        assert_eq!(e.render(area, &mut buf, &Theme::dark(), false), None);
+        assert_eq!(e.render(area, &mut buf, &Theme::dark(), false, ""), None);
         let (typed, _) = typed(" ");
         assert_eq!(draw(&typed, 20, 1).0, [""]);
     }
@@ -1043,7 +1003,7 @@ mod tests {
         // A zero-sized area draws nothing.
         let mut buf = Buffer::empty(Rect::new(0, 0, 0, 0));
         assert_eq!(
-            e.render(Rect::new(0, 0, 0, 0), &mut buf, &Theme::dark(), true),
+            e.render(Rect::new(0, 0, 0, 0), &mut buf, &Theme::dark(), true, ""),
             None
         );
     }
@@ -1093,7 +1053,7 @@ mod tests {
                 proptest::prop_assert!(col <= e.current().len());
                 let area = Rect::new(1, 1, width, height);
                 let mut buf = Buffer::empty(Rect::new(0, 0, 14, 7));
-                if let Some(at) = e.render(area, &mut buf, &Theme::dark(), true) {
+                if let Some(at) = e.render(area, &mut buf, &Theme::dark(), true, "") {
                     proptest::prop_assert!(area.contains(at));
                 }
             }

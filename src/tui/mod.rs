@@ -3,10 +3,12 @@
 
 pub mod ablation;
 pub mod app;
+pub mod chrome;
 pub mod editor;
 pub mod history;
-pub mod keymap;
+pub mod keys;
 pub mod pair;
+pub mod replay;
 mod runner;
 pub mod screens;
 pub mod settings_panel;
@@ -15,4 +17,4 @@ pub mod theme;
 pub mod view;
 pub mod workbench;
 
-pub use runner::{RunOptions, Screen, UiEvent, run, run_screen};
+pub use runner::{RunOptions, Screen, UiEvent, run_screen};

@@ -1,29 +1,24 @@
-//! Replaying a recorded compare pair: two replay apps under one set of controls, so both
-//! playheads move together and the views stay aligned token for token.
+//! Replaying a recorded compare pair: two streams under one chrome and one set of controls,
+//! so both playheads move together and the views stay aligned token for token.
 
 use std::time::Duration;
 
-use super::app::{App, Effect};
-use super::keymap::{Action, KeyMap};
+use super::app::App;
+use super::chrome::{Chrome, Effect, Keyed};
+use super::keys::{Action, AppAction, InspectAction, KeyMap, LayerId, PlayAction};
+use super::replay::replay_layers;
 use super::theme::Theme;
 
 pub struct PairApp {
     pub apps: [App; 2],
-    pub help: bool,
-    pub theme: Theme,
-    pub keymap: KeyMap,
+    pub chrome: Chrome,
 }
 
 impl PairApp {
-    pub fn new(mut apps: [App; 2], theme: Theme) -> PairApp {
-        for app in &mut apps {
-            app.theme = theme.clone();
-        }
+    pub fn new(apps: [App; 2], theme: Theme) -> PairApp {
         PairApp {
             apps,
-            help: false,
-            theme,
-            keymap: KeyMap::default(),
+            chrome: Chrome::new(theme, KeyMap::replay()),
         }
     }
 
@@ -40,16 +35,29 @@ impl PairApp {
         self.apps.iter().any(|a| a.playing)
     }
 
-    pub fn update(&mut self, action: Action) -> Effect {
-        if super::app::help_swallows(&mut self.help, action) {
-            return Effect::None;
+    pub fn tick(&mut self, dt: Duration) {
+        for app in &mut self.apps {
+            app.tick(dt);
         }
+    }
+}
+
+impl Keyed for PairApp {
+    fn chrome(&self) -> &Chrome {
+        &self.chrome
+    }
+
+    fn chrome_mut(&mut self) -> &mut Chrome {
+        &mut self.chrome
+    }
+
+    fn layers(&self) -> Vec<LayerId> {
+        replay_layers(&self.apps)
+    }
+
+    fn act(&mut self, action: Action) -> Vec<Effect> {
         match action {
-            Action::ToggleHelp => {
-                self.help = true;
-                Effect::None
-            }
-            Action::TogglePlay => {
+            Action::Play(PlayAction::Toggle) => {
                 // One decision for both, so they never play out of step.
                 let play = !self.playing();
                 let restart = self.apps.iter().all(|a| a.at_end());
@@ -59,27 +67,18 @@ impl PairApp {
                     }
                     app.playing = play && app.cursor < app.len();
                 }
-                Effect::None
             }
-            other => {
-                let mut effect = Effect::None;
+            Action::Play(a) => self.apps.iter_mut().for_each(|app| app.play(a)),
+            Action::Nav(a) => self.apps.iter_mut().for_each(|app| app.nav(a)),
+            Action::Inspect(a) => self.apps.iter_mut().for_each(|app| app.inspector(a)),
+            Action::App(AppAction::Back) if self.apps.iter().any(|a| a.inspect) => {
                 for app in &mut self.apps {
-                    let e = app.update(other);
-                    if e != Effect::None {
-                        effect = e;
-                    }
+                    app.inspector(InspectAction::Close);
                 }
-                if other == Action::ToggleTheme {
-                    self.theme = self.apps[0].theme.clone();
-                }
-                effect
             }
+            Action::App(AppAction::Back) => return vec![Effect::Quit],
+            _ => {}
         }
-    }
-
-    pub fn tick(&mut self, dt: Duration) {
-        for app in &mut self.apps {
-            app.tick(dt);
-        }
+        Vec::new()
     }
 }

@@ -12,8 +12,6 @@ use crossterm::execute;
 use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
 use ratatui::Frame;
 
-use super::app::App;
-use super::screens::ReplayScreen;
 use super::terminal::TerminalGuard;
 use super::view::highlight;
 use crate::live::LiveMsg;
@@ -53,13 +51,6 @@ pub trait Screen {
     fn animating(&self) -> bool {
         false
     }
-}
-
-/// Replay one trace until the user quits.
-pub fn run(app: &mut App, options: RunOptions) -> anyhow::Result<()> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let mut screen = ReplayScreen::new(app, None);
-    run_screen(&mut screen, tx, rx, options)
 }
 
 /// Run `screen` in the terminal until it quits or a termination signal arrives. `tx` is the

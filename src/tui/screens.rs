@@ -10,15 +10,17 @@ use std::time::Duration;
 use crossterm::event::Event;
 use ratatui::Frame;
 
-use super::ablation::{AblationApp, AblationEffect};
-use super::app::{App, Effect};
+use super::ablation::AblationApp;
+use super::app::App;
+use super::chrome::{Effect, Keyed};
 use super::pair::PairApp;
+use super::replay::Replay;
 use super::runner::Screen;
 use super::view::ablation::AblationCache;
 use super::view::workbench::WorkbenchCache;
 use super::view::{self, ViewCache};
 use super::workbench::Workbench;
-use crate::live::LiveMsg;
+use crate::live::{LiveMsg, Worker};
 use crate::timeline::Timeline;
 
 /// Export `timeline` beside its trace; a line saying where it went (or what failed).
@@ -33,15 +35,15 @@ pub fn export_beside(timeline: &Timeline, trace: Option<&Path>) -> String {
 }
 
 pub struct ReplayScreen<'a> {
-    pub app: &'a mut App,
+    pub replay: &'a mut Replay,
     pub source: Option<PathBuf>,
     cache: ViewCache,
 }
 
 impl<'a> ReplayScreen<'a> {
-    pub fn new(app: &'a mut App, source: Option<PathBuf>) -> Self {
+    pub fn new(replay: &'a mut Replay, source: Option<PathBuf>) -> Self {
         ReplayScreen {
-            app,
+            replay,
             source,
             cache: ViewCache::default(),
         }
@@ -50,32 +52,38 @@ impl<'a> ReplayScreen<'a> {
 
 impl Screen for ReplayScreen<'_> {
     fn draw(&mut self, frame: &mut Frame) {
-        view::draw(frame, self.app, &mut self.cache);
-        self.cache.settle(self.app);
+        view::draw(frame, self.replay, &mut self.cache);
+        self.cache.settle(&mut self.replay.app);
     }
 
     fn input(&mut self, event: Event) -> bool {
         let Event::Key(key) = event else {
             return false;
         };
-        match self.app.keymap.action_for(&key).map(|a| self.app.update(a)) {
-            Some(Effect::Quit) => true,
-            Some(Effect::Export) => {
-                self.app.title = export_beside(&self.app.timeline, self.source.as_deref());
-                false
+        for effect in self.replay.key(&key) {
+            match effect {
+                Effect::Quit => return true,
+                Effect::Export => {
+                    self.replay.chrome.notice = Some(export_beside(
+                        &self.replay.app.timeline,
+                        self.source.as_deref(),
+                    ))
+                }
+                Effect::OpenTrace(_) | Effect::Send(_) => {}
             }
-            _ => false,
         }
+        false
     }
 
     fn tick(&mut self, dt: Duration) -> bool {
-        let before = (self.app.cursor, self.app.playing);
-        self.app.tick(dt);
-        before != (self.app.cursor, self.app.playing)
+        let app = &mut self.replay.app;
+        let before = (app.cursor, app.playing);
+        app.tick(dt);
+        before != (app.cursor, app.playing)
     }
 
     fn animating(&self) -> bool {
-        self.app.playing
+        self.replay.app.playing
     }
 }
 
@@ -107,21 +115,23 @@ impl Screen for PairScreen {
         let Event::Key(key) = event else {
             return false;
         };
-        match self
-            .pair
-            .keymap
-            .action_for(&key)
-            .map(|a| self.pair.update(a))
-        {
-            Some(Effect::Quit) => true,
-            Some(Effect::Export) => {
-                for (app, source) in self.pair.apps.iter_mut().zip(&self.sources) {
-                    app.title = export_beside(&app.timeline, Some(source));
+        for effect in self.pair.key(&key) {
+            match effect {
+                Effect::Quit => return true,
+                Effect::Export => {
+                    let notes: Vec<String> = self
+                        .pair
+                        .apps
+                        .iter()
+                        .zip(&self.sources)
+                        .map(|(app, source)| export_beside(&app.timeline, Some(source)))
+                        .collect();
+                    self.pair.chrome.notice = Some(notes.join(" · "));
                 }
-                false
+                Effect::OpenTrace(_) | Effect::Send(_) => {}
             }
-            _ => false,
         }
+        false
     }
 
     fn tick(&mut self, dt: Duration) -> bool {
@@ -139,15 +149,30 @@ impl Screen for PairScreen {
 
 pub struct WorkbenchScreen {
     pub wb: Workbench,
+    worker: Worker,
     cache: WorkbenchCache,
 }
 
 impl WorkbenchScreen {
-    pub fn new(wb: Workbench) -> Self {
+    pub fn new(wb: Workbench, worker: Worker) -> Self {
         WorkbenchScreen {
             wb,
+            worker,
             cache: WorkbenchCache::default(),
         }
+    }
+
+    /// Carry out the workbench's effects; true to quit.
+    pub fn carry_out(&mut self, effects: Vec<Effect>) -> bool {
+        for effect in effects {
+            match effect {
+                Effect::Quit => return true,
+                Effect::Export => self.export(),
+                Effect::Send(command) => self.worker.send(command),
+                Effect::OpenTrace(_) => {}
+            }
+        }
+        false
     }
 
     fn export(&mut self) {
@@ -161,7 +186,7 @@ impl WorkbenchScreen {
                     .map(|app| export_beside(&app.timeline, s.path.as_deref()))
             })
             .collect();
-        self.wb.notice = Some(if notes.is_empty() {
+        self.wb.chrome.notice = Some(if notes.is_empty() {
             "nothing to export yet".into()
         } else {
             notes.join(" · ")
@@ -180,22 +205,12 @@ impl Screen for WorkbenchScreen {
     }
 
     fn input(&mut self, event: Event) -> bool {
-        let effect = match event {
+        let effects = match event {
             Event::Key(key) => self.wb.key(&key),
-            Event::Paste(text) => {
-                self.wb.paste(text);
-                Effect::None
-            }
-            _ => Effect::None,
+            Event::Paste(text) => self.wb.paste(text),
+            _ => Vec::new(),
         };
-        match effect {
-            Effect::Quit => true,
-            Effect::Export => {
-                self.export();
-                false
-            }
-            Effect::None => false,
-        }
+        self.carry_out(effects)
     }
 
     fn live(&mut self, msg: LiveMsg) -> bool {
@@ -206,7 +221,7 @@ impl Screen for WorkbenchScreen {
 
 /// A trace opened from the ablation view, replayed until quit.
 struct OpenTrace {
-    app: App,
+    replay: Replay,
     source: PathBuf,
     cache: ViewCache,
 }
@@ -240,13 +255,13 @@ impl AblationScreen {
                     |n| n.to_string_lossy().to_string(),
                 );
                 self.trace = Some(OpenTrace {
-                    app: App::new(timeline, title, self.app.theme.clone()),
+                    replay: Replay::new(App::new(timeline, title), self.app.chrome.theme.clone()),
                     source: path,
                     cache: ViewCache::default(),
                 });
-                self.app.notice = None;
+                self.app.chrome.notice = None;
             }
-            Err(e) => self.app.notice = Some(format!("cannot open the trace: {e:#}")),
+            Err(e) => self.app.chrome.notice = Some(format!("cannot open the trace: {e:#}")),
         }
     }
 }
@@ -255,8 +270,8 @@ impl Screen for AblationScreen {
     fn draw(&mut self, frame: &mut Frame) {
         match &mut self.trace {
             Some(t) => {
-                view::draw(frame, &t.app, &mut t.cache);
-                t.cache.settle(&mut t.app);
+                view::draw(frame, &t.replay, &mut t.cache);
+                t.cache.settle(&mut t.replay.app);
             }
             None => {
                 view::ablation::draw(frame, &self.app, &mut self.cache);
@@ -278,35 +293,42 @@ impl Screen for AblationScreen {
             if ctrl_c {
                 return true;
             }
-            match t.app.keymap.action_for(&key).map(|a| t.app.update(a)) {
-                Some(Effect::Quit) => self.trace = None,
-                Some(Effect::Export) => {
-                    t.app.title = export_beside(&t.app.timeline, Some(&t.source));
+            for effect in t.replay.key(&key) {
+                match effect {
+                    Effect::Quit => {
+                        self.trace = None;
+                        break;
+                    }
+                    Effect::Export => {
+                        t.replay.chrome.notice =
+                            Some(export_beside(&t.replay.app.timeline, Some(&t.source)))
+                    }
+                    Effect::OpenTrace(_) | Effect::Send(_) => {}
                 }
-                _ => {}
             }
             return false;
         }
-        match self.app.key(&key) {
-            AblationEffect::Quit => true,
-            AblationEffect::OpenTrace(path) => {
-                self.open(path);
-                false
+        for effect in self.app.key(&key) {
+            match effect {
+                Effect::Quit => return true,
+                Effect::OpenTrace(path) => self.open(path),
+                Effect::Export | Effect::Send(_) => {}
             }
-            AblationEffect::None => false,
         }
+        false
     }
 
     fn tick(&mut self, dt: Duration) -> bool {
         let Some(t) = &mut self.trace else {
             return false;
         };
-        let before = (t.app.cursor, t.app.playing);
-        t.app.tick(dt);
-        before != (t.app.cursor, t.app.playing)
+        let app = &mut t.replay.app;
+        let before = (app.cursor, app.playing);
+        app.tick(dt);
+        before != (app.cursor, app.playing)
     }
 
     fn animating(&self) -> bool {
-        self.trace.as_ref().is_some_and(|t| t.app.playing)
+        self.trace.as_ref().is_some_and(|t| t.replay.app.playing)
     }
 }

@@ -61,6 +61,16 @@ pub struct ThemeError {
 }
 
 impl Theme {
+    /// The one colour a KV policy is drawn in, everywhere (columns, charts, summaries): by
+    /// name, never by position, so a stream keeps its colour whichever side it is on.
+    pub fn policy_colour(&self, label: &str) -> Color {
+        match label {
+            "full" => self.series_full,
+            l if l.starts_with("memento") => self.series_memento,
+            _ => self.series_policy,
+        }
+    }
+
     pub fn dark() -> Theme {
         Theme::parse(DARK, "dark").unwrap_or_else(|e| panic!("built-in theme: {e}"))
     }

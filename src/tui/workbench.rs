@@ -1,24 +1,23 @@
 //! The live workbench's state: the prompt editor, the settings, and one stream per KV mode
 //! being decoded (two in a compare run). Each stream is a replay [`App`] whose timeline
 //! receives the worker's events as they are recorded, so the live views are the replay
-//! views. Actions and worker messages in, state out; the decoding itself happens on the
-//! worker's thread.
+//! views. Actions and worker messages in, state and effects out: commands for the worker
+//! are effects the screen sends, so the state machine is tested without threads.
 
 use std::path::PathBuf;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-
-use super::app::{App, Effect};
-use super::editor::{EditorAction, EditorOutcome, PromptEditor, editor_action};
+use super::app::App;
+use super::chrome::{Chrome, Effect, Keyed};
+use super::editor::{EditorAction, EditorOutcome, PromptEditor};
 use super::history::History;
-use super::keymap::{Action, KeyMap};
+use super::keys::{Action, DecodeAction, KeyMap, LayerId, SettingsAction};
 use super::settings_panel::SettingsPanel;
 use super::theme::Theme;
 use crate::engine::{RunSummary, Timings};
-use crate::live::{Command, LiveMsg, RunSettings, Worker, WorkerState};
+use crate::live::{Command, LiveBody, LiveMsg, RunSettings, WorkerState};
 use crate::task::ProblemDraw;
 use crate::timeline::Timeline;
-use crate::trace::Event;
+use crate::trace::{EndReason, Event};
 
 /// How many tokens an eviction stays flashed on the KV panel.
 pub const FLASH_TOKENS: u64 = 24;
@@ -43,6 +42,11 @@ pub struct LiveStream {
 }
 
 impl LiveStream {
+    /// Why the stream ended, once it has.
+    pub fn end_reason(&self) -> Option<EndReason> {
+        self.summary.as_ref().map(|s| s.end)
+    }
+
     /// True while the last eviction is recent enough to flash.
     pub fn flashing(&self) -> Option<u64> {
         // A finished stream has nothing more to flash: tokens count the flash down.
@@ -56,6 +60,7 @@ impl LiveStream {
 }
 
 pub struct Workbench {
+    pub chrome: Chrome,
     pub editor: PromptEditor,
     pub history: History,
     pub settings: RunSettings,
@@ -71,24 +76,19 @@ pub struct Workbench {
     pub prompt: Option<String>,
     /// The model's name, for the title bar.
     pub model: String,
-    /// A message for the status bar (errors, export paths).
-    pub notice: Option<String>,
     /// Every error the worker reported (a trace that could not be created or written, a run
     /// that could not start or stopped on an error): the exit status reports them.
     pub errors: Vec<String>,
-    pub help: bool,
-    pub theme: Theme,
-    pub keymap: KeyMap,
     /// Quit once the session finishes (scripts and benchmarks).
     pub exit_when_done: bool,
     /// Problems of the model's task, when it has one.
     pub problems: Option<ProblemDraw>,
-    worker: Worker,
 }
 
 impl Workbench {
-    pub fn new(worker: Worker, model: String, history: History, theme: Theme) -> Workbench {
+    pub fn new(model: String, history: History, theme: Theme) -> Workbench {
         Workbench {
+            chrome: Chrome::new(theme, KeyMap::workbench()),
             editor: PromptEditor::new(),
             history,
             settings: RunSettings::default(),
@@ -100,31 +100,40 @@ impl Workbench {
             compare: false,
             prompt: None,
             model,
-            notice: None,
             errors: Vec::new(),
-            help: false,
-            theme,
-            keymap: KeyMap::workbench(),
             exit_when_done: false,
             problems: None,
-            worker,
         }
+    }
+
+    fn notice(&mut self, text: impl Into<String>) {
+        self.chrome.notice = Some(text.into());
     }
 
     /// Put the next problem of the model's task in the editor.
     pub fn draw_problem(&mut self) {
         let Some(draw) = self.problems.as_mut() else {
-            self.notice = Some("this model names no task to draw problems from".into());
+            self.notice("this model names no task to draw problems from");
             return;
         };
         let p = draw.draw();
+        let name = draw.task.name();
         self.editor.set_text(&p.prompt);
         self.focus = Focus::Editor;
-        self.notice = Some(format!(
-            "{} problem {}: enter runs it, ctrl-o compares, ctrl-t draws another",
-            draw.task.name(),
-            p.id
-        ));
+        let keys = |a: Action| self.chrome.keys.keys_for(&a).join("/");
+        let text = format!(
+            "{name} problem {}: {} runs it, {} compares, {} draws another",
+            p.id,
+            keys(EditorAction::Submit.into()),
+            keys(EditorAction::SubmitCompare.into()),
+            self.chrome
+                .keys
+                .keys_for(&DecodeAction::NewProblem.into())
+                .last()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        self.notice(text);
     }
 
     /// The streams whose header has arrived.
@@ -138,98 +147,51 @@ impl Workbench {
 
     /// Start decoding `prompt` (in full context and the chosen mode side by side when
     /// `compare`), paused after prefill when `hold`.
-    pub fn start(&mut self, prompt: String, compare: bool, hold: bool) {
+    #[must_use = "the effects carry the start command to the worker"]
+    pub fn start(&mut self, prompt: String, compare: bool, hold: bool) -> Vec<Effect> {
         if prompt.trim().is_empty() {
-            self.notice = Some("type a prompt first (e edits it)".into());
+            self.notice("type a prompt first (e edits it)");
             self.focus = Focus::Editor;
-            return;
+            return Vec::new();
         }
         if self.editor.is_blank() {
             self.editor.set_text(&prompt);
         }
-        self.notice = None;
+        self.chrome.notice = None;
         self.focus = Focus::View;
-        self.worker.send(Command::Start {
+        // Until the worker confirms, the old session's controls must not apply.
+        self.state = WorkerState::Running;
+        vec![Effect::Send(Command::Start {
             prompt,
             settings: self.settings.clone(),
             compare,
             hold,
-        });
-        // Until the worker confirms, the old session's controls must not apply.
-        self.state = WorkerState::Running;
-    }
-
-    /// A key, routed by what has focus.
-    pub fn key(&mut self, key: &KeyEvent) -> Effect {
-        let ctrl_c =
-            key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
-        if ctrl_c {
-            return Effect::Quit;
-        }
-        if self.help {
-            self.help = false;
-            return Effect::None;
-        }
-        if let Some(panel) = self.settings_panel.as_mut() {
-            match key.code {
-                KeyCode::Up | KeyCode::Char('k') => panel.up(),
-                KeyCode::Down | KeyCode::Char('j') => panel.down(),
-                KeyCode::Left | KeyCode::Char('h') | KeyCode::Char('-') => {
-                    panel.field().adjust(&mut self.settings, false)
-                }
-                KeyCode::Right | KeyCode::Char('l') | KeyCode::Char('+') => {
-                    panel.field().adjust(&mut self.settings, true)
-                }
-                KeyCode::Esc | KeyCode::Enter | KeyCode::Char('o') | KeyCode::Char('q') => {
-                    self.settings_panel = None
-                }
-                _ => {}
-            }
-            return Effect::None;
-        }
-        match self.focus {
-            Focus::Editor => match editor_action(key) {
-                Some(action) => self.edit(action),
-                None => match key.code {
-                    // Tab leaves the editor, like esc.
-                    KeyCode::Tab => {
-                        self.focus = Focus::View;
-                        Effect::None
-                    }
-                    // A key the editor leaves alone that draws a problem (ctrl-t) works here
-                    // too; plain keys such as `d` were typed above.
-                    _ if self.keymap.action_for(key) == Some(Action::NewProblem) => {
-                        self.update(Action::NewProblem)
-                    }
-                    _ => Effect::None,
-                },
-            },
-            Focus::View => match self.keymap.action_for(key) {
-                Some(action) => self.update(action),
-                None => Effect::None,
-            },
-        }
+        })]
     }
 
     /// A bracketed paste: text for the editor (which gets focus).
-    pub fn paste(&mut self, text: String) {
-        if self.settings_panel.is_none() && !self.help {
-            self.focus = Focus::Editor;
-            self.edit(EditorAction::Paste(text));
+    pub fn paste(&mut self, text: String) -> Vec<Effect> {
+        if self.settings_panel.is_some() || self.chrome.help {
+            return Vec::new();
         }
+        self.focus = Focus::Editor;
+        self.edit(EditorAction::Paste(text))
     }
 
-    pub fn edit(&mut self, action: EditorAction) -> Effect {
-        match self.editor.apply(action, &mut self.history) {
+    pub fn edit(&mut self, action: EditorAction) -> Vec<Effect> {
+        let effects = match self.editor.apply(action, &mut self.history) {
             EditorOutcome::Submit(p) => self.start(p, false, false),
             EditorOutcome::SubmitCompare(p) => self.start(p, true, false),
-            EditorOutcome::Leave => self.focus = Focus::View,
-            _ => {}
-        }
+            EditorOutcome::Leave => {
+                self.focus = Focus::View;
+                Vec::new()
+            }
+            _ => Vec::new(),
+        };
         if let Some(e) = self.history.take_error() {
-            self.notice = Some(e.to_string());
+            self.notice(e.to_string());
         }
-        Effect::None
+        effects
     }
 
     /// Whether a session exists that decode controls can act on.
@@ -239,90 +201,97 @@ impl Workbench {
 
     /// Make sure a session exists (starting the editor's prompt paused if none does), then
     /// send `command`.
-    fn control(&mut self, command: Command) {
+    fn control(&mut self, command: Command) -> Vec<Effect> {
+        let mut effects = Vec::new();
         if !self.has_session() {
             let prompt = self.editor.text();
             if prompt.trim().is_empty() {
-                self.notice = Some("type a prompt first (e edits it)".into());
+                self.notice("type a prompt first (e edits it)");
                 self.focus = Focus::Editor;
-                return;
+                return effects;
             }
             if let Some(e) = self.history.push(&prompt).err() {
-                self.notice = Some(e.to_string());
+                self.notice(e.to_string());
             }
-            self.start(prompt, self.compare, true);
+            effects = self.start(prompt, self.compare, true);
         }
-        self.worker.send(command);
+        effects.push(Effect::Send(command));
+        effects
     }
 
-    pub fn update(&mut self, action: Action) -> Effect {
-        if super::app::help_swallows(&mut self.help, action) {
-            return Effect::None;
-        }
+    fn decode(&mut self, action: DecodeAction) -> Vec<Effect> {
+        let send = |c| vec![Effect::Send(c)];
         match action {
-            Action::RunPause => match self.state {
-                WorkerState::Running => self.worker.send(Command::Pause),
-                WorkerState::Paused => self.worker.send(Command::Run),
+            DecodeAction::RunPause => match self.state {
+                WorkerState::Running => send(Command::Pause),
+                WorkerState::Paused => send(Command::Run),
                 WorkerState::Idle | WorkerState::Finished => self.control(Command::Run),
             },
-            Action::DecodeStep => self.control(Command::Step),
-            Action::DecodeBlock => self.control(Command::StepBlock),
-            Action::StopRun => self.worker.send(Command::Stop),
-            Action::RestartRun => {
-                if self.run > 0 {
-                    self.worker.send(Command::Restart);
-                    self.state = WorkerState::Running;
-                }
+            DecodeAction::Step => self.control(Command::Step),
+            DecodeAction::Block => self.control(Command::StepBlock),
+            DecodeAction::Stop => send(Command::Stop),
+            DecodeAction::Restart if self.run > 0 => {
+                self.state = WorkerState::Running;
+                send(Command::Restart)
             }
-            Action::CompareRun => {
+            DecodeAction::Restart => Vec::new(),
+            DecodeAction::Compare => {
                 let prompt = self
                     .prompt
                     .clone()
                     .filter(|_| self.editor.is_blank())
                     .unwrap_or_else(|| self.editor.text());
-                self.start(prompt, true, false);
+                self.start(prompt, true, false)
             }
-            Action::EditPrompt => self.focus = Focus::Editor,
-            Action::Settings => self.settings_panel = Some(SettingsPanel::default()),
-            Action::NewProblem => self.draw_problem(),
-            Action::ToggleHelp => self.help = true,
-            Action::Quit => return Effect::Quit,
-            Action::Export => return Effect::Export,
-            Action::ToggleTheme => {
-                let next = if self.theme.name == "dark" {
-                    Theme::light()
-                } else {
-                    Theme::dark()
-                };
-                self.theme = next.clone();
-                for app in self.apps_mut() {
-                    app.theme = next.clone();
-                }
+            DecodeAction::EditPrompt => {
+                self.focus = Focus::Editor;
+                Vec::new()
             }
-            // Moving and viewing apply to every stream, so a compare run stays aligned.
-            other => {
-                for app in self.apps_mut() {
-                    app.update(other);
-                }
+            DecodeAction::Settings => {
+                self.settings_panel = Some(SettingsPanel::default());
+                Vec::new()
+            }
+            DecodeAction::NewProblem => {
+                self.draw_problem();
+                Vec::new()
             }
         }
-        Effect::None
     }
 
-    /// A message from the worker.
+    fn settings_key(&mut self, action: SettingsAction) {
+        let Some(panel) = self.settings_panel.as_mut() else {
+            return;
+        };
+        match action {
+            SettingsAction::Up => panel.up(),
+            SettingsAction::Down => panel.down(),
+            SettingsAction::Less => panel.field().adjust(&mut self.settings, false),
+            SettingsAction::More => panel.field().adjust(&mut self.settings, true),
+            SettingsAction::Close => self.settings_panel = None,
+        }
+    }
+
+    /// A message from the worker. Messages of an older session than the one shown are
+    /// dropped; a run that fails before it starts (its trace cannot be created) reports its
+    /// state and error under a run number the workbench has not seen yet.
     pub fn on_live(&mut self, msg: LiveMsg) {
-        match msg {
-            LiveMsg::Started {
-                run,
-                prompt,
-                streams,
-            } => {
+        let LiveMsg { run, body } = msg;
+        if let LiveBody::Error { message } = &body {
+            // Every error counts for the exit status, even an older session's.
+            self.errors.push(message.clone());
+        }
+        if run < self.run {
+            return;
+        }
+        let current = run == self.run;
+        match body {
+            LiveBody::Started { prompt, streams } => {
                 self.run = run;
                 // The last session's final state no longer applies.
                 self.state = WorkerState::Running;
                 self.compare = streams.len() > 1;
                 self.prompt = Some(prompt);
-                self.notice = None;
+                self.chrome.notice = None;
                 self.streams = streams
                     .into_iter()
                     .map(|s| LiveStream {
@@ -335,20 +304,13 @@ impl Workbench {
                     })
                     .collect();
             }
-            LiveMsg::Header {
-                run,
-                stream,
-                header,
-            } if run == self.run => {
-                if let Some(s) = self.streams.get_mut(stream) {
-                    let mut app =
-                        App::new(Timeline::new(*header), s.label.clone(), self.theme.clone());
-                    app.keymap = KeyMap::workbench();
-                    s.app = Some(app);
+            LiveBody::Header { stream, header } => {
+                if let Some(s) = self.streams.get_mut(stream).filter(|_| current) {
+                    s.app = Some(App::new(Timeline::new(*header), s.label.clone()));
                 }
             }
-            LiveMsg::Event { run, stream, event } if run == self.run => {
-                let Some(s) = self.streams.get_mut(stream) else {
+            LiveBody::Event { stream, event } => {
+                let Some(s) = self.streams.get_mut(stream).filter(|_| current) else {
                     return;
                 };
                 let Some(app) = s.app.as_mut() else {
@@ -359,43 +321,29 @@ impl Workbench {
                     s.last_eviction = Some((old_len, e.freed));
                 }
                 if let Err(e) = app.timeline.push(*event) {
-                    self.notice = Some(format!("stream {}: {e}", s.label));
+                    self.chrome.notice = Some(format!("stream {}: {e}", s.label));
                 }
                 app.follow_live(old_len);
             }
-            LiveMsg::Progress {
-                run,
-                stream,
-                timings,
-            } if run == self.run => {
-                if let Some(s) = self.streams.get_mut(stream) {
+            LiveBody::Progress { stream, timings } => {
+                if let Some(s) = self.streams.get_mut(stream).filter(|_| current) {
                     s.timings = timings;
                 }
             }
-            LiveMsg::StreamEnded {
-                run,
-                stream,
-                summary,
-            } if run == self.run => {
-                if let Some(s) = self.streams.get_mut(stream) {
+            LiveBody::StreamEnded { stream, summary } => {
+                if let Some(s) = self.streams.get_mut(stream).filter(|_| current) {
                     s.timings.decode_seconds = summary.decode_seconds;
                     s.summary = Some(*summary);
                 }
             }
-            // A run that fails before it starts (its trace cannot be created) reports its state
-            // and error under a run number the workbench has not seen yet.
-            LiveMsg::State { run, state } if run >= self.run => {
+            LiveBody::State { state } => {
                 self.run = run;
                 self.state = state;
             }
-            LiveMsg::Error { run, message } => {
-                self.errors.push(message.clone());
-                if run >= self.run {
-                    self.run = run;
-                    self.notice = Some(message);
-                }
+            LiveBody::Error { message } => {
+                self.run = run;
+                self.chrome.notice = Some(message);
             }
-            _ => {}
         }
     }
 
@@ -412,5 +360,42 @@ impl Workbench {
             .into_iter()
             .filter(|p| crate::trace::is_whole_trace(p))
             .collect()
+    }
+}
+
+impl Keyed for Workbench {
+    fn chrome(&self) -> &Chrome {
+        &self.chrome
+    }
+
+    fn chrome_mut(&mut self) -> &mut Chrome {
+        &mut self.chrome
+    }
+
+    fn layers(&self) -> Vec<LayerId> {
+        if self.settings_panel.is_some() {
+            return vec![LayerId::Settings];
+        }
+        let mut layers = Vec::new();
+        match self.focus {
+            Focus::Editor => layers.push(LayerId::Editor),
+            Focus::View if self.apps().any(|a| a.inspect) => layers.push(LayerId::Inspector),
+            Focus::View => {}
+        }
+        layers.extend([LayerId::Decode, LayerId::Nav, LayerId::App]);
+        layers
+    }
+
+    fn act(&mut self, action: Action) -> Vec<Effect> {
+        match action {
+            Action::Decode(a) => return self.decode(a),
+            Action::Edit(a) => return self.edit(a),
+            Action::Settings(a) => self.settings_key(a),
+            // Moving and viewing apply to every stream, so a compare run stays aligned.
+            Action::Nav(a) => self.apps_mut().for_each(|app| app.nav(a)),
+            Action::Inspect(a) => self.apps_mut().for_each(|app| app.inspector(a)),
+            _ => {}
+        }
+        Vec::new()
     }
 }

@@ -9,17 +9,23 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
+use super::chrome::{Part, fit, status_bar, title_bar};
+use super::status::fmt_speed;
 use super::{AtCursor, ViewCache, inspect, kv, mementos, reasoning_pane};
 use crate::timeline::{Timeline, TokenSpan};
 use crate::tui::app::{App, Focus};
+use crate::tui::chrome::Keyed;
+use crate::tui::pair::PairApp;
 use crate::tui::theme::Theme;
-use crate::units::count;
+use crate::units::{count, plural};
 
 /// What a column's header says besides the stream's own state.
 pub struct ColumnInfo {
     pub label: String,
-    /// Speeds and counts, already formatted.
-    pub readout: String,
+    /// Numbers, already formatted, most important first (a narrow column drops the last).
+    pub readout: Vec<String>,
+    /// Why the stream ended, once it has.
+    pub ended: Option<String>,
     /// Entries freed by an eviction that just happened.
     pub flash: Option<u64>,
 }
@@ -41,6 +47,7 @@ pub fn columns(
     frame: &mut Frame,
     area: Rect,
     apps: &[&App],
+    theme: &Theme,
     infos: &[ColumnInfo],
     caches: &mut [ViewCache],
 ) {
@@ -48,7 +55,7 @@ pub fn columns(
     for (i, app) in apps.iter().enumerate() {
         let info = infos.get(i);
         if let Some(cache) = caches.get_mut(i) {
-            column(frame, parts[i], app, info, cache, i);
+            column(frame, parts[i], app, theme, info, cache);
         }
     }
 }
@@ -57,11 +64,10 @@ fn column(
     frame: &mut Frame,
     area: Rect,
     app: &App,
+    theme: &Theme,
     info: Option<&ColumnInfo>,
     cache: &mut ViewCache,
-    index: usize,
 ) {
-    let theme = &app.theme;
     let at = AtCursor::new(app);
     let kv_height = (area.height * 3 / 10).clamp(4, 12);
     let [head, text, kv_area] = Layout::vertical([
@@ -70,21 +76,17 @@ fn column(
         Constraint::Length(kv_height),
     ])
     .areas(area);
-    let colour = if index == 0 {
-        theme.series_full
-    } else {
-        theme.series_memento
-    };
     let label = info.map_or_else(|| app.title.clone(), |i| i.label.clone());
-    let mut spans = vec![Span::styled(
+    let mut parts = vec![Part::text(
+        100,
         format!(" {label} "),
         Style::new()
-            .fg(colour)
+            .fg(theme.policy_colour(&label))
             .add_modifier(Modifier::BOLD | Modifier::REVERSED),
     )];
-    // The flash goes before the readout so a narrow column never cuts it off.
     if let Some(freed) = info.and_then(|i| i.flash) {
-        spans.push(Span::styled(
+        parts.push(Part::text(
+            90,
             format!(" ▼ evicted {} ", count(freed)),
             Style::new()
                 .fg(theme.status_bg)
@@ -92,10 +94,30 @@ fn column(
                 .add_modifier(Modifier::BOLD),
         ));
     }
-    spans.push(Span::styled(
-        format!(" {} ", info.map_or(String::new(), |i| i.readout.clone())),
-        Style::new().fg(theme.text),
-    ));
+    if let Some(ended) = info.and_then(|i| i.ended.clone()) {
+        parts.push(Part::text(
+            60,
+            format!(" {ended} "),
+            Style::new().fg(theme.key).add_modifier(Modifier::BOLD),
+        ));
+    }
+    if let Some(i) = info {
+        for (n, number) in i.readout.iter().enumerate() {
+            parts.push(Part::text(
+                70u8.saturating_sub(5 * n as u8),
+                if n == 0 {
+                    format!(" {number}")
+                } else {
+                    format!(" · {number}")
+                },
+                Style::new().fg(theme.text),
+            ));
+        }
+    }
+    let spans: Vec<Span> = fit(parts, head.width as usize)
+        .into_iter()
+        .flat_map(|p| p.spans)
+        .collect();
     frame.render_widget(
         Paragraph::new(Line::from(spans)).style(Style::new().bg(theme.status_bg)),
         head,
@@ -107,13 +129,13 @@ fn column(
     } else {
         [text, Rect::default()]
     };
-    reasoning_pane(frame, reasoning_area, app, &at, cache);
+    reasoning_pane(frame, reasoning_area, app, theme, &at, cache);
     if !list_area.is_empty() {
-        mementos::draw(frame, list_area, app, &at);
+        mementos::draw(frame, list_area, app, theme, &at);
     }
-    kv::draw(frame, kv_area, app, &at, cache);
+    kv::draw(frame, kv_area, app, theme, &at, cache);
     if app.inspect {
-        inspect::draw(frame, text, app, &at, cache);
+        inspect::draw(frame, text, app, theme, &at, cache);
     }
 }
 
@@ -126,6 +148,10 @@ pub fn ruler(frame: &mut Frame, area: Rect, a: &App, b: &App, theme: &Theme) {
             " streams agree for {} tokens, diverge at token {} ",
             count(at),
             count(at + 1)
+        ),
+        None if a.timeline.end().is_some() && b.timeline.end().is_some() => format!(
+            " streams agree on all {} tokens they share ",
+            count(a.len().min(b.len()))
         ),
         None => format!(
             " streams agree on all {} tokens so far ",
@@ -166,18 +192,37 @@ pub struct StreamResult<'a> {
     pub decode_tok_s: Option<f64>,
 }
 
-/// The answer a stream gave: its answer span, else the tail of its text.
+/// Generated-token ranges that spell a structure tag (`<think>`, `<|summary_start|>`, …).
+fn tag_ranges(timeline: &Timeline) -> Vec<std::ops::Range<u64>> {
+    let p = timeline.prompt_len();
+    timeline
+        .boundaries()
+        .iter()
+        .filter(|b| b.tag.is_some() && b.tag_to() > p)
+        .map(|b| b.tag_from().saturating_sub(p)..b.tag_to() - p)
+        .collect()
+}
+
+/// The answer a stream gave: its answer span, else the tail of its text, with the structure
+/// tags left out (they are structure, not words).
 pub fn answer_of(timeline: &Timeline) -> String {
     let tokens = timeline.tokens();
+    let tags = tag_ranges(timeline);
+    let words = |i: &usize| !tags.iter().any(|r| r.contains(&(*i as u64)));
     let answer: String = (0..tokens.len())
         .filter(|&i| tokens.span(i) == TokenSpan::Answer)
+        .filter(words)
         .map(|i| tokens.text(i))
         .collect();
     let answer = answer.trim();
     if !answer.is_empty() {
         return answer.split_whitespace().collect::<Vec<_>>().join(" ");
     }
-    let all = tokens.all_text().split_whitespace().collect::<Vec<_>>();
+    let text: String = (0..tokens.len())
+        .filter(words)
+        .map(|i| tokens.text(i))
+        .collect();
+    let all = text.split_whitespace().collect::<Vec<_>>();
     let tail = all[all.len().saturating_sub(12)..].join(" ");
     if tail.is_empty() {
         "(nothing generated)".into()
@@ -201,7 +246,41 @@ pub fn recorded_rate(timeline: &Timeline) -> Option<f64> {
     (last > first).then(|| (n - 1) as f64 / (last - first))
 }
 
-pub const SUMMARY_HEIGHT: u16 = 6;
+/// The peak-KV comparison of two streams (`a` the reference, full context): over the tokens
+/// both generated, so a stream that ran longer is not charged for its extra length, and over
+/// each whole run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PeakComparison {
+    /// Generated tokens both streams have: the shorter stream's length.
+    pub equal_tokens: u64,
+    /// Peak live KV entries of (a, b) up to `equal_tokens`.
+    pub equal: (u64, u64),
+    /// Peak live KV entries of (a, b) over each whole run.
+    pub whole: (u64, u64),
+}
+
+impl PeakComparison {
+    pub fn new(a: &Timeline, b: &Timeline) -> PeakComparison {
+        let n = a.len().min(b.len());
+        PeakComparison {
+            equal_tokens: n,
+            equal: (a.state_at(n).peak, b.state_at(n).peak),
+            whole: (a.state().peak, b.state().peak),
+        }
+    }
+
+    /// b's peak over a's, at equal length.
+    pub fn equal_ratio(&self) -> f64 {
+        self.equal.1 as f64 / self.equal.0.max(1) as f64
+    }
+
+    /// b's peak over a's, over the whole runs.
+    pub fn whole_ratio(&self) -> f64 {
+        self.whole.1 as f64 / self.whole.0.max(1) as f64
+    }
+}
+
+pub const SUMMARY_HEIGHT: u16 = 7;
 
 pub fn summary(frame: &mut Frame, area: Rect, a: &StreamResult, b: &StreamResult, theme: &Theme) {
     let block = Block::new()
@@ -212,54 +291,116 @@ pub fn summary(frame: &mut Frame, area: Rect, a: &StreamResult, b: &StreamResult
     frame.render_widget(block, area);
     let dim = Style::new().fg(theme.dim);
     let bold = Style::new().fg(theme.text).add_modifier(Modifier::BOLD);
-    let (pa, pb) = (a.timeline.state().peak, b.timeline.state().peak);
-    let mut first = vec![
-        Span::styled("peak KV ", dim),
-        Span::styled(
-            format!(
-                "{} / {} = {:.2}×",
-                count(pb),
-                count(pa),
-                pb as f64 / pa.max(1) as f64
+    let peaks = PeakComparison::new(a.timeline, b.timeline);
+    let width = inner.width as usize;
+    let mut lines = Vec::new();
+    let peak_line = fit(
+        vec![
+            Part::new(
+                9,
+                vec![
+                    Span::styled("peak KV ", dim),
+                    Span::styled(
+                        format!("{}/{}", b.label, a.label),
+                        Style::new().fg(theme.text),
+                    ),
+                ],
             ),
+            Part::new(
+                10,
+                vec![
+                    Span::styled(" at equal length ", dim),
+                    Span::styled(
+                        format!(
+                            "{} / {} = {:.2}×",
+                            count(peaks.equal.1),
+                            count(peaks.equal.0),
+                            peaks.equal_ratio()
+                        ),
+                        bold,
+                    ),
+                ],
+            ),
+            Part::text(3, format!(" ({} tok)", count(peaks.equal_tokens)), dim),
+            Part::new(
+                7,
+                vec![
+                    Span::styled(" · whole run ", dim),
+                    Span::styled(
+                        format!(
+                            "{} / {} = {:.2}×",
+                            count(peaks.whole.1),
+                            count(peaks.whole.0),
+                            peaks.whole_ratio()
+                        ),
+                        bold,
+                    ),
+                ],
+            ),
+        ],
+        width,
+    );
+    lines.push(Line::from(
+        peak_line
+            .into_iter()
+            .flat_map(|p| p.spans)
+            .collect::<Vec<_>>(),
+    ));
+    let mut second = vec![
+        Part::text(6, "tokens ", dim),
+        Part::text(
+            6,
+            format!("{} / {}", count(b.timeline.len()), count(a.timeline.len())),
             bold,
         ),
-        Span::styled(format!(" ({} vs {})", b.label, a.label), dim),
     ];
     if let (Some(ra), Some(rb)) = (a.decode_tok_s, b.decode_tok_s) {
         if ra > 0.0 {
-            first.push(Span::styled(" · decode ", dim));
-            first.push(Span::styled(
+            second.push(Part::text(4, " · decode ", dim));
+            second.push(Part::text(
+                4,
                 format!("{rb:.1} / {ra:.1} tok/s = {:.2}×", rb / ra),
                 bold,
             ));
         }
     }
-    first.push(Span::styled(" · tokens ", dim));
-    first.push(Span::styled(
-        format!("{} / {}", count(b.timeline.len()), count(a.timeline.len())),
-        bold,
+    lines.push(Line::from(
+        fit(second, width)
+            .into_iter()
+            .flat_map(|p| p.spans)
+            .collect::<Vec<_>>(),
     ));
-    let colours = [theme.series_full, theme.series_memento];
-    let mut lines = vec![Line::from(first)];
-    for (i, s) in [a, b].iter().enumerate() {
-        lines.push(Line::from(vec![
-            Span::styled(
+    // Each stream gets the same rows for its answer, so a long one never hides the other.
+    let rows_each = (inner.height as usize).saturating_sub(2) / 2;
+    for s in [a, b] {
+        let segments = [
+            (
                 format!("{:<8}", s.label),
-                Style::new().fg(colours[i]).add_modifier(Modifier::BOLD),
+                Style::new()
+                    .fg(theme.policy_colour(s.label))
+                    .add_modifier(Modifier::BOLD),
             ),
-            Span::styled(answer_of(s.timeline), Style::new().fg(theme.answer)),
-        ]));
+            (
+                format!("{} · ", super::status::ended_label(s.timeline)),
+                Style::new().fg(theme.key),
+            ),
+            (answer_of(s.timeline), Style::new().fg(theme.answer)),
+        ];
+        let mut wrapped = super::wrap(&segments, inner.width);
+        if wrapped.len() > rows_each {
+            wrapped.truncate(rows_each.max(1));
+            if let Some(last) = wrapped.last_mut() {
+                last.spans.push(Span::styled("…", dim));
+            }
+        }
+        lines.extend(wrapped);
     }
-    frame.render_widget(
-        Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: true }),
-        inner,
-    );
+    frame.render_widget(Paragraph::new(lines), inner);
 }
 
 /// A recorded pair, replayed side by side.
-pub fn draw_pair(frame: &mut Frame, pair: &crate::tui::pair::PairApp, caches: &mut Vec<ViewCache>) {
-    let theme = &pair.theme;
+pub fn draw_pair(frame: &mut Frame, pair: &PairApp, caches: &mut Vec<ViewCache>) {
+    let theme = &pair.chrome.theme;
     if !super::fits(frame, theme) {
         return;
     }
@@ -278,28 +419,36 @@ pub fn draw_pair(frame: &mut Frame, pair: &crate::tui::pair::PairApp, caches: &m
         Constraint::Length(1),
     ])
     .areas(area);
-    let sep = Span::styled(" │ ", Style::new().fg(theme.border));
-    let title = Line::from(vec![
-        Span::styled(" memento ", theme.title_style()),
-        sep.clone(),
-        Span::styled(
-            "compare replay",
-            Style::new().fg(theme.text).add_modifier(Modifier::BOLD),
-        ),
-        sep.clone(),
-        Span::styled(
-            format!("{}  ·  {}", a.title, b.title),
-            Style::new().fg(theme.text),
-        ),
-        sep,
-        Span::styled(
-            a.timeline.header.model.name.clone(),
-            Style::new().fg(theme.dim),
-        ),
-    ]);
-    frame.render_widget(
-        Paragraph::new(title).style(Style::new().bg(theme.status_bg)),
+    let text = Style::new().fg(theme.text);
+    let end_of = |app: &App| {
+        app.timeline
+            .end()
+            .map_or("running".to_string(), |e| e.reason.label().to_string())
+    };
+    title_bar(
+        frame,
         title_area,
+        theme,
+        vec![
+            Part::text(9, "compare replay", text.add_modifier(Modifier::BOLD)),
+            Part::text(
+                8,
+                format!(
+                    "{}: {} · {}: {}",
+                    a.timeline.header.policy.label(),
+                    end_of(a),
+                    b.timeline.header.policy.label(),
+                    end_of(b)
+                ),
+                Style::new().fg(theme.key),
+            ),
+            Part::text(4, format!("{}  ·  {}", a.title, b.title), text),
+            Part::text(
+                3,
+                a.timeline.header.model.name.clone(),
+                Style::new().fg(theme.dim),
+            ),
+        ],
     );
     let infos: Vec<ColumnInfo> = [a, b]
         .iter()
@@ -308,19 +457,22 @@ pub fn draw_pair(frame: &mut Frame, pair: &crate::tui::pair::PairApp, caches: &m
             ColumnInfo {
                 label: app.timeline.header.policy.label(),
                 // A narrow column cuts the end off: the KV figures go first.
-                readout: format!(
-                    "KV {} pk {} · tok {}/{} · {} blk",
-                    count(state.live),
-                    count(state.peak),
-                    count(app.cursor),
-                    count(app.len()),
-                    state.blocks_closed,
-                ),
+                readout: vec![
+                    format!("KV {}", count(state.live)),
+                    format!("pk {}", count(state.peak)),
+                    format!("tok {}/{}", count(app.cursor), count(app.len())),
+                    plural(state.blocks_closed, "block"),
+                ],
+                ended: app
+                    .timeline
+                    .end()
+                    .filter(|_| app.at_end())
+                    .map(|e| e.reason.label().to_string()),
                 flash: None,
             }
         })
         .collect();
-    columns(frame, cols, &[a, b], &infos, caches);
+    columns(frame, cols, &[a, b], theme, &infos, caches);
     if ended {
         fn result<'r>(app: &'r App, label: &'r str) -> StreamResult<'r> {
             StreamResult {
@@ -340,26 +492,22 @@ pub fn draw_pair(frame: &mut Frame, pair: &crate::tui::pair::PairApp, caches: &m
     ruler(frame, ruler_area, a, b, theme);
     let base = Style::new().fg(theme.status_fg).bg(theme.status_bg);
     let play = if pair.playing() { "▶" } else { "⏸" };
-    let mut spans = vec![Span::styled(
-        format!(
-            " {play} {}× · tok {}/{} ",
-            a.speed(),
-            count(a.cursor.max(b.cursor)),
-            count(pair.len())
+    let readout = vec![
+        Part::text(
+            60,
+            format!(" {play} {}×", fmt_speed(a.speed())),
+            base.add_modifier(Modifier::BOLD),
         ),
-        base.add_modifier(Modifier::BOLD),
-    )];
-    for &action in &pair.keymap.hints {
-        if let Some(key) = pair.keymap.keys_for(action).first() {
-            spans.push(Span::styled(
-                key.clone(),
-                base.fg(theme.key).add_modifier(Modifier::BOLD),
-            ));
-            spans.push(Span::styled(format!(" {}  ", action.hint()), base));
-        }
-    }
-    frame.render_widget(Paragraph::new(Line::from(spans)).style(base), status_area);
-    if pair.help {
-        super::help::draw(frame, area, &pair.keymap, theme);
-    }
+        Part::text(
+            90,
+            format!(
+                "tok {}/{}",
+                count(a.cursor.max(b.cursor)),
+                count(pair.len())
+            ),
+            base,
+        ),
+    ];
+    status_bar(frame, status_area, &pair.chrome, pair.layers(), readout);
+    super::chrome::help(frame, &pair.chrome);
 }

@@ -1,4 +1,5 @@
-//! The `?` overlay: every binding, generated from the keymap.
+//! The `?` overlay: every layer's keys, generated from the screen's key map, in as many
+//! columns as the terminal fits, scrolled by ↑↓ when they still do not fit.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
@@ -6,50 +7,68 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph};
 
-use crate::tui::keymap::KeyMap;
-use crate::tui::theme::Theme;
+use crate::tui::chrome::Chrome;
 
-pub fn draw(frame: &mut Frame, area: Rect, keymap: &KeyMap, theme: &Theme) {
-    let rows = keymap.help_rows();
+/// The widest a key column gets; longer key lists wrap onto the next row.
+const KEY_WIDTH: usize = 18;
+
+pub fn draw(frame: &mut Frame, area: Rect, chrome: &Chrome) {
+    let theme = &chrome.theme;
+    let rows = chrome.keys.help_rows();
     let key_width = rows
         .iter()
-        .map(|r| r.1.chars().count())
+        .map(|r| r.keys.chars().count())
         .max()
         .unwrap_or(4)
-        .min(16);
-    let text_width = rows.iter().map(|r| r.2.chars().count()).max().unwrap_or(10);
-    let column_width = (key_width + text_width + 2) as u16;
+        .min(KEY_WIDTH);
+    let text_width = rows
+        .iter()
+        .map(|r| r.what.chars().count())
+        .max()
+        .unwrap_or(10);
+    let column_width = key_width + text_width + 3;
+    let key_style = Style::new().fg(theme.key).add_modifier(Modifier::BOLD);
     let mut lines: Vec<Line> = Vec::new();
     let mut group = "";
-    for (g, keys, what) in &rows {
-        if *g != group {
-            lines.push(Line::from(Span::styled(g.to_string(), theme.title_style())));
-            group = g;
+    for row in &rows {
+        if row.group != group {
+            lines.push(Line::from(Span::styled(row.group, theme.title_style())));
+            group = row.group;
         }
+        // A long key list takes as many rows as it needs, never cut.
+        let mut keys = wrap_keys(&row.keys, key_width).into_iter();
+        let first = keys.next().unwrap_or_default();
         lines.push(Line::from(vec![
-            Span::styled(
-                format!(" {keys:<key_width$} "),
-                Style::new().fg(theme.key).add_modifier(Modifier::BOLD),
-            ),
-            Span::styled(what.to_string(), Style::new().fg(theme.text)),
+            Span::styled(format!(" {first:<key_width$} "), key_style),
+            Span::styled(row.what.clone(), Style::new().fg(theme.text)),
         ]));
+        for more in keys {
+            lines.push(Line::from(Span::styled(format!(" {more}"), key_style)));
+        }
     }
-    // One column when it fits, otherwise two side by side.
-    let available = area.height.saturating_sub(2) as usize;
-    let columns = if lines.len() <= available { 1 } else { 2 };
+    let inner_height = area.height.saturating_sub(2).max(1) as usize;
+    let fit_columns = ((area.width as usize).saturating_sub(2) / (column_width + 2)).max(1);
+    let columns = lines.len().div_ceil(inner_height).clamp(1, fit_columns);
     let per_column = lines.len().div_ceil(columns);
-    let width = (column_width * columns as u16 + 2 + (columns as u16 - 1) * 2).min(area.width);
-    let height = (per_column as u16 + 2).min(area.height);
+    let scroll_max = per_column.saturating_sub(inner_height);
+    let scroll = (chrome.help_scroll as usize).min(scroll_max);
+    let width = ((column_width + 2) * columns + 2).min(area.width as usize) as u16;
+    let height = (per_column.min(inner_height) + 2).min(area.height as usize) as u16;
     let popup = super::popup(area, width, height, Flex::Center, Flex::Center);
     frame.render_widget(Clear, popup);
+    let close = chrome.keys.help_close_keys();
+    let mut title = format!(
+        " keys · {} closes ",
+        close[..close.len().min(2)].join(" or ")
+    );
+    if scroll_max > 0 {
+        title.push_str(&format!("· ↑↓ more ({}/{}) ", scroll, scroll_max));
+    }
     let block = Block::new()
         .borders(Borders::ALL)
         .border_type(BorderType::Double)
         .border_style(Style::new().fg(theme.title))
-        .title(Span::styled(
-            " keys · ? or esc closes ",
-            theme.title_style(),
-        ))
+        .title(Span::styled(title, theme.title_style()))
         .style(Style::new().bg(theme.status_bg));
     let inner = block.inner(popup);
     frame.render_widget(block, popup);
@@ -57,6 +76,24 @@ pub fn draw(frame: &mut Frame, area: Rect, keymap: &KeyMap, theme: &Theme) {
         .spacing(2)
         .split(inner);
     for (i, chunk) in lines.chunks(per_column).enumerate() {
-        frame.render_widget(Paragraph::new(chunk.to_vec()), parts[i]);
+        let shown: Vec<Line> = chunk.iter().skip(scroll).cloned().collect();
+        frame.render_widget(Paragraph::new(shown), parts[i]);
     }
+}
+
+/// Key labels split into rows of at most `width` characters, at the spaces between keys.
+fn wrap_keys(keys: &str, width: usize) -> Vec<String> {
+    let mut rows = vec![String::new()];
+    for key in keys.split(' ') {
+        let row = rows.last_mut().expect("one row at least");
+        if !row.is_empty() && row.chars().count() + 1 + key.chars().count() > width {
+            rows.push(key.to_string());
+        } else {
+            if !row.is_empty() {
+                row.push(' ');
+            }
+            row.push_str(key);
+        }
+    }
+    rows
 }

@@ -4,6 +4,8 @@
 //! eviction freed.
 
 use ratatui::Frame;
+
+use crate::tui::theme::Theme;
 use ratatui::layout::{Flex, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -15,11 +17,17 @@ use crate::timeline::TokenSpan;
 use crate::tui::app::{App, Focus};
 use crate::units::count;
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App, at: &AtCursor, cache: &mut ViewCache) {
-    let theme = &app.theme;
+pub fn draw(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    theme: &Theme,
+    at: &AtCursor,
+    cache: &mut ViewCache,
+) {
     let (title, lines) = match app.focus {
-        Focus::Reasoning => token_lines(app),
-        Focus::Mementos => memento_lines(app, at),
+        Focus::Reasoning => token_lines(app, theme),
+        Focus::Mementos => memento_lines(app, theme, at),
     };
     let width = area.width.min(64).max(area.width.min(30));
     let text = Paragraph::new(lines).wrap(Wrap { trim: false });
@@ -65,8 +73,7 @@ fn visible(text: &str) -> String {
         .collect()
 }
 
-fn token_lines(app: &App) -> (String, Vec<Line<'static>>) {
-    let theme = &app.theme;
+fn token_lines(app: &App, theme: &Theme) -> (String, Vec<Line<'static>>) {
     let label = Style::new().fg(theme.dim);
     let value = Style::new().fg(theme.text).add_modifier(Modifier::BOLD);
     if app.cursor == 0 {
@@ -143,8 +150,7 @@ fn token_lines(app: &App) -> (String, Vec<Line<'static>>) {
     (format!("token {} of {}", i + 1, count(app.len())), lines)
 }
 
-fn memento_lines(app: &App, at: &AtCursor) -> (String, Vec<Line<'static>>) {
-    let theme = &app.theme;
+fn memento_lines(app: &App, theme: &Theme, at: &AtCursor) -> (String, Vec<Line<'static>>) {
     let label = Style::new().fg(theme.dim);
     let Some(block) = at.outline.blocks.get(app.selected) else {
         return (

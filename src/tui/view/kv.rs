@@ -2,6 +2,8 @@
 //! the run under the full-context and memento policies, with the playhead marked.
 
 use ratatui::Frame;
+
+use crate::tui::theme::Theme;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::symbols::Marker;
@@ -12,8 +14,14 @@ use super::{AtCursor, ViewCache};
 use crate::tui::app::App;
 use crate::units::{bytes, count};
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App, at: &AtCursor, cache: &mut ViewCache) {
-    let theme = &app.theme;
+pub fn draw(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    theme: &Theme,
+    at: &AtCursor,
+    cache: &mut ViewCache,
+) {
     let title = " KV cache ";
     // The chart's caption, as long as fits beside the title (a narrow column gets less).
     let tokens = count(app.len());
@@ -83,16 +91,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, at: &AtCursor, cache: &mut
         .use_unicode(true);
     frame.render_widget(gauge, bar);
     if rows > 1 {
-        frame.render_widget(Paragraph::new(comparison(app, at)), info);
+        frame.render_widget(Paragraph::new(comparison(app, theme, at)), info);
     }
     if chart_area.height >= 3 {
-        chart(frame, chart_area, app, cache);
+        chart(frame, chart_area, app, theme, cache);
     }
 }
 
 /// One line comparing the policies at the playhead.
-fn comparison(app: &App, at: &AtCursor) -> Line<'static> {
-    let theme = &app.theme;
+fn comparison(app: &App, theme: &Theme, at: &AtCursor) -> Line<'static> {
     let series = app.timeline.series();
     let step = step_index(app);
     let live = |i: usize| {
@@ -131,8 +138,7 @@ fn step_index(app: &App) -> usize {
     }
 }
 
-fn chart(frame: &mut Frame, area: Rect, app: &App, cache: &mut ViewCache) {
-    let theme = &app.theme;
+fn chart(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, cache: &mut ViewCache) {
     let series = app.timeline.series();
     let buckets = (area.width as usize * 2).max(8);
     let offset = if app.timeline.prompt_len() > 0 {

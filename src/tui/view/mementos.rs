@@ -2,6 +2,8 @@
 //! the compression between them; the selected memento's text below when there is room.
 
 use ratatui::Frame;
+
+use crate::tui::theme::Theme;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -11,8 +13,7 @@ use super::AtCursor;
 use crate::structure::BlockOutline;
 use crate::tui::app::{App, Focus};
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App, at: &AtCursor) {
-    let theme = &app.theme;
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, at: &AtCursor) {
     let shown_to = app.timeline.prompt_len() + app.cursor;
     let blocks = &at.outline.blocks;
     let mementos = blocks.iter().filter(|b| b.memento_close.is_some()).count();

@@ -1,6 +1,7 @@
 //! Drawing: a pure function of the app state (plus caches that only save work).
 
 pub mod ablation;
+mod chrome;
 pub mod compare;
 mod help;
 pub mod highlight;
@@ -13,6 +14,8 @@ pub mod workbench;
 mod wrap;
 
 use ratatui::Frame;
+
+use crate::tui::theme::Theme;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -22,6 +25,7 @@ pub use reasoning::reasoning_lines;
 pub use wrap::wrap;
 
 use super::app::{App, Focus};
+use super::replay::Replay;
 use highlight::{CodeIndex, Highlights};
 
 /// The smallest terminal the layout supports.
@@ -82,9 +86,10 @@ impl ViewCache {
     }
 }
 
-pub fn draw(frame: &mut Frame, app: &App, cache: &mut ViewCache) {
+/// A replayed trace: the title bar, the stream's panes and the status bar.
+pub fn draw(frame: &mut Frame, replay: &Replay, cache: &mut ViewCache) {
     let area = frame.area();
-    let theme = &app.theme;
+    let (app, theme) = (&replay.app, &replay.chrome.theme);
     if !fits(frame, theme) {
         return;
     }
@@ -95,12 +100,10 @@ pub fn draw(frame: &mut Frame, app: &App, cache: &mut ViewCache) {
     ])
     .areas(area);
     let at = AtCursor::new(app);
-    status::title(frame, title, app);
-    body(frame, body_area, app, &at, cache);
-    status::status(frame, status_area, app, &at);
-    if app.help {
-        help::draw(frame, area, &app.keymap, theme);
-    }
+    status::title(frame, title, app, theme);
+    body(frame, body_area, app, theme, &at, cache);
+    status::status(frame, status_area, replay, &at);
+    chrome::help(frame, &replay.chrome);
 }
 
 /// A `width`×`height` box inside `area`, placed by `across` and `down` (centre, start, end).
@@ -134,7 +137,14 @@ pub fn fits(frame: &mut Frame, theme: &crate::tui::theme::Theme) -> bool {
 
 /// One stream's panes: the reasoning and the memento list above the KV panel, with the
 /// inspector over them when it is open.
-pub fn body(frame: &mut Frame, area: Rect, app: &App, at: &AtCursor, cache: &mut ViewCache) {
+pub fn body(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    theme: &Theme,
+    at: &AtCursor,
+    cache: &mut ViewCache,
+) {
     let kv_height = (area.height * 3 / 10).clamp(7, 16);
     let [main, kv_area] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(kv_height)]).areas(area);
@@ -147,13 +157,13 @@ pub fn body(frame: &mut Frame, area: Rect, app: &App, at: &AtCursor, cache: &mut
     };
     let [text_area, list_area] =
         Layout::horizontal([Constraint::Fill(1), Constraint::Length(list_width)]).areas(main);
-    reasoning_pane(frame, text_area, app, at, cache);
+    reasoning_pane(frame, text_area, app, theme, at, cache);
     if list_width > 0 {
-        mementos::draw(frame, list_area, app, at);
+        mementos::draw(frame, list_area, app, theme, at);
     }
-    kv::draw(frame, kv_area, app, at, cache);
+    kv::draw(frame, kv_area, app, theme, at, cache);
     if app.inspect {
-        inspect::draw(frame, main, app, at, cache);
+        inspect::draw(frame, main, app, theme, at, cache);
     }
 }
 
@@ -161,10 +171,10 @@ pub fn reasoning_pane(
     frame: &mut Frame,
     area: Rect,
     app: &App,
+    theme: &Theme,
     at: &AtCursor,
     cache: &mut ViewCache,
 ) {
-    let theme = &app.theme;
     let focused = app.focus == Focus::Reasoning;
     let border = if focused {
         Style::new().fg(theme.title)

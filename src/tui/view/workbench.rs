@@ -7,13 +7,16 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
+use super::chrome::{Part, status_bar, title_bar};
 use super::compare::{self, ColumnInfo, StreamResult};
-use super::{AtCursor, ViewCache, body, fits, help};
+use super::{AtCursor, ViewCache, body, fits};
 use crate::live::WorkerState;
 use crate::timeline::Timeline;
+use crate::tui::chrome::Keyed;
+use crate::tui::keys::LayerId;
 use crate::tui::settings_panel::FIELDS;
 use crate::tui::workbench::{Focus, LiveStream, Workbench};
-use crate::units::{bytes, count};
+use crate::units::{bytes, count, plural};
 
 /// Per-stream caches, kept between frames.
 #[derive(Default)]
@@ -22,7 +25,7 @@ pub struct WorkbenchCache {
 }
 
 pub fn draw(frame: &mut Frame, wb: &Workbench, cache: &mut WorkbenchCache) {
-    let theme = &wb.theme;
+    let theme = &wb.chrome.theme;
     if !fits(frame, theme) {
         return;
     }
@@ -52,7 +55,7 @@ pub fn draw(frame: &mut Frame, wb: &Workbench, cache: &mut WorkbenchCache) {
         [] => welcome(frame, body_area, wb),
         [app] => {
             let at = AtCursor::new(app);
-            body(frame, body_area, app, &at, &mut cache.streams[0]);
+            body(frame, body_area, app, theme, &at, &mut cache.streams[0]);
             if let Some(freed) = wb.streams[0].flashing() {
                 flash(frame, body_area, wb, freed);
             }
@@ -69,11 +72,12 @@ pub fn draw(frame: &mut Frame, wb: &Workbench, cache: &mut WorkbenchCache) {
                 .iter()
                 .map(|s| ColumnInfo {
                     label: s.label.clone(),
-                    readout: readout(s, true),
+                    readout: readout(s),
+                    ended: s.end_reason().map(|r| r.label().to_string()),
                     flash: s.flashing(),
                 })
                 .collect();
-            compare::columns(frame, cols, &apps, &infos, &mut cache.streams);
+            compare::columns(frame, cols, &apps, theme, &infos, &mut cache.streams);
             compare::ruler(frame, ruler_area, a, b, theme);
             if finished {
                 fn result<'a>(s: &'a LiveStream, app: &'a Timeline) -> StreamResult<'a> {
@@ -99,9 +103,7 @@ pub fn draw(frame: &mut Frame, wb: &Workbench, cache: &mut WorkbenchCache) {
     } else if let Some(pos) = cursor {
         frame.set_cursor_position(pos);
     }
-    if wb.help {
-        help::draw(frame, area, &wb.keymap, theme);
-    }
+    super::chrome::help(frame, &wb.chrome);
 }
 
 fn state_label(state: WorkerState) -> (&'static str, &'static str) {
@@ -114,46 +116,64 @@ fn state_label(state: WorkerState) -> (&'static str, &'static str) {
 }
 
 fn title(frame: &mut Frame, area: Rect, wb: &Workbench) {
-    let theme = &wb.theme;
-    let sep = Span::styled(" │ ", Style::new().fg(theme.border));
+    let theme = &wb.chrome.theme;
+    let text = Style::new().fg(theme.text);
     let (glyph, word) = state_label(wb.state);
-    let line = Line::from(vec![
-        Span::styled(" memento ", theme.title_style()),
-        sep.clone(),
-        Span::styled(
-            if wb.compare { "compare" } else { "workbench" },
-            Style::new().fg(theme.text).add_modifier(Modifier::BOLD),
-        ),
-        sep.clone(),
-        Span::styled(wb.model.clone(), Style::new().fg(theme.text)),
-        sep.clone(),
-        Span::styled(
-            format!("{glyph} {word}"),
-            Style::new().fg(theme.key).add_modifier(Modifier::BOLD),
-        ),
-        sep,
-        Span::styled(wb.settings.summary(), Style::new().fg(theme.dim)),
-    ]);
-    frame.render_widget(
-        Paragraph::new(line).style(Style::new().bg(theme.status_bg)),
+    let mut state = format!("{glyph} {word}");
+    let ends: Vec<String> = wb
+        .streams
+        .iter()
+        .filter_map(|s| {
+            s.end_reason()
+                .map(|r| format!("{}: {}", s.label, r.label()))
+        })
+        .collect();
+    if !ends.is_empty() {
+        state = format!("{state} ({})", ends.join(", "));
+    }
+    title_bar(
+        frame,
         area,
+        theme,
+        vec![
+            Part::text(
+                9,
+                if wb.compare { "compare" } else { "workbench" },
+                text.add_modifier(Modifier::BOLD),
+            ),
+            Part::text(5, wb.model.clone(), text),
+            Part::text(
+                8,
+                state,
+                Style::new().fg(theme.key).add_modifier(Modifier::BOLD),
+            ),
+            Part::text(4, wb.settings.summary(), Style::new().fg(theme.dim)),
+        ],
     );
 }
 
 /// The prompt pane; returns where the terminal cursor goes while editing.
 fn editor(frame: &mut Frame, area: Rect, wb: &Workbench) -> Option<ratatui::layout::Position> {
-    let theme = &wb.theme;
+    let theme = &wb.chrome.theme;
     let focused = wb.focus == Focus::Editor;
     let border = if focused {
         Style::new().fg(theme.title)
     } else {
         theme.border_style()
     };
-    let hint = if focused {
-        " enter run · ctrl-o compare · alt-enter newline · ↑ history · esc done "
+    // The keys that reach the editor now, from its layer.
+    let layers = if focused {
+        vec![LayerId::Editor]
     } else {
-        " e edit "
+        vec![LayerId::Decode]
     };
+    let hints = wb.chrome.keys.hints(&layers);
+    let hints: Vec<String> = hints
+        .iter()
+        .filter(|(_, h)| focused || h == "prompt")
+        .map(|(k, h)| format!("{k} {h}"))
+        .collect();
+    let hint = format!(" {} ", hints.join(" · "));
     let block = Block::new()
         .borders(Borders::ALL)
         .border_style(border)
@@ -161,49 +181,59 @@ fn editor(frame: &mut Frame, area: Rect, wb: &Workbench) -> Option<ratatui::layo
         .title(Line::from(Span::styled(hint, Style::new().fg(theme.dim))).right_aligned());
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    let placeholder = format!(
+        "Type a prompt · {}",
+        wb.chrome
+            .keys
+            .hints(&[LayerId::Editor])
+            .iter()
+            .filter(|(_, h)| h != "done")
+            .map(|(k, h)| format!("{k} {h}"))
+            .collect::<Vec<_>>()
+            .join(" · ")
+    );
     wb.editor
-        .render(inner, frame.buffer_mut(), theme, focused)
-        .filter(|_| focused && !wb.help)
+        .render(inner, frame.buffer_mut(), theme, focused, &placeholder)
+        .filter(|_| focused && !wb.chrome.help)
 }
 
 fn welcome(frame: &mut Frame, area: Rect, wb: &Workbench) {
-    let theme = &wb.theme;
-    let key = |k: &str| {
-        Span::styled(
-            k.to_string(),
-            Style::new().fg(theme.key).add_modifier(Modifier::BOLD),
-        )
-    };
+    let theme = &wb.chrome.theme;
     let text = |t: &str| Span::styled(t.to_string(), Style::new().fg(theme.text));
-    let lines = vec![
+    let dim = |t: &str| Span::styled(t.to_string(), Style::new().fg(theme.dim));
+    // The keys are the layers' own, so the hints name what each key does where it is pressed.
+    let keys = |layers: &[LayerId]| -> Line<'static> {
+        let mut spans = Vec::new();
+        for (i, (k, h)) in wb.chrome.keys.hints(layers).into_iter().enumerate() {
+            if i > 0 {
+                spans.push(dim(" · "));
+            }
+            spans.push(Span::styled(
+                k,
+                Style::new().fg(theme.key).add_modifier(Modifier::BOLD),
+            ));
+            spans.push(text(&format!(" {h}")));
+        }
+        Line::from(spans)
+    };
+    let view = [LayerId::Decode, LayerId::Nav, LayerId::App];
+    let mut lines = vec![
         Line::from(text(
             "Type a prompt above and press enter: the model reasons in blocks, each closed by a memento, and the block's KV entries are evicted.",
         )),
         Line::from(""),
-        Line::from(vec![
-            key("enter"),
-            text(" run in the mode below · "),
-            key("ctrl-o"),
-            text(" compare full context with it side by side"),
-        ]),
-        Line::from(vec![
-            key("o"),
-            text(" settings · "),
-            key("space"),
-            text(" run/pause · "),
-            key("s"),
-            text(" one token · "),
-            key("b"),
-            text(" to the block's end · "),
-            key("?"),
-            text(" every key"),
-        ]),
-        Line::from(""),
-        Line::from(Span::styled(
-            format!("next run: {}", wb.settings.summary()),
-            Style::new().fg(theme.dim),
-        )),
     ];
+    if wb.focus == Focus::Editor {
+        lines.push(Line::from(dim("while typing:")));
+        lines.push(keys(&[LayerId::Editor]));
+        lines.push(Line::from(dim("then, out of the editor:")));
+    }
+    lines.push(keys(&view));
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(
+        format!("next run: {}", wb.settings.summary()),
+        Style::new().fg(theme.dim),
+    )));
     let block = Block::new()
         .borders(Borders::ALL)
         .border_style(theme.border_style())
@@ -214,88 +244,77 @@ fn welcome(frame: &mut Frame, area: Rect, wb: &Workbench) {
     );
 }
 
-/// Live numbers for one stream.
-fn readout(s: &LiveStream, short: bool) -> String {
+/// Live numbers for one column of a compare run, most important first.
+fn readout(s: &LiveStream) -> Vec<String> {
+    let state = s
+        .app
+        .as_ref()
+        .map(|a| a.timeline.state().clone())
+        .unwrap_or_default();
+    vec![
+        format!("KV {}", count(state.live)),
+        format!("pk {}", count(state.peak)),
+        format!("{} tok", count(state.generated)),
+        format!("{:.1} tok/s", s.timings.decode_tok_s()),
+        plural(state.blocks_closed, "block"),
+    ]
+}
+
+/// The single stream's numbers, by priority: the KV figures last to go.
+fn readout_parts(s: &LiveStream, style: Style) -> Vec<Part> {
     let state = s
         .app
         .as_ref()
         .map(|a| a.timeline.state().clone())
         .unwrap_or_default();
     let t = &s.timings;
-    if short {
-        // A narrow column cuts the end off: the KV figures go first.
-        format!(
-            "KV {} pk {} · {:.1} tok/s · {} tok · {} blk",
-            count(state.live),
-            count(state.peak),
-            t.decode_tok_s(),
-            count(state.generated),
-            state.blocks_closed,
-        )
-    } else {
-        format!(
-            "prefill {:.0} tok/s · decode {:.1} tok/s · {} tok · {} blocks · KV {} ({}) · peak {} ({})",
-            t.prefill_tok_s(),
-            t.decode_tok_s(),
-            count(state.generated),
-            state.blocks_closed,
-            count(state.live),
-            bytes(state.bytes),
-            count(state.peak),
-            bytes(state.peak_bytes)
-        )
-    }
+    vec![
+        Part::text(80, format!(" decode {:.1} tok/s", t.decode_tok_s()), style),
+        Part::text(85, format!("{} tok", count(state.generated)), style),
+        Part::text(70, plural(state.blocks_closed, "block"), style),
+        Part::text(
+            95,
+            format!("KV {} ({})", count(state.live), bytes(state.bytes)),
+            style,
+        ),
+        Part::text(
+            90,
+            format!("peak {} ({})", count(state.peak), bytes(state.peak_bytes)),
+            style,
+        ),
+        Part::text(
+            40,
+            format!("prefill {:.0} tok/s ", t.prefill_tok_s()),
+            style,
+        ),
+    ]
 }
 
 fn status(frame: &mut Frame, area: Rect, wb: &Workbench) {
-    let theme = &wb.theme;
+    let theme = &wb.chrome.theme;
     let base = Style::new().fg(theme.status_fg).bg(theme.status_bg);
-    let mut spans = Vec::new();
-    if let Some(notice) = &wb.notice {
-        spans.push(Span::styled(format!(" {notice} "), base.fg(theme.warning)));
+    let mut readout = Vec::new();
+    if wb.chrome.notice.is_some() {
     } else if let [single] = wb.streams.as_slice() {
-        spans.push(Span::styled(format!(" {} ", readout(single, false)), base));
+        readout = readout_parts(single, base);
     } else if wb.streams.len() > 1 && wb.state == WorkerState::Finished {
         let names: Vec<String> = wb
             .trace_paths()
             .iter()
             .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
             .collect();
-        spans.push(Span::styled(
+        readout.push(Part::text(
+            30,
             format!(" recorded {} ", names.join(" + ")),
             base,
         ));
     }
-    let used: usize = spans.iter().map(|s| s.width()).sum();
-    let mut hints = Vec::new();
-    if wb.focus == Focus::View {
-        for &action in &wb.keymap.hints {
-            if let Some(key) = wb.keymap.keys_for(action).first() {
-                hints.push(Span::styled(
-                    key.clone(),
-                    base.fg(theme.key).add_modifier(Modifier::BOLD),
-                ));
-                hints.push(Span::styled(format!(" {}  ", action.hint()), base));
-            }
-        }
-    }
-    let room = (area.width as usize).saturating_sub(used);
-    // Drop hints from the right until they fit.
-    while hints.iter().map(|s| s.width()).sum::<usize>() > room && hints.len() >= 2 {
-        hints.truncate(hints.len() - 2);
-    }
-    let hint_width: usize = hints.iter().map(|s| s.width()).sum();
-    spans.push(Span::styled(
-        " ".repeat(room.saturating_sub(hint_width)),
-        base,
-    ));
-    spans.extend(hints);
-    frame.render_widget(Paragraph::new(Line::from(spans)).style(base), area);
+    status_bar(frame, area, &wb.chrome, wb.layers(), readout);
 }
 
 /// The eviction flash over the KV panel's top border.
 fn flash(frame: &mut Frame, body: Rect, wb: &Workbench, freed: u64) {
-    let theme = &wb.theme;
+    let theme = &wb.chrome.theme;
     let kv_height = (body.height * 3 / 10).clamp(7, 16);
     let text = format!(" ▼ evicted {} entries ", count(freed));
     let width = text.chars().count() as u16;
@@ -316,7 +335,7 @@ fn flash(frame: &mut Frame, body: Rect, wb: &Workbench, freed: u64) {
 }
 
 fn settings(frame: &mut Frame, area: Rect, wb: &Workbench) {
-    let theme = &wb.theme;
+    let theme = &wb.chrome.theme;
     let Some(panel) = wb.settings_panel else {
         return;
     };

@@ -15,7 +15,7 @@ use crate::tui::ablation::AblationApp;
 const SCALE: f64 = 1e6;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &AblationApp) {
-    let theme = &app.theme;
+    let theme = &app.chrome.theme;
     let s = &app.summary;
     let table = s.blocks(app.scope);
     let arms = s.arm_names();

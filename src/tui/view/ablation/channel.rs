@@ -22,7 +22,7 @@ const LABEL: u16 = 9;
 const VALUE: u16 = 9;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &AblationApp) {
-    let theme = &app.theme;
+    let theme = &app.chrome.theme;
     let s = &app.summary;
     let grid = s.channel(app.scope);
     let block = panel(

@@ -19,7 +19,7 @@ use crate::tui::theme::Theme;
 const SCALE: f64 = 1e6;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &AblationApp) {
-    let theme = &app.theme;
+    let theme = &app.chrome.theme;
     let s = &app.summary;
     if s.items.is_empty() {
         let block = panel(theme, "Items".into());
@@ -50,7 +50,7 @@ fn mark(a: &AnswerRow) -> &'static str {
 }
 
 fn list(frame: &mut Frame, area: Rect, app: &AblationApp) {
-    let theme = &app.theme;
+    let theme = &app.chrome.theme;
     let s = &app.summary;
     let text = Style::new().fg(theme.text);
     let seeds = s.settings.seeds.len().max(1);
@@ -112,7 +112,7 @@ fn list(frame: &mut Frame, area: Rect, app: &AblationApp) {
 }
 
 fn detail(frame: &mut Frame, area: Rect, app: &AblationApp, item: &ItemView) {
-    let theme = &app.theme;
+    let theme = &app.chrome.theme;
     let r = &item.result;
     let block = panel(
         theme,
@@ -199,7 +199,7 @@ fn detail(frame: &mut Frame, area: Rect, app: &AblationApp, item: &ItemView) {
 
 /// Per arm: its name, the KL at each position as a sparkline, the mean, the answers.
 fn spark_rows(frame: &mut Frame, area: Rect, app: &AblationApp, item: &ItemView) {
-    let theme = &app.theme;
+    let theme = &app.chrome.theme;
     let dim = Style::new().fg(theme.dim);
     let text = Style::new().fg(theme.text);
     // One scale for every arm's sparkline, so their heights compare.
@@ -253,7 +253,7 @@ fn spark_rows(frame: &mut Frame, area: Rect, app: &AblationApp, item: &ItemView)
 
 /// The item's figures per arm and span, as its summary line records them.
 fn span_table(frame: &mut Frame, area: Rect, app: &AblationApp, item: &ItemView) {
-    let theme = &app.theme;
+    let theme = &app.chrome.theme;
     let text = Style::new().fg(theme.text);
     let dim = Style::new().fg(theme.dim);
     let agg = |a: &crate::ablate::metrics::Aggregate| {

@@ -12,10 +12,13 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Tabs};
+use ratatui::widgets::Tabs;
 
+use super::chrome::{Part, status_bar, title_bar};
 use crate::tui::ablation::{AblationApp, Tab};
+use crate::tui::chrome::Keyed;
 use crate::tui::theme::Theme;
+use crate::units::plural;
 
 /// What a frame learned about the layout, for the next key.
 #[derive(Debug, Default)]
@@ -31,7 +34,7 @@ impl AblationCache {
 }
 
 pub fn draw(frame: &mut Frame, app: &AblationApp, cache: &mut AblationCache) {
-    let theme = &app.theme;
+    let theme = &app.chrome.theme;
     if !super::fits(frame, theme) {
         return;
     }
@@ -54,40 +57,36 @@ pub fn draw(frame: &mut Frame, app: &AblationApp, cache: &mut AblationCache) {
         Tab::Probe => probe::draw(frame, body, app),
     }
     status(frame, status_area, app);
-    if app.help {
-        super::help::draw(frame, area, &app.keymap, theme);
-    }
+    super::chrome::help(frame, &app.chrome);
 }
 
 fn title(frame: &mut Frame, area: Rect, app: &AblationApp) {
-    let theme = &app.theme;
+    let theme = &app.chrome.theme;
     let s = &app.summary;
-    let sep = Span::styled(" │ ", Style::new().fg(theme.border));
-    let line = Line::from(vec![
-        Span::styled(" memento ", theme.title_style()),
-        sep.clone(),
-        Span::styled(
-            "ablation",
-            Style::new().fg(theme.text).add_modifier(Modifier::BOLD),
-        ),
-        sep.clone(),
-        Span::styled(s.dir.display().to_string(), Style::new().fg(theme.text)),
-        sep.clone(),
-        Span::styled(s.settings.model.clone(), Style::new().fg(theme.text)),
-        sep,
-        Span::styled(
-            format!("{} items · {} arms", s.items.len(), s.settings.arms.len()),
-            Style::new().fg(theme.dim),
-        ),
-    ]);
-    frame.render_widget(
-        Paragraph::new(line).style(Style::new().bg(theme.status_bg)),
+    let text = Style::new().fg(theme.text);
+    title_bar(
+        frame,
         area,
+        theme,
+        vec![
+            Part::text(9, "ablation", text.add_modifier(Modifier::BOLD)),
+            Part::text(3, s.dir.display().to_string(), text),
+            Part::text(5, s.settings.model.clone(), text),
+            Part::text(
+                7,
+                format!(
+                    "{} · {}",
+                    plural(s.items.len() as u64, "item"),
+                    plural(s.settings.arms.len() as u64, "arm")
+                ),
+                Style::new().fg(theme.dim),
+            ),
+        ],
     );
 }
 
 fn tabs(frame: &mut Frame, area: Rect, app: &AblationApp) {
-    let theme = &app.theme;
+    let theme = &app.chrome.theme;
     let titles = Tab::ALL
         .iter()
         .enumerate()
@@ -106,37 +105,10 @@ fn tabs(frame: &mut Frame, area: Rect, app: &AblationApp) {
 }
 
 fn status(frame: &mut Frame, area: Rect, app: &AblationApp) {
-    let theme = &app.theme;
+    let theme = &app.chrome.theme;
     let base = Style::new().fg(theme.status_fg).bg(theme.status_bg);
-    let left = match &app.notice {
-        Some(n) => Span::styled(format!(" {n} "), base.fg(theme.warning)),
-        None => Span::styled(format!(" {} ", where_am_i(app)), base),
-    };
-    let mut hints = Vec::new();
-    for &action in &app.keymap.hints {
-        let keys = app.keymap.keys_for(action);
-        let key = match action {
-            crate::tui::keymap::Action::Up => "↑↓".to_string(),
-            crate::tui::keymap::Action::NextTab => "tab 1-5".to_string(),
-            _ => keys.first().cloned().unwrap_or_default(),
-        };
-        hints.push(Span::styled(
-            key,
-            base.fg(theme.key).add_modifier(Modifier::BOLD),
-        ));
-        hints.push(Span::styled(format!(" {}  ", action.hint()), base));
-    }
-    let room = (area.width as usize).saturating_sub(left.width());
-    let hint_width: usize = hints.iter().map(Span::width).sum();
-    let mut spans = vec![left];
-    if hint_width <= room {
-        spans.push(Span::styled(" ".repeat(room - hint_width), base));
-        spans.extend(hints);
-    } else if room >= 7 {
-        spans.push(Span::styled(" ".repeat(room - 7), base));
-        spans.push(Span::styled("? help ", base.fg(theme.key)));
-    }
-    frame.render_widget(Paragraph::new(Line::from(spans)).style(base), area);
+    let readout = vec![Part::text(100, format!(" {} ", where_am_i(app)), base)];
+    status_bar(frame, area, &app.chrome, app.layers(), readout);
 }
 
 /// The status bar's left part: what the current tab shows.

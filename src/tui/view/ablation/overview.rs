@@ -67,7 +67,7 @@ fn short(value: &serde_json::Value) -> String {
 }
 
 fn settings_lines(app: &AblationApp) -> Vec<Line<'static>> {
-    let theme = &app.theme;
+    let theme = &app.chrome.theme;
     let s = &app.summary;
     let c = &s.settings;
     let key = |k: &str| Span::styled(format!("{k} "), Style::new().fg(theme.dim));
@@ -136,7 +136,7 @@ fn settings_lines(app: &AblationApp) -> Vec<Line<'static>> {
 }
 
 fn arm_table(frame: &mut Frame, area: Rect, app: &AblationApp) {
-    let theme = &app.theme;
+    let theme = &app.chrome.theme;
     let text = Style::new().fg(theme.text);
     let rows = app.summary.arms.iter().enumerate().map(|(i, f)| {
         let (lo, hi) = f.interval();
@@ -191,7 +191,7 @@ fn arm_table(frame: &mut Frame, area: Rect, app: &AblationApp) {
 }
 
 fn span_table(frame: &mut Frame, area: Rect, app: &AblationApp) {
-    let theme = &app.theme;
+    let theme = &app.chrome.theme;
     let text = Style::new().fg(theme.text);
     let dim = Style::new().fg(theme.dim);
     let rows = app

@@ -19,7 +19,7 @@ use crate::ablate::summary::ProbeSeries;
 use crate::tui::ablation::AblationApp;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &AblationApp) {
-    let theme = &app.theme;
+    let theme = &app.chrome.theme;
     let s = &app.summary;
     let Some(series) = s.probe.as_ref().filter(|p| !p.is_empty()) else {
         let block = panel(theme, "Probe".into());
@@ -71,7 +71,7 @@ fn best_text(best: Option<&ProbeRow>) -> String {
 }
 
 fn table(frame: &mut Frame, area: Rect, app: &AblationApp, series: &[ProbeSeries], at: usize) {
-    let theme = &app.theme;
+    let theme = &app.chrome.theme;
     let text = Style::new().fg(theme.text);
     let layers = series.iter().map(|s| s.layers.len()).max().unwrap_or(0);
     let rows = series.iter().map(|s| {
@@ -131,7 +131,7 @@ fn table(frame: &mut Frame, area: Rect, app: &AblationApp, series: &[ProbeSeries
 }
 
 fn chart(frame: &mut Frame, area: Rect, app: &AblationApp, s: &ProbeSeries) {
-    let theme = &app.theme;
+    let theme = &app.chrome.theme;
     let color = arm_color(theme, arm_index(app, &s.arm));
     let points = |f: fn(&ProbeRow) -> f64| -> Vec<(f64, f64)> {
         s.layers.iter().map(|r| (r.layer as f64, f(r))).collect()

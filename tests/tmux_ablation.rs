@@ -65,7 +65,7 @@ fn the_ablation_view_in_a_real_terminal() {
     // Help, then close it.
     t.keys(&["?"]);
     t.wait("help", |s| {
-        s.contains("keys · ? or esc closes") && s.contains("go to a tab")
+        s.contains("keys · ? or esc closes") && s.contains("go to that tab")
     });
     t.keys(&["Escape"]);
     t.wait("help closed", |s| !s.contains("esc closes"));

@@ -591,3 +591,45 @@ fn only_whole_traces_are_claimed() {
     std::fs::write(&recorded[0], header).unwrap();
     assert!(b.wb.recorded_paths().is_empty());
 }
+
+#[test]
+fn keys_reach_the_innermost_open_layer_and_the_welcome_names_only_keys_that_work() {
+    let mut b = bench();
+    // The editor has focus at first: `?` and `q` type, and the welcome says how to get out.
+    let welcome = screen(&b, 120, 36);
+    assert!(welcome.contains("while typing:"), "{welcome}");
+    assert!(welcome.contains("esc done"), "{welcome}");
+    b.key(&key(KeyCode::Char('?')));
+    b.key(&key(KeyCode::Char('q')));
+    assert_eq!(b.wb.editor.text(), "?q");
+    assert!(!b.wb.chrome.help);
+    b.key(&key(KeyCode::Esc));
+    assert_eq!(b.wb.focus, Focus::View);
+    b.key(&key(KeyCode::Char('?')));
+    assert!(b.wb.chrome.help, "out of the editor, ? opens the help");
+    let help = screen(&b, 160, 48);
+    for group in ["prompt editor", "settings panel", "inspector", "decode"] {
+        assert!(help.contains(group), "the help lacks {group}:\n{help}");
+    }
+    b.key(&key(KeyCode::Esc));
+    assert!(!b.wb.chrome.help);
+    // With a stream shown, the inspector is a layer over the view: esc closes it.
+    b.start_held(false);
+    b.key(&key(KeyCode::Char('i')));
+    assert!(b.wb.apps().all(|a| a.inspect));
+    let open = screen(&b, 160, 48);
+    assert!(open.contains("esc close"), "{open}");
+    b.key(&key(KeyCode::Esc));
+    assert!(b.wb.apps().all(|a| !a.inspect));
+    // The settings panel takes every key while open; esc closes it.
+    b.key(&key(KeyCode::Char('o')));
+    assert!(b.wb.settings_panel.is_some());
+    b.key(&key(KeyCode::Char('s')));
+    assert_eq!(
+        b.wb.state,
+        WorkerState::Paused,
+        "s is not a decode step here"
+    );
+    b.key(&key(KeyCode::Esc));
+    assert!(b.wb.settings_panel.is_none());
+}

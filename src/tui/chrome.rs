@@ -133,3 +133,31 @@ pub trait Keyed {
         Vec::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn t_cycles_the_built_in_themes_and_the_users_own() {
+        let mut mine = Theme::dark();
+        mine.name = "mine".into();
+        let mut chrome = Chrome::new(mine, KeyMap::replay());
+        assert_eq!(chrome.theme_names(), ["dark", "light", "mine"]);
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            chrome.cycle_theme();
+            seen.push(chrome.theme.name.clone());
+        }
+        assert_eq!(
+            seen,
+            ["dark", "light", "mine"],
+            "the user's theme comes back"
+        );
+        // A built-in name given as the start is not listed twice.
+        assert_eq!(
+            Chrome::new(Theme::light(), KeyMap::replay()).theme_names(),
+            ["dark", "light"]
+        );
+    }
+}

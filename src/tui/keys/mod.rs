@@ -282,10 +282,12 @@ mod tests {
             map.resolve(&key(KeyCode::Enter, KeyModifiers::ALT), &on),
             Some(Action::Edit(EditorAction::Newline))
         );
-        // Hints name only keys that reach their layer: `?` types, so help is not hinted.
+        // Hints name only keys that reach their layer: `?` and `q` type, so help is not
+        // hinted and quit is hinted by ctrl-c.
         let hints = map.hints(&on);
         assert!(hints.iter().any(|(k, h)| k == "enter" && h == "run"));
-        assert!(!hints.iter().any(|(_, h)| h == "help" || h == "quit"));
+        assert!(!hints.iter().any(|(_, h)| h == "help"));
+        assert!(hints.iter().any(|(k, h)| k == "ctrl-c" && h == "quit"));
         let viewing = [LayerId::Decode, LayerId::Nav, LayerId::App];
         assert!(
             map.hints(&viewing)

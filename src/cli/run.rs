@@ -45,6 +45,10 @@ pub struct RunArgs {
     /// Tokens to generate at most (default: what the model's task needs, else 256)
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_tokens: Option<u32>,
+    /// Decode at most this many tokens per second per stream, to watch blocks close and get
+    /// evicted at human speed (0: as fast as the model; the settings panel changes it too)
+    #[arg(long, value_name = "TOK_PER_S", default_value_t = 0)]
+    pub pace: u32,
     /// The seed of the task problems the editor draws (default: fresh ones each time)
     #[arg(long, value_name = "SEED")]
     pub problem_seed: Option<u64>,
@@ -102,6 +106,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         max_tokens: args
             .max_tokens
             .unwrap_or(crate::task::default_max_tokens(task.as_ref())),
+        pace: args.pace,
         ..RunSettings::default()
     };
     args.sampler.apply_to(&mut settings);

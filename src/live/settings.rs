@@ -102,6 +102,9 @@ pub struct RunSettings {
     pub repeat_penalty: Option<f32>,
     pub seed: u64,
     pub max_tokens: u32,
+    /// Tokens per second each stream is decoded at, to watch at human speed; 0 decodes as
+    /// fast as the model can. Only the wall clock waits: decode speeds count engine time.
+    pub pace: u32,
 }
 
 impl Default for RunSettings {
@@ -116,6 +119,7 @@ impl Default for RunSettings {
             repeat_penalty: None,
             seed: 0,
             max_tokens: 256,
+            pace: 0,
         }
     }
 }
@@ -179,7 +183,15 @@ impl RunSettings {
                 s.push_str(&format!(" min-p {}", self.min_p));
             }
         }
+        match self.repeat_penalty {
+            None => s.push_str(" · repeat auto"),
+            Some(p) if p != 1.0 => s.push_str(&format!(" · repeat {p:.2}")),
+            Some(_) => {}
+        }
         s.push_str(&format!(" · seed {} · max {}", self.seed, self.max_tokens));
+        if self.pace > 0 {
+            s.push_str(&format!(" · pace {} tok/s", self.pace));
+        }
         s
     }
 }

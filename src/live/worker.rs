@@ -5,8 +5,9 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use super::channel_sink::ChannelSink;
 use super::engine::{ActiveRun, DecodeEngine, LiveSink};
@@ -77,6 +78,10 @@ struct Session<'e> {
     run: u64,
     streams: Vec<Option<Box<dyn ActiveRun + 'e>>>,
     goal: Goal,
+    /// The wall time between rounds when the run is paced (RunSettings::pace).
+    interval: Option<Duration>,
+    /// When the next paced round is due.
+    due: Instant,
 }
 
 struct WorkerLoop<'e> {
@@ -92,7 +97,19 @@ impl<'e> WorkerLoop<'e> {
         let mut session: Option<Session<'e>> = None;
         loop {
             let busy = session.as_ref().is_some_and(|s| s.goal != Goal::Hold);
-            let command = if busy {
+            // A paced run waits for its next round, still listening for commands.
+            let wait = session
+                .as_ref()
+                .filter(|_| busy)
+                .map(|s| s.due.saturating_duration_since(Instant::now()))
+                .filter(|d| !d.is_zero());
+            let command = if let Some(wait) = wait {
+                match rx.recv_timeout(wait) {
+                    Ok(c) => Some(c),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => Some(Command::Shutdown),
+                }
+            } else if busy {
                 match rx.try_recv() {
                     Ok(c) => Some(c),
                     Err(TryRecvError::Empty) => None,
@@ -108,6 +125,9 @@ impl<'e> WorkerLoop<'e> {
                 continue;
             }
             if let Some(s) = session.as_mut() {
+                if let Some(interval) = s.interval {
+                    s.due = Instant::now() + interval;
+                }
                 if self.round(s) {
                     session = None;
                 }
@@ -244,7 +264,14 @@ impl<'e> WorkerLoop<'e> {
             WorkerState::Running
         };
         (self.emit)(LiveMsg::new(run, LiveBody::State { state }));
-        Some(Session { run, streams, goal })
+        Some(Session {
+            run,
+            streams,
+            goal,
+            interval: (settings.pace > 0)
+                .then(|| Duration::from_secs_f64(1.0 / f64::from(settings.pace))),
+            due: Instant::now(),
+        })
     }
 
     /// A session that could not start: say why, and end the streams already started.
@@ -255,6 +282,8 @@ impl<'e> WorkerLoop<'e> {
                 run,
                 streams,
                 goal: Goal::Hold,
+                interval: None,
+                due: Instant::now(),
             }),
             EndReason::Error,
         );

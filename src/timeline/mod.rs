@@ -57,6 +57,9 @@ pub struct Timeline {
     tokens: TokenStore,
     boundaries: Vec<Boundary>,
     evictions: Vec<EvictEvent>,
+    /// For each eviction, the tokens generated when it happened: the first cursor it is in
+    /// effect at.
+    eviction_cursors: Vec<u64>,
     kv_live: Vec<u64>,
     kv_bytes: Vec<u64>,
     markers: Vec<MarkerEvent>,
@@ -97,6 +100,7 @@ impl Timeline {
             tokens: TokenStore::default(),
             boundaries: Vec::new(),
             evictions: Vec::new(),
+            eviction_cursors: Vec::new(),
             kv_live: Vec::new(),
             kv_bytes: Vec::new(),
             markers: Vec::new(),
@@ -252,6 +256,7 @@ impl Timeline {
                 self.state.evicted += e.freed;
                 self.state.evictions += 1;
                 self.evictions.push(e);
+                self.eviction_cursors.push(self.tokens.len() as u64);
                 LogEntry::Evict(self.evictions.len() as u32 - 1)
             }
             Event::Marker(m) => {
@@ -339,6 +344,12 @@ impl Timeline {
 
     pub fn evictions(&self) -> &[EvictEvent] {
         &self.evictions
+    }
+
+    /// Each eviction with the cursor it takes effect at (tokens generated when it happened),
+    /// in order.
+    pub fn evictions_at_cursors(&self) -> impl Iterator<Item = (u64, &EvictEvent)> {
+        self.eviction_cursors.iter().copied().zip(&self.evictions)
     }
 
     pub fn markers(&self) -> &[MarkerEvent] {

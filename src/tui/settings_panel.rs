@@ -14,9 +14,10 @@ pub enum Field {
     RepeatPenalty,
     Seed,
     MaxTokens,
+    Pace,
 }
 
-pub const FIELDS: [Field; 9] = [
+pub const FIELDS: [Field; 10] = [
     Field::Mode,
     Field::Scaffold,
     Field::Temperature,
@@ -26,6 +27,7 @@ pub const FIELDS: [Field; 9] = [
     Field::RepeatPenalty,
     Field::Seed,
     Field::MaxTokens,
+    Field::Pace,
 ];
 
 impl Field {
@@ -40,6 +42,7 @@ impl Field {
             Field::RepeatPenalty => "repeat penalty",
             Field::Seed => "seed",
             Field::MaxTokens => "max tokens",
+            Field::Pace => "pace",
         }
     }
 
@@ -61,6 +64,8 @@ impl Field {
             },
             Field::Seed => s.seed.to_string(),
             Field::MaxTokens => s.max_tokens.to_string(),
+            Field::Pace if s.pace == 0 => "off (as fast as the model)".into(),
+            Field::Pace => format!("{} tok/s", s.pace),
         }
     }
 
@@ -110,6 +115,16 @@ impl Field {
                 } else {
                     s.max_tokens.saturating_sub(64).max(16)
                 }
+            }
+            Field::Pace => {
+                // Off, then rates a person can read at, doubling.
+                const PACES: [u32; 7] = [0, 2, 4, 8, 16, 32, 64];
+                let at = PACES.iter().position(|&p| p >= s.pace).unwrap_or(0);
+                s.pace = if forward {
+                    PACES[(at + 1).min(PACES.len() - 1)]
+                } else {
+                    PACES[at.saturating_sub(1)]
+                };
             }
         }
     }

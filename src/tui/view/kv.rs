@@ -10,6 +10,7 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, Gauge, GraphType, Paragraph};
 
+use super::chrome::{Part, fit};
 use super::{AtCursor, ViewCache};
 use crate::tui::app::App;
 use crate::units::{bytes, count};
@@ -23,79 +24,149 @@ pub fn draw(
     cache: &mut ViewCache,
 ) {
     let title = " KV cache ";
-    // The chart's caption, as long as fits beside the title (a narrow column gets less).
-    let tokens = count(app.len());
+    // The chart's legend and range, as much as fits beside the title (a narrow column gets
+    // less); the legend is never drawn over the lines.
+    let dim = Style::new().fg(theme.dim);
+    let legend = Part::new(
+        8,
+        vec![
+            Span::styled(" ━ full", Style::new().fg(theme.policy_colour("full"))),
+            Span::styled(
+                " ━ memento",
+                Style::new().fg(theme.policy_colour("memento")),
+            ),
+            Span::styled(" ▼ eviction ", Style::new().fg(theme.evicted)),
+        ],
+    );
+    let range = Part::text(
+        5,
+        format!(" live entries per step, 0–{} tok ", count(app.len())),
+        dim,
+    );
     let room = (area.width as usize).saturating_sub(title.chars().count() + 3);
-    let caption = [
-        format!(" chart: live entries per step, 0–{tokens} tok "),
-        format!(" live per step, 0–{tokens} tok "),
-        format!(" 0–{tokens} tok "),
-    ]
-    .into_iter()
-    .find(|c| c.chars().count() <= room)
-    .unwrap_or_default();
+    let caption: Vec<Span> = fit(vec![legend, range], room)
+        .into_iter()
+        .flat_map(|p| p.spans)
+        .collect();
     let outer = Block::new()
         .borders(Borders::ALL)
         .border_style(theme.border_style())
         .title(Span::styled(title, theme.title_style()))
-        .title(Line::from(Span::styled(caption, Style::new().fg(theme.dim))).right_aligned());
+        .title(Line::from(caption).right_aligned());
     let inner = outer.inner(area);
     frame.render_widget(outer, area);
     if inner.height == 0 {
         return;
     }
-    let state = &at.state;
-    let shape = app.timeline.shape();
-    let capacity = shape.context_tokens.max(1);
-    let capacity_bytes = shape.bytes_for(
-        capacity,
-        shape
-            .sliding_window
-            .map_or(capacity, |w| w.window.min(capacity)),
-    );
-    let fraction = state.live as f64 / capacity as f64;
-    let colour = theme.gauge_color(fraction);
-    let wide = inner.width >= 100;
-    let label = if wide {
-        format!(
-            "live {} / {} tok ({:.1}%) · {} / {} · peak {} tok ({})",
-            count(state.live),
-            count(capacity),
-            fraction * 100.0,
-            bytes(state.bytes),
-            bytes(capacity_bytes),
-            count(state.peak),
-            bytes(state.peak_bytes)
-        )
-    } else {
-        format!(
-            "{}/{} tok · {} · peak {}",
-            count(state.live),
-            count(capacity),
-            bytes(state.bytes),
-            count(state.peak)
-        )
+    // The gauge first, then the eviction strip, then the comparison line, as rows allow.
+    let (info_rows, strip_rows) = match inner.height {
+        0 | 1 => (0, 0),
+        2 => (0, 1),
+        _ => (1, 1),
     };
-    let rows = if inner.height >= 4 { 2 } else { 1 };
-    let [gauge_area, chart_area] =
-        Layout::vertical([Constraint::Length(rows), Constraint::Fill(1)]).areas(inner);
-    let [bar, info] =
-        Layout::vertical([Constraint::Length(1), Constraint::Length(rows - 1)]).areas(gauge_area);
-    let gauge = Gauge::default()
-        .ratio(fraction.clamp(0.0, 1.0))
-        .label(Span::styled(
-            label,
-            Style::new().fg(theme.text).add_modifier(Modifier::BOLD),
-        ))
-        .gauge_style(Style::new().fg(colour).bg(theme.gauge_empty))
-        .use_unicode(true);
-    frame.render_widget(gauge, bar);
-    if rows > 1 {
+    let [bar, info, strip, chart_area] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(info_rows),
+        Constraint::Length(strip_rows),
+        Constraint::Fill(1),
+    ])
+    .areas(inner);
+    gauge(frame, bar, app, theme, at);
+    if info_rows > 0 {
         frame.render_widget(Paragraph::new(comparison(app, theme, at)), info);
+    }
+    if strip_rows > 0 {
+        frame.render_widget(
+            Paragraph::new(eviction_strip(app, theme, strip.width)),
+            strip,
+        );
     }
     if chart_area.height >= 3 {
         chart(frame, chart_area, app, theme, cache);
     }
+}
+
+/// The stream's own peak over the whole run (so far, in a live run): the gauge is scaled to
+/// it, so an eviction of a few dozen entries moves the bar visibly.
+fn run_scale(app: &App, at: &AtCursor) -> u64 {
+    app.timeline.state().peak.max(at.state.peak).max(1)
+}
+
+/// The live entries against the run's peak, with the context limit as text.
+fn gauge(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, at: &AtCursor) {
+    let state = &at.state;
+    let shape = app.timeline.shape();
+    let capacity = shape.context_tokens.max(1);
+    let scale = run_scale(app, at);
+    let of_context = state.live as f64 / capacity as f64;
+    let bold = Style::new().fg(theme.text).add_modifier(Modifier::BOLD);
+    let label = fit(
+        vec![
+            Part::text(10, format!("live {} tok", count(state.live)), bold),
+            Part::text(9, format!(" · peak {}", count(state.peak)), bold),
+            Part::text(6, format!(" · bar = run peak {}", count(scale)), bold),
+            Part::text(5, format!(" · {}", bytes(state.bytes)), bold),
+            Part::text(
+                7,
+                format!(
+                    " · context {} ({:.1}%)",
+                    count(capacity),
+                    of_context * 100.0
+                ),
+                bold,
+            ),
+        ],
+        area.width as usize,
+    );
+    let label: String = label
+        .into_iter()
+        .flat_map(|p| p.spans)
+        .map(|s| s.content.into_owned())
+        .collect();
+    let gauge = Gauge::default()
+        .ratio((state.live as f64 / scale as f64).clamp(0.0, 1.0))
+        .label(Span::styled(label, bold))
+        .gauge_style(
+            Style::new()
+                .fg(theme.gauge_color(of_context))
+                .bg(theme.gauge_empty),
+        )
+        .use_unicode(true);
+    frame.render_widget(gauge, area);
+}
+
+/// One row: every eviction of the run at its place (▼, dimmer while still ahead of the
+/// playhead), and the playhead (┃).
+pub fn eviction_strip(app: &App, theme: &Theme, width: u16) -> Line<'static> {
+    let width = width as usize;
+    if width == 0 {
+        return Line::default();
+    }
+    let len = app.len().max(1);
+    let cell = |cursor: u64| ((cursor.min(len) as f64 / len as f64) * (width - 1) as f64) as usize;
+    let mut cells: Vec<(char, Style)> = vec![('─', Style::new().fg(theme.border)); width];
+    for (cursor, _) in app.timeline.evictions_at_cursors() {
+        let style = if cursor <= app.cursor {
+            Style::new().fg(theme.evicted).add_modifier(Modifier::BOLD)
+        } else {
+            Style::new().fg(theme.dim)
+        };
+        cells[cell(cursor)] = ('▼', style);
+    }
+    let at = cell(app.cursor);
+    cells[at] = match cells[at] {
+        ('▼', style) => ('▼', style.bg(theme.selection)),
+        _ => (
+            '┃',
+            Style::new().fg(theme.cursor).add_modifier(Modifier::BOLD),
+        ),
+    };
+    Line::from(
+        cells
+            .into_iter()
+            .map(|(c, style)| Span::styled(c.to_string(), style))
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// One line comparing the policies at the playhead.
@@ -123,8 +194,12 @@ fn comparison(app: &App, theme: &Theme, at: &AtCursor) -> Line<'static> {
         ));
     }
     spans.push(Span::styled(
-        format!("  evictions {evictions}"),
-        Style::new().fg(theme.dim),
+        format!("  ▼ {} (−{} entries)", evictions, count(at.state.evicted)),
+        Style::new().fg(if evictions > 0 {
+            theme.evicted
+        } else {
+            theme.dim
+        }),
     ));
     Line::from(spans)
 }
@@ -168,58 +243,64 @@ fn chart(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, cache: &mut Vi
     let x_max = (app.len() as f64).max(1.0);
     let x = app.cursor as f64;
     let playhead = [(x, 0.0), (x, y_max)];
-    let colours = [theme.series_full, theme.series_memento, theme.series_policy];
-    let names = ["full", "memento", "trace"];
-    let mut datasets: Vec<Dataset> = cache
-        .chart_points
-        .iter()
-        .enumerate()
-        .map(|(i, points)| {
-            let name = if i == 2 {
-                app.timeline.header.policy.label()
-            } else {
-                names[i].to_string()
-            };
-            Dataset::default()
-                .name(name)
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
-                .style(Style::new().fg(colours[i.min(2)]))
-                .data(points)
-        })
+    // Where each eviction left the live count: marked on the stream's own line.
+    let evictions: Vec<(f64, f64)> = app
+        .timeline
+        .evictions_at_cursors()
+        .map(|(cursor, e)| (cursor as f64, e.live as f64))
         .collect();
-    datasets.push(
+    // The playhead goes under the lines, so a drop at the playhead stays in sight.
+    let mut datasets = vec![
         Dataset::default()
             .marker(Marker::Braille)
             .graph_type(GraphType::Line)
-            .style(Style::new().fg(theme.cursor))
+            .style(Style::new().fg(theme.border))
             .data(&playhead),
+    ];
+    for (i, points) in cache.chart_points.iter().enumerate() {
+        let label = series
+            .get(i)
+            .map_or_else(|| "trace".to_string(), |s| s.policy.label());
+        datasets.push(
+            Dataset::default()
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(Style::new().fg(theme.policy_colour(&label)))
+                .data(points),
+        );
+    }
+    datasets.push(
+        Dataset::default()
+            .marker(Marker::Dot)
+            .graph_type(GraphType::Scatter)
+            .style(Style::new().fg(theme.evicted).add_modifier(Modifier::BOLD))
+            .data(&evictions),
     );
     let label = |s: String| Span::styled(s, Style::new().fg(theme.dim));
-    // Axis labels take rows; a short chart keeps them all for the lines.
-    let roomy = area.height >= 7;
     let x_axis = Axis::default()
         .bounds([0.0, x_max])
         .style(Style::new().fg(theme.border));
     let y_axis = Axis::default()
         .bounds([0.0, y_max])
         .style(Style::new().fg(theme.border));
-    let (x_axis, y_axis) = if roomy {
-        (
-            x_axis.labels([
-                label("0".into()),
-                label(format!("{} tok", count(app.len()))),
-            ]),
-            y_axis.labels([label("0".into()), label(count(y_max as u64))]),
-        )
+    // The y scale whenever there are rows for the lines; the x labels take a row of their own.
+    let y_axis = if area.height >= 3 {
+        y_axis.labels([label("0".into()), label(count(y_max as u64))])
     } else {
-        (x_axis, y_axis)
+        y_axis
+    };
+    let x_axis = if area.height >= 6 {
+        x_axis.labels([
+            label("0".into()),
+            label(format!("{} tok", count(app.len()))),
+        ])
+    } else {
+        x_axis
     };
     let chart = Chart::new(datasets)
         .x_axis(x_axis)
         .y_axis(y_axis)
-        .legend_position(Some(ratatui::widgets::LegendPosition::TopLeft))
-        .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(1, 1)));
+        .legend_position(None);
     frame.render_widget(chart, area);
 }
 

@@ -12,6 +12,7 @@ use ratatui::widgets::{Block, Borders, List, ListItem, ListState, Paragraph, Wra
 use super::AtCursor;
 use crate::structure::BlockOutline;
 use crate::tui::app::{App, Focus};
+use crate::units::count;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, at: &AtCursor) {
     let shown_to = app.timeline.prompt_len() + app.cursor;
@@ -70,6 +71,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, at: &AtCurs
             } else {
                 "-    ".into()
             };
+            // The eviction log: entries the block's eviction freed, once it has happened.
+            let freed = app
+                .timeline
+                .evictions_at_cursors()
+                .find(|(cursor, e)| e.block == b.index && *cursor <= app.cursor)
+                .map_or(String::new(), |(_, e)| format!(" −{}", count(e.freed)));
             ListItem::new(Line::from(vec![
                 Span::styled(format!("{glyph} "), Style::new().fg(colour)),
                 Span::styled(format!("#{:<3}", b.index + 1), Style::new().fg(theme.text)),
@@ -84,13 +91,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, at: &AtCurs
                 Span::styled("→", Style::new().fg(theme.dim)),
                 Span::styled(memento, Style::new().fg(theme.memento)),
                 Span::styled(ratio, Style::new().fg(theme.text)),
+                Span::styled(freed, Style::new().fg(theme.evicted)),
             ]))
         })
         .collect();
     let selected = app.selected.min(blocks.len().saturating_sub(1));
     let mut state = ListState::default().with_selected((!blocks.is_empty()).then_some(selected));
     let header = Line::from(Span::styled(
-        "    #   block→memento  ratio",
+        "    #   block→memento  ratio  freed",
         Style::new().fg(theme.dim),
     ));
     let [head_area, rows_area] =

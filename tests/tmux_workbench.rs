@@ -199,3 +199,41 @@ fn exit_when_done_quits_and_writes_the_summary_file() {
         assert!(std::path::Path::new(s["trace"].as_str().unwrap()).exists());
     }
 }
+
+/// A normal run on the default model, as a newcomer makes it (type, enter), paced so it can
+/// be watched: an eviction shows while it decodes, and after the run ends the eviction is
+/// still on screen (the strip's mark, the count freed, the memento list's log).
+#[test]
+fn a_normal_run_on_smollm2_shows_its_eviction_during_and_after_the_run() {
+    let model = memento::fetch::ensure_default_model(false).expect("the default model");
+    let dir = tempfile::tempdir().unwrap();
+    let command = format!(
+        "MEMENTO_SESSIONS_DIR={} MEMENTO_HISTORY_FILE={} {BIN} run --model {} --max-tokens 120 --pace 40",
+        dir.path().join("sessions").display(),
+        dir.path().join("history.jsonl").display(),
+        model.display()
+    );
+    let t = Tmux::start("normal", 120, 36, &command);
+    t.wait_secs("the workbench", 60, |s| s.contains("Type a prompt"));
+    t.keys(&["-l", PROMPT]);
+    t.wait("the typed prompt", |s| s.contains("How many sheep"));
+    t.keys(&["Enter"]);
+    let during = t.wait_secs("an eviction while decoding", 120, |s| {
+        s.contains("▶ decoding") && s.contains("▼ 1 (−")
+    });
+    assert!(during.contains("evicted: −"), "{during}");
+    let after = t.wait_secs("the end of the run", 120, |s| s.contains("■ finished"));
+    // Still there once the run is over: the count freed, the mark on the strip, and the log.
+    assert!(after.contains("▼ 1 (−") || after.contains("▼ 2 (−"), "{after}");
+    let strip = after
+        .lines()
+        .find(|l| l.contains('▼') && l.contains('─'))
+        .unwrap_or_else(|| panic!("no eviction strip:\n{after}"));
+    assert!(strip.contains('▼'), "{after}");
+    assert!(
+        after.lines().any(|l| l.contains("✂ #1") && l.contains(" −")),
+        "the memento list logs the eviction:\n{after}"
+    );
+    t.keys(&["q"]);
+    t.assert_restored();
+}

@@ -431,3 +431,54 @@ fn the_memento_list_has_a_row_for_a_block_without_a_memento() {
         "<|block_start|>"
     );
 }
+
+/// A tag being spelled over several tokens shows as nothing until its last token arrives,
+/// then as structure: the live edge never flashes `<|block_` or `<|summary_end`.
+#[test]
+fn a_tag_still_being_spelled_is_not_shown_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.txt");
+    std::fs::write(
+        &path,
+        "<think>\n<|block_start|>one two three four<|block_end|>\n<|summary_start|>the sum is 7<|summary_end|>\n</think>\nok",
+    )
+    .unwrap();
+    let transcripts = memento::import::read_transcripts(&path, &Default::default()).unwrap();
+    let model = memento::fetch::ensure_default_model(false).expect("the default model");
+    // The model's own vocabulary, with no tag registered: SmolLM2 spells each tag in
+    // several tokens, as an untrained model writing one does.
+    let tokenizer = memento::tokenize::TextTokenizer::load_with(&model, false).unwrap();
+    let sink = memento::import::record(
+        &transcripts[0],
+        &memento::import::RecordSettings {
+            tokenizer: &tokenizer,
+            shape: memento::kv::KvShape::preset("qwen3-8b").unwrap(),
+            policy: memento::kv::KvPolicy::MEMENTO,
+            lenient: false,
+            snapshot_every: 256,
+        },
+    )
+    .unwrap();
+    let header = sink.header.unwrap();
+    let mut partial_edges = 0;
+    // Each prefix of the events is what a live view has seen at that moment.
+    for n in 1..=sink.events.len() {
+        let mut timeline = Timeline::new(header.clone());
+        for e in &sink.events[..n] {
+            timeline.push(e.clone()).unwrap();
+        }
+        let text = timeline.tokens().all_text().to_string();
+        let tail = &text[text.rfind('<').unwrap_or(text.len())..];
+        if tail.len() > 1 && memento::structure::Tag::could_complete(tail) {
+            partial_edges += 1;
+        }
+        let mut app = Replay::new(App::new(timeline, "t".into()), Theme::dark());
+        app.apply(NavAction::End);
+        let s = screen(draw(&app, 100, 30).backend().buffer());
+        assert!(!s.contains("<|") && !s.contains("</th"), "prefix {n}:\n{s}");
+    }
+    assert!(
+        partial_edges > 3,
+        "the tokenizer spells tags over several tokens"
+    );
+}

@@ -224,14 +224,19 @@ fn a_normal_run_on_smollm2_shows_its_eviction_during_and_after_the_run() {
     assert!(during.contains("evicted: −"), "{during}");
     let after = t.wait_secs("the end of the run", 120, |s| s.contains("■ finished"));
     // Still there once the run is over: the count freed, the mark on the strip, and the log.
-    assert!(after.contains("▼ 1 (−") || after.contains("▼ 2 (−"), "{after}");
+    assert!(
+        after.contains("▼ 1 (−") || after.contains("▼ 2 (−"),
+        "{after}"
+    );
     let strip = after
         .lines()
         .find(|l| l.contains('▼') && l.contains('─'))
         .unwrap_or_else(|| panic!("no eviction strip:\n{after}"));
     assert!(strip.contains('▼'), "{after}");
     assert!(
-        after.lines().any(|l| l.contains("✂ #1") && l.contains(" −")),
+        after
+            .lines()
+            .any(|l| l.contains("✂ #1") && l.contains(" −")),
         "the memento list logs the eviction:\n{after}"
     );
     t.keys(&["q"]);

@@ -135,11 +135,22 @@ fn memento_text(app: &App, b: &BlockOutline, shown_to: u64) -> String {
         Some(r) => {
             let from = r.start.saturating_sub(p) as usize;
             let to = r.end.min(shown_to).saturating_sub(p) as usize;
-            app.timeline
-                .tokens()
-                .text_between(from, to.max(from))
-                .trim()
-                .to_string()
+            let tokens = app.timeline.tokens();
+            let mut text = tokens.text_between(from, to.max(from));
+            // A closing tag still being spelled is structure to come, not memento text.
+            if let Some(held) = super::reasoning::held_tag_start(&app.timeline, app.cursor as usize)
+            {
+                let start = if from < tokens.len() {
+                    tokens.range(from).start
+                } else {
+                    tokens.all_text().len()
+                };
+                if held >= start {
+                    let keep = (held - start).min(text.len());
+                    text = &text[..keep];
+                }
+            }
+            text.trim().to_string()
         }
         None => "(no memento yet)".into(),
     }

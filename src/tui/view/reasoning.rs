@@ -12,7 +12,7 @@ use ratatui::text::Line;
 
 use super::wrap::wrap;
 use super::{AtCursor, ViewCache};
-use crate::structure::{Boundary, Edge, SpanKind};
+use crate::structure::{Boundary, Edge, SpanKind, Tag};
 use crate::timeline::{Timeline, TokenSpan};
 use crate::tui::theme::Theme;
 
@@ -43,6 +43,11 @@ pub fn reasoning_lines(
     let p = timeline.prompt_len();
     let cuts = cuts(timeline.boundaries(), p, start, cursor);
     let mut next_cut = 0;
+    let hold = held_tag_start(timeline, cursor);
+    // Text from `hold` on is a tag still being spelled: it is not shown as text.
+    let clip = |from: usize, text: &'_ str| -> usize {
+        hold.map_or(text.len(), |h| h.saturating_sub(from).min(text.len()))
+    };
     // Inside a tag's bytes (carried across tokens, since tags may span several).
     let mut skipping = false;
     for i in start..cursor {
@@ -58,6 +63,7 @@ pub fn reasoning_lines(
         while next_cut < cuts.len() && cuts[next_cut].token == i {
             let cut = &cuts[next_cut];
             let byte = (cut.byte as usize).min(text.len());
+            let byte = byte.min(clip(token_base, text).max(at));
             if !skipping && byte > at {
                 out.text(
                     &text[at..byte],
@@ -83,9 +89,10 @@ pub fn reasoning_lines(
             }
             next_cut += 1;
         }
-        if !skipping && at < text.len() {
+        let until = ceil_char(text, clip(token_base, text));
+        if !skipping && at < until {
             out.text(
-                &text[at..],
+                &text[at..until],
                 token_base + at,
                 style,
                 tokens.all_text(),
@@ -101,6 +108,31 @@ pub fn reasoning_lines(
     lines.truncate(end);
     lines.drain(..end.saturating_sub(height));
     (lines, max_scroll)
+}
+
+/// Where a structure tag still being spelled starts (a byte offset into the token text), when
+/// the text shown so far ends in one: `<|block_` at the live edge becomes a block marker once
+/// its last token arrives, and until then shows as nothing rather than as raw text. A
+/// finished stream holds nothing back.
+pub(super) fn held_tag_start(timeline: &Timeline, cursor: usize) -> Option<usize> {
+    if cursor == 0 || (timeline.end().is_some() && cursor >= timeline.tokens().len()) {
+        return None;
+    }
+    let tokens = timeline.tokens();
+    let all = tokens.all_text();
+    let end = tokens.range(cursor - 1).end;
+    let from = ceil_char(all, end.saturating_sub(Tag::max_len()));
+    let lt = all[from..end].rfind('<')? + from;
+    let tail = &all[lt..end];
+    // A whole tag whose token just arrived waits for the segmenter's boundary, which the
+    // stream sends right after it.
+    let recognized = timeline
+        .boundaries()
+        .last()
+        .and_then(|b| b.tag)
+        .is_some_and(|t| t.to >= timeline.prompt_len() + cursor as u64);
+    let whole = Tag::from_text(tail).is_some() && !recognized;
+    (Tag::could_complete(tail) || whole).then_some(lt)
 }
 
 /// The first token to lay out: far enough back to fill `budget` characters, then back to

@@ -72,19 +72,22 @@ fn step_advances_exactly_one_token_and_back() {
 }
 
 #[test]
-fn next_and_previous_block_land_on_block_starts() {
+fn next_and_previous_block_land_one_token_into_each_block() {
     let mut app = app();
     let starts = app.app.block_starts();
     assert!(starts.len() >= 5);
     app.apply(NavAction::NextBlock);
-    assert_eq!(app.app.cursor, starts[0]);
+    assert_eq!(app.app.cursor, starts[0] + 1);
     app.apply(NavAction::NextBlock);
-    assert_eq!(app.app.cursor, starts[1]);
+    assert_eq!(app.app.cursor, starts[1] + 1);
     app.apply(NavAction::PrevBlock);
-    assert_eq!(app.app.cursor, starts[0]);
-    // The token before the cursor is the block's opening tag.
-    let last = app.app.timeline.tokens().text(app.app.cursor as usize - 1);
-    assert_eq!(last, "<|block_start|>");
+    assert_eq!(app.app.cursor, starts[0] + 1);
+    // The block's opening tag, then its first token, are shown: never "block · 0 tok".
+    let tokens = app.app.timeline.tokens();
+    assert_eq!(tokens.text(app.app.cursor as usize - 2), "<|block_start|>");
+    let s = screen(draw(&app, 120, 36).backend().buffer());
+    assert!(s.contains("block 1 · 1 tok"), "{s}");
+    assert!(!s.contains("· 0 tok"), "{s}");
 }
 
 #[test]
@@ -111,6 +114,9 @@ fn step_block_stops_at_each_span_end_and_the_memento_end_evicts() {
 #[test]
 fn play_advances_with_time_and_pause_holds() {
     let mut app = app();
+    assert_eq!(app.app.speed(), 4.0, "a replay starts at 4×");
+    app.apply(PlayAction::Slower);
+    app.apply(PlayAction::Slower);
     app.apply(PlayAction::Toggle);
     assert!(app.app.playing);
     app.app.tick(Duration::from_millis(500));
@@ -300,7 +306,7 @@ fn memento_list_knows_only_what_the_playhead_has_reached() {
         app.apply(NavAction::StepForward);
     }
     let text = screen(draw(&app, 80, 24).backend().buffer());
-    assert!(text.contains("… #2      60→-"), "{text}");
+    assert!(text.contains("… #2      61→-"), "{text}");
     assert!(text.contains("Mementos 1/2"), "{text}");
 }
 

@@ -12,6 +12,8 @@ use crate::timeline::Timeline;
 pub const SPEEDS: [f64; 11] = [
     0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0,
 ];
+/// The speed a replay starts at (4×): a block of a few hundred tokens plays in seconds.
+pub const DEFAULT_SPEED: usize = 4;
 /// Tokens per second at 1× for a trace with no timing.
 pub const UNTIMED_RATE: f64 = 40.0;
 
@@ -52,7 +54,7 @@ impl App {
             title,
             cursor: 0,
             playing: false,
-            speed_index: 2,
+            speed_index: DEFAULT_SPEED,
             carry: 0.0,
             scroll: 0,
             focus: Focus::Reasoning,
@@ -130,12 +132,12 @@ impl App {
                 self.step_to(prev.unwrap_or(0));
             }
             NavAction::NextBlock => {
-                let next = self.block_starts().into_iter().find(|&s| s > self.cursor);
+                let next = self.block_stops().into_iter().find(|&s| s > self.cursor);
                 self.step_to(next.unwrap_or(self.len()));
             }
             NavAction::PrevBlock => {
                 let prev = self
-                    .block_starts()
+                    .block_stops()
                     .into_iter()
                     .rev()
                     .find(|&s| s < self.cursor);
@@ -282,6 +284,20 @@ impl App {
             .filter(|b| b.span == SpanKind::Block && b.edge == Edge::Open)
             .map(|b| b.tag_to().saturating_sub(p))
             .collect()
+    }
+
+    /// Where `]` and `[` stop: one token into each block, so the block shows its first token
+    /// rather than an empty "block · 0 tok" (a block still empty at the end of the stream is
+    /// stopped at where it opens).
+    pub fn block_stops(&self) -> Vec<u64> {
+        let len = self.len();
+        let mut stops: Vec<u64> = self
+            .block_starts()
+            .into_iter()
+            .map(|s| (s + 1).min(len))
+            .collect();
+        stops.dedup();
+        stops
     }
 
     /// Cursor values right after a block or memento ends.

@@ -175,10 +175,14 @@ pub fn ruler(frame: &mut Frame, area: Rect, a: &App, b: &App, theme: &Theme) {
             Some(s) if c > s => ("─", Style::new().fg(theme.warning)),
             _ => ("━", Style::new().fg(theme.gauge_ok)),
         };
-        let style = if c == cursor_cell {
-            style.bg(theme.selection)
+        // The playhead is its own glyph, so it shows on any terminal and theme.
+        let (glyph, style) = if c == cursor_cell {
+            (
+                "┃",
+                Style::new().fg(theme.cursor).add_modifier(Modifier::BOLD),
+            )
         } else {
-            style
+            (glyph, style)
         };
         spans.push(Span::styled(glyph, style));
     }

@@ -66,7 +66,7 @@ fn replay_in_a_real_terminal() {
     // Step to the end of block 1 and of its memento: block 1 is evicted.
     t.keys(&[">", ">"]);
     t.wait("eviction", |s| {
-        s.contains("✂ block 1 evicted") && s.contains("evictions 1")
+        s.contains("✂ block 1 evicted") && s.contains("▼ 1 (−")
     });
 
     // Help, then close it.

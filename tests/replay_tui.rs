@@ -332,6 +332,14 @@ fn light_theme_draws_with_its_own_colours() {
     let buffer = terminal.backend().buffer();
     let title = find(buffer, "memento").unwrap();
     assert_eq!(buffer[title].fg, Theme::light().title);
+    // The theme sets its own background: every pane's cell, not the terminal's.
+    let light = Theme::light();
+    assert_ne!(light.background, ratatui::style::Color::Reset);
+    let reasoning = find(buffer, "Reasoning").unwrap();
+    let inside = (reasoning.0, reasoning.1 + 2);
+    assert_eq!(buffer[inside].bg, light.background);
+    let dark = Theme::dark();
+    assert_ne!(dark.background, light.background);
 }
 
 #[test]

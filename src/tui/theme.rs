@@ -38,6 +38,9 @@ pub struct Theme {
     pub status_bg: Color,
     pub status_fg: Color,
     pub key: Color,
+    /// The background every screen is drawn on, so a light theme stays light on a dark
+    /// terminal. Optional in a theme file: `reset` keeps the terminal's own.
+    pub background: Color,
 }
 
 #[derive(Deserialize)]
@@ -144,13 +147,17 @@ impl Theme {
             status_bg: color("status_bg")?,
             status_fg: color("status_fg")?,
             key: color("key")?,
+            background: match file.colors.get("background") {
+                Some(_) => color("background")?,
+                None => Color::Reset,
+            },
         };
-        let known = KEYS.len();
+        let known = KEYS.len() + usize::from(file.colors.contains_key("background"));
         if file.colors.len() > known {
             let unknown: Vec<&String> = file
                 .colors
                 .keys()
-                .filter(|k| !KEYS.contains(&k.as_str()))
+                .filter(|k| !KEYS.contains(&k.as_str()) && k.as_str() != "background")
                 .collect();
             return Err(fail(format!("unknown colour keys: {unknown:?}")));
         }

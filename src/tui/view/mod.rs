@@ -120,7 +120,10 @@ pub fn popup(area: Rect, width: u16, height: u16, across: Flex, down: Flex) -> R
 /// Whether the terminal is big enough; if not, says so and returns false.
 pub fn fits(frame: &mut Frame, theme: &crate::tui::theme::Theme) -> bool {
     let area = frame.area();
-    frame.render_widget(Block::new().style(Style::new().fg(theme.text)), area);
+    frame.render_widget(
+        Block::new().style(Style::new().fg(theme.text).bg(theme.background)),
+        area,
+    );
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let msg = format!(
             "terminal too small: {}×{}, need {MIN_WIDTH}×{MIN_HEIGHT}",

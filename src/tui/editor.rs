@@ -495,7 +495,13 @@ impl PromptEditor {
         }
         let rows = self.layout(width);
         let (cursor_row, cursor_x) = self.cursor_in(&rows);
-        let scroll = (cursor_row + 1).saturating_sub(height);
+        // Editing, the view follows the cursor; otherwise it shows the prompt from its start,
+        // with an ellipsis when there is more than fits.
+        let scroll = if focused {
+            (cursor_row + 1).saturating_sub(height)
+        } else {
+            0
+        };
         for (y, row) in rows.iter().skip(scroll).take(height).enumerate() {
             let chars = self
                 .lines
@@ -503,6 +509,11 @@ impl PromptEditor {
                 .and_then(|l| l.get(row.start..row.end))
                 .unwrap_or_default();
             draw_row(buf, area, y as u16, chars, style);
+        }
+        if !focused && rows.len() > height {
+            let last = area.y + area.height - 1;
+            buf.set_string(area.right() - 1, last, "…", Style::new().fg(theme.dim));
+            return None;
         }
         let x = cursor_x.min(width - 1) as u16;
         let y = (cursor_row - scroll) as u16;
@@ -970,6 +981,20 @@ mod tests {
         let (rows, at) = draw(&e, 10, 1);
         assert_eq!(rows, ["é😀x"]);
         assert_eq!(at, Some(Position::new(4, 0)));
+    }
+
+    #[test]
+    fn out_of_focus_a_long_prompt_shows_from_its_start_with_an_ellipsis() {
+        let (e, _) = typed("alpha beta gamma delta epsilon zeta eta theta iota kappa");
+        let area = Rect::new(0, 0, 16, 2);
+        let mut buf = Buffer::empty(area);
+        assert_eq!(e.render(area, &mut buf, &Theme::dark(), false, ""), None);
+        let shown = rows(&buf);
+        assert!(shown[0].starts_with("alpha beta"), "{shown:?}");
+        assert!(shown[1].ends_with('…'), "{shown:?}");
+        // Focused, it follows the cursor at the end.
+        let (rows_focused, _) = draw(&e, 16, 2);
+        assert!(rows_focused[1].contains("kappa"), "{rows_focused:?}");
     }
 
     #[test]

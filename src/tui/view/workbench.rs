@@ -34,10 +34,13 @@ pub fn draw(frame: &mut Frame, wb: &Workbench, cache: &mut WorkbenchCache) {
     }
     let area = frame.area();
     let editing = wb.focus == Focus::Editor;
+    // While a run is shown the prompt keeps two rows, from its start: enough to say what
+    // was asked without taking the stream's room.
+    let wrapped = wb.editor.wrapped_height(area.width.saturating_sub(2)) as u16;
     let editor_rows = if editing {
-        (wb.editor.wrapped_height(area.width.saturating_sub(2)) as u16).clamp(1, 6)
+        wrapped.clamp(1, 6)
     } else {
-        1
+        wrapped.clamp(1, 2)
     };
     let apps: Vec<_> = wb.apps().collect();
     let compare = apps.len() > 1;

@@ -49,7 +49,8 @@ pub fn run(args: StatsArgs) -> anyhow::Result<()> {
         let out = serde_json::json!({ "traces": all, "aggregate": total });
         super::output::emit(&serde_json::to_string_pretty(&out)?)?;
     } else {
-        super::output::emit(&traces_table(&all).to_string())?;
+        let width = Table::new().width();
+        super::output::emit(&render_traces(&all, width))?;
         if all.len() > 1 {
             super::output::emit(&aggregate_table(&total).to_string())?;
         }
@@ -57,24 +58,59 @@ pub fn run(args: StatsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The column names of the per-trace table.
+const COLUMNS: [&str; 9] = [
+    "trace",
+    "tokens",
+    "blocks",
+    "mean block",
+    "mean memento",
+    "compression",
+    "peak KV full",
+    "peak KV memento",
+    "memento/full",
+];
+
+/// The per-trace numbers as one table when it fits in `width` columns (the terminal's, when
+/// known), else as one field/value table per trace, so a narrow terminal never squeezes a
+/// column until its numbers wrap.
+fn render_traces(all: &[TraceStats], width: Option<u16>) -> String {
+    let wide = traces_table(all).to_string();
+    let natural = wide.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    if width.is_none_or(|w| natural <= w as usize) {
+        return wide;
+    }
+    all.iter()
+        .map(|s| {
+            let mut table = Table::new();
+            table.load_style(UTF8_FULL_CONDENSED);
+            let row = cells(s);
+            table.set_header(["trace", &row[0]]);
+            for (name, value) in COLUMNS.iter().zip(&row).skip(1) {
+                table.add_row([name.to_string(), value.replace('\n', ", ")]);
+            }
+            table.to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn traces_table(all: &[TraceStats]) -> Table {
     let mut table = Table::new();
     table
         .load_style(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic);
-    table.set_header([
-        "trace",
-        "tokens",
-        "blocks",
-        "mean block",
-        "mean memento",
-        "compression",
-        "peak KV full",
-        "peak KV memento",
-        "memento/full",
-    ]);
+        .set_content_arrangement(ContentArrangement::Disabled);
+    table.set_header(COLUMNS);
     for s in all {
-        table.add_row([
+        table.add_row(cells(s));
+    }
+    table
+}
+
+/// One trace's cells, in the order of [`COLUMNS`].
+fn cells(s: &TraceStats) -> [String; 9] {
+    {
+        [
             s.name.clone(),
             s.generated_tokens.to_string(),
             s.blocks.to_string(),
@@ -89,9 +125,8 @@ fn traces_table(all: &[TraceStats]) -> Table {
             ),
             s.peak_ratio_bytes
                 .map_or("-".into(), |r| format!("{r:.2}×")),
-        ]);
+        ]
     }
-    table
 }
 
 fn aggregate_table(a: &AggregateStats) -> Table {
@@ -144,4 +179,46 @@ fn aggregate_table(a: &AggregateStats) -> Table {
 
 fn opt(v: Option<f64>, digits: usize) -> String {
     v.map_or("-".into(), |v| format!("{v:.digits$}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples() -> Vec<TraceStats> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-traces");
+        [
+            "synthetic-memento.trace.jsonl",
+            "synthetic-phi4-keep1.trace.jsonl",
+        ]
+        .iter()
+        .map(|name| {
+            let shape = crate::kv::KvShape::preset("qwen3-8b").unwrap();
+            let (timeline, _) = load_timeline(&dir.join(name), &shape).unwrap();
+            let shape = timeline.shape().clone();
+            trace_stats(name, &timeline, &shape, false)
+        })
+        .collect()
+    }
+
+    #[test]
+    fn a_narrow_terminal_gets_one_table_per_trace_with_every_number_whole() {
+        let all = samples();
+        let wide = render_traces(&all, Some(200));
+        assert!(wide.lines().all(|l| l.chars().count() <= 200));
+        assert!(wide.lines().next().unwrap().chars().count() > 80);
+        let narrow = render_traces(&all, Some(80));
+        assert!(narrow.lines().all(|l| l.chars().count() <= 80), "{narrow}");
+        for number in [
+            "4207 tok, 591.6 MiB",
+            "1036 tok, 145.7 MiB",
+            "0.25×",
+            "6.5×",
+        ] {
+            assert!(narrow.contains(number), "{number} missing:\n{narrow}");
+        }
+        assert!(narrow.contains("peak KV memento"), "{narrow}");
+        // Unknown width (a pipe): the one table.
+        assert_eq!(render_traces(&all, None), wide);
+    }
 }

@@ -285,7 +285,7 @@ fn channel_tab_colours_each_cell_by_its_distance_with_a_legend() {
     // The first coloured cell of each row is layer 0, whose distance is 0.
     let first_coloured = bgs(all_row)
         .into_iter()
-        .find(|c| *c != ratatui::style::Color::Reset)
+        .find(|c| *c != theme.background)
         .unwrap();
     assert_eq!(first_coloured, bottom);
     // The legend shows every step, bottom to top.

@@ -2,7 +2,7 @@
 //! selected in each. Keys in, state out; no terminal, no I/O (opening a trace is an effect the
 //! screen carries out).
 
-use super::chrome::{Chrome, Effect, Keyed};
+use super::chrome::{Chrome, Effect, Keyed, chrome_in_field};
 use super::keys::{Action, AppAction, KeyMap, LayerId, TabAction};
 use super::theme::Theme;
 use crate::ablate::summary::{Scope, Summary};
@@ -141,13 +141,7 @@ impl AblationApp {
 }
 
 impl Keyed for AblationApp {
-    fn chrome(&self) -> &Chrome {
-        &self.chrome
-    }
-
-    fn chrome_mut(&mut self) -> &mut Chrome {
-        &mut self.chrome
-    }
+    chrome_in_field!();
 
     fn layers(&self) -> Vec<LayerId> {
         vec![LayerId::Tabs, LayerId::App]

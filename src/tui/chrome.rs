@@ -84,6 +84,20 @@ impl Chrome {
     }
 }
 
+/// The accessors of [`Keyed`] for a screen that keeps its chrome in a field named `chrome`.
+macro_rules! chrome_in_field {
+    () => {
+        fn chrome(&self) -> &$crate::tui::chrome::Chrome {
+            &self.chrome
+        }
+
+        fn chrome_mut(&mut self) -> &mut $crate::tui::chrome::Chrome {
+            &mut self.chrome
+        }
+    };
+}
+pub(crate) use chrome_in_field;
+
 /// A screen's state, as the chrome dispatches to it.
 pub trait Keyed {
     fn chrome(&self) -> &Chrome;

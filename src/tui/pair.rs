@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::app::App;
-use super::chrome::{Chrome, Effect, Keyed};
+use super::chrome::{Chrome, Effect, Keyed, chrome_in_field};
 use super::keys::{Action, AppAction, InspectAction, KeyMap, LayerId, PlayAction};
 use super::replay::replay_layers;
 use super::theme::Theme;
@@ -43,13 +43,7 @@ impl PairApp {
 }
 
 impl Keyed for PairApp {
-    fn chrome(&self) -> &Chrome {
-        &self.chrome
-    }
-
-    fn chrome_mut(&mut self) -> &mut Chrome {
-        &mut self.chrome
-    }
+    chrome_in_field!();
 
     fn layers(&self) -> Vec<LayerId> {
         replay_layers(&self.apps)

@@ -1,7 +1,7 @@
 //! A replayed trace: one stream under the replay's chrome. Keys in, effects out.
 
 use super::app::App;
-use super::chrome::{Chrome, Effect, Keyed};
+use super::chrome::{Chrome, Effect, Keyed, chrome_in_field};
 use super::keys::{Action, AppAction, KeyMap, LayerId};
 use super::theme::Theme;
 
@@ -28,13 +28,7 @@ pub fn replay_layers<'a>(streams: impl IntoIterator<Item = &'a App>) -> Vec<Laye
 }
 
 impl Keyed for Replay {
-    fn chrome(&self) -> &Chrome {
-        &self.chrome
-    }
-
-    fn chrome_mut(&mut self) -> &mut Chrome {
-        &mut self.chrome
-    }
+    chrome_in_field!();
 
     fn layers(&self) -> Vec<LayerId> {
         replay_layers([&self.app])

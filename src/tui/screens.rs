@@ -34,6 +34,22 @@ pub fn export_beside(timeline: &Timeline, trace: Option<&Path>) -> String {
     }
 }
 
+/// A key for a replayed screen (a trace, a pair, a trace opened from the ablation view);
+/// true to quit it. An export's result goes to the status bar.
+fn replay_input<S: Keyed>(state: &mut S, event: Event, export: impl Fn(&S) -> String) -> bool {
+    let Event::Key(key) = event else {
+        return false;
+    };
+    for effect in state.key(&key) {
+        match effect {
+            Effect::Quit => return true,
+            Effect::Export => state.chrome_mut().notice = Some(export(state)),
+            Effect::OpenTrace(_) | Effect::Send(_) => {}
+        }
+    }
+    false
+}
+
 pub struct ReplayScreen<'a> {
     pub replay: &'a mut Replay,
     pub source: Option<PathBuf>,
@@ -57,22 +73,10 @@ impl Screen for ReplayScreen<'_> {
     }
 
     fn input(&mut self, event: Event) -> bool {
-        let Event::Key(key) = event else {
-            return false;
-        };
-        for effect in self.replay.key(&key) {
-            match effect {
-                Effect::Quit => return true,
-                Effect::Export => {
-                    self.replay.chrome.notice = Some(export_beside(
-                        &self.replay.app.timeline,
-                        self.source.as_deref(),
-                    ))
-                }
-                Effect::OpenTrace(_) | Effect::Send(_) => {}
-            }
-        }
-        false
+        let source = self.source.clone();
+        replay_input(self.replay, event, |r| {
+            export_beside(&r.app.timeline, source.as_deref())
+        })
     }
 
     fn tick(&mut self, dt: Duration) -> bool {
@@ -112,26 +116,16 @@ impl Screen for PairScreen {
     }
 
     fn input(&mut self, event: Event) -> bool {
-        let Event::Key(key) = event else {
-            return false;
-        };
-        for effect in self.pair.key(&key) {
-            match effect {
-                Effect::Quit => return true,
-                Effect::Export => {
-                    let notes: Vec<String> = self
-                        .pair
-                        .apps
-                        .iter()
-                        .zip(&self.sources)
-                        .map(|(app, source)| export_beside(&app.timeline, Some(source)))
-                        .collect();
-                    self.pair.chrome.notice = Some(notes.join(" · "));
-                }
-                Effect::OpenTrace(_) | Effect::Send(_) => {}
-            }
-        }
-        false
+        let sources = self.sources.clone();
+        replay_input(&mut self.pair, event, |pair| {
+            let notes: Vec<String> = pair
+                .apps
+                .iter()
+                .zip(&sources)
+                .map(|(app, source)| export_beside(&app.timeline, Some(source)))
+                .collect();
+            notes.join(" · ")
+        })
     }
 
     fn tick(&mut self, dt: Duration) -> bool {
@@ -293,18 +287,11 @@ impl Screen for AblationScreen {
             if ctrl_c {
                 return true;
             }
-            for effect in t.replay.key(&key) {
-                match effect {
-                    Effect::Quit => {
-                        self.trace = None;
-                        break;
-                    }
-                    Effect::Export => {
-                        t.replay.chrome.notice =
-                            Some(export_beside(&t.replay.app.timeline, Some(&t.source)))
-                    }
-                    Effect::OpenTrace(_) | Effect::Send(_) => {}
-                }
+            let source = t.source.clone();
+            if replay_input(&mut t.replay, Event::Key(key), |r| {
+                export_beside(&r.app.timeline, Some(&source))
+            }) {
+                self.trace = None;
             }
             return false;
         }

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use super::app::App;
-use super::chrome::{Chrome, Effect, Keyed};
+use super::chrome::{Chrome, Effect, Keyed, chrome_in_field};
 use super::editor::{EditorAction, EditorOutcome, PromptEditor};
 use super::history::History;
 use super::keys::{Action, DecodeAction, KeyMap, LayerId, SettingsAction};
@@ -364,13 +364,7 @@ impl Workbench {
 }
 
 impl Keyed for Workbench {
-    fn chrome(&self) -> &Chrome {
-        &self.chrome
-    }
-
-    fn chrome_mut(&mut self) -> &mut Chrome {
-        &mut self.chrome
-    }
+    chrome_in_field!();
 
     fn layers(&self) -> Vec<LayerId> {
         if self.settings_panel.is_some() {

@@ -26,6 +26,34 @@ fn bind<A: Into<Action> + Copy>(pairs: &[(K, A)]) -> Vec<(K, Action)> {
     pairs.iter().map(|(k, a)| (*k, (*a).into())).collect()
 }
 
+/// ↑ and k for `up`, ↓ and j for `down`: every list moves the same way.
+fn vertical<A: Copy>(up: A, down: A) -> [(K, A); 4] {
+    [
+        (K::plain(KeyCode::Up), up),
+        (K::ch('k'), up),
+        (K::plain(KeyCode::Down), down),
+        (K::ch('j'), down),
+    ]
+}
+
+/// ← and h for `left`, → and l for `right`.
+fn horizontal<A: Copy>(left: A, right: A) -> [(K, A); 4] {
+    [
+        (K::plain(KeyCode::Left), left),
+        (K::ch('h'), left),
+        (K::plain(KeyCode::Right), right),
+        (K::ch('l'), right),
+    ]
+}
+
+/// pgup and pgdn.
+fn pages<A: Copy>(up: A, down: A) -> [(K, A); 2] {
+    [
+        (K::plain(KeyCode::PageUp), up),
+        (K::plain(KeyCode::PageDown), down),
+    ]
+}
+
 fn help() -> Layer {
     use HelpAction::*;
     use KeyCode as C;
@@ -37,13 +65,11 @@ fn help() -> Layer {
             (K::plain(C::Esc), Close),
             (K::ch('q'), Close),
             (K::plain(C::Enter), Close),
-            (K::plain(C::Down), Scroll(1)),
-            (K::ch('j'), Scroll(1)),
-            (K::plain(C::Up), Scroll(-1)),
-            (K::ch('k'), Scroll(-1)),
-            (K::plain(C::PageDown), Scroll(10)),
-            (K::plain(C::PageUp), Scroll(-10)),
-        ]),
+        ])
+        .into_iter()
+        .chain(bind(&vertical(Scroll(-1), Scroll(1))))
+        .chain(bind(&pages(Scroll(-10), Scroll(10))))
+        .collect(),
         vec![Close.into(), Scroll(1).into()],
     );
     l.modal = true;
@@ -55,12 +81,10 @@ fn inspector() -> Layer {
     layer(
         LayerId::Inspector,
         "inspector",
-        bind(&[
-            (K::plain(KeyCode::Esc), Close),
-            (K::ch('i'), Close),
-            (K::plain(KeyCode::PageUp), PageUp),
-            (K::plain(KeyCode::PageDown), PageDown),
-        ]),
+        bind(&[(K::plain(KeyCode::Esc), Close), (K::ch('i'), Close)])
+            .into_iter()
+            .chain(bind(&pages(PageUp, PageDown)))
+            .collect(),
         vec![Close.into(), PageDown.into()],
     )
 }
@@ -105,17 +129,15 @@ fn nav(hints: Vec<Action>) -> Layer {
             (K::plain(C::Left), Scrub(-1)),
             (K::with(C::Right, KeyModifiers::SHIFT), Scrub(10)),
             (K::with(C::Left, KeyModifiers::SHIFT), Scrub(-10)),
-            (K::plain(C::Up), Up),
-            (K::ch('k'), Up),
-            (K::plain(C::Down), Down),
-            (K::ch('j'), Down),
-            (K::plain(C::PageUp), PageUp),
-            (K::plain(C::PageDown), PageDown),
             (K::ch('f'), Follow),
             (K::plain(C::Tab), FocusNext),
             (K::plain(C::Enter), Select),
             (K::ch('i'), Inspect),
-        ]),
+        ])
+        .into_iter()
+        .chain(bind(&vertical(Up, Down)))
+        .chain(bind(&pages(PageUp, PageDown)))
+        .collect(),
         hints,
     )
 }
@@ -233,22 +255,21 @@ fn settings() -> Layer {
     let mut l = layer(
         LayerId::Settings,
         "settings panel",
-        bind(&[
-            (K::plain(C::Up), Up),
-            (K::ch('k'), Up),
-            (K::plain(C::Down), Down),
-            (K::ch('j'), Down),
-            (K::plain(C::Left), Less),
-            (K::ch('h'), Less),
-            (K::ch('-'), Less),
-            (K::plain(C::Right), More),
-            (K::ch('l'), More),
-            (K::ch('+'), More),
+        [
+            vertical(Up, Down).as_slice(),
+            horizontal(Less, More).as_slice(),
+        ]
+        .concat()
+        .into_iter()
+        .chain([(K::ch('-'), Less), (K::ch('+'), More)])
+        .map(|(k, a)| (k, a.into()))
+        .chain(bind(&[
             (K::plain(C::Esc), Close),
             (K::plain(C::Enter), Close),
             (K::ch('o'), Close),
             (K::ch('q'), Close),
-        ]),
+        ]))
+        .collect(),
         vec![Down.into(), More.into(), Close.into()],
     );
     l.modal = true;
@@ -262,19 +283,10 @@ fn tabs() -> Layer {
     for (n, digit) in ['1', '2', '3', '4', '5'].into_iter().enumerate() {
         bindings.push((K::ch(digit), Go(n as u8 + 1).into()));
     }
-    bindings.extend(bind(&[
-        (K::plain(C::Up), Up),
-        (K::ch('k'), Up),
-        (K::plain(C::Down), Down),
-        (K::ch('j'), Down),
-        (K::plain(C::PageUp), PageUp),
-        (K::plain(C::PageDown), PageDown),
-        (K::plain(C::Left), PrevLayer),
-        (K::ch('h'), PrevLayer),
-        (K::plain(C::Right), NextLayer),
-        (K::ch('l'), NextLayer),
-        (K::plain(C::Enter), OpenTrace),
-    ]));
+    bindings.extend(bind(&vertical(Up, Down)));
+    bindings.extend(bind(&pages(PageUp, PageDown)));
+    bindings.extend(bind(&horizontal(PrevLayer, NextLayer)));
+    bindings.push((K::plain(C::Enter), OpenTrace.into()));
     layer(
         LayerId::Tabs,
         "tabs and rows",

@@ -46,25 +46,64 @@ pub fn fit(mut parts: Vec<Part>, width: usize) -> Vec<Part> {
     parts
 }
 
+/// The parts that fit in `width`, as one line.
+pub fn fitted_line(parts: Vec<Part>, width: usize) -> Line<'static> {
+    Line::from(
+        fit(parts, width)
+            .into_iter()
+            .flat_map(|p| p.spans)
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// A bar: one line on the status colours.
+pub fn bar(frame: &mut Frame, area: Rect, theme: &Theme, line: Line<'static>) {
+    frame.render_widget(
+        Paragraph::new(line).style(Style::new().bg(theme.status_bg)),
+        area,
+    );
+}
+
+/// The playback readout every replay's status bar starts with: play state and speed, then
+/// where the playhead is.
+pub fn playback_parts(playing: bool, speed: f64, at: String, style: Style) -> Vec<Part> {
+    let play = if playing { "▶" } else { "⏸" };
+    let speed = if speed >= 1.0 {
+        format!("{speed:.0}")
+    } else {
+        format!("{speed}")
+    };
+    vec![
+        Part::text(
+            60,
+            format!(" {play} {speed}×"),
+            style.add_modifier(Modifier::BOLD),
+        ),
+        Part::text(90, at, style),
+    ]
+}
+
 /// The title bar: " memento " then each part that fits, separated by bars.
-pub fn title_bar(frame: &mut Frame, area: Rect, theme: &Theme, parts: Vec<Part>) {
+/// `screen` (what is shown: a file, "workbench", "ablation") comes first, in bold.
+pub fn title_bar(
+    frame: &mut Frame,
+    area: Rect,
+    theme: &Theme,
+    screen: impl Into<String>,
+    parts: Vec<Part>,
+) {
     let sep = || Span::styled(" │ ", Style::new().fg(theme.border));
     let mut all = vec![Part::new(
         u8::MAX,
         vec![Span::styled(" memento ", theme.title_style())],
     )];
+    let bold = Style::new().fg(theme.text).add_modifier(Modifier::BOLD);
+    let parts = std::iter::once(Part::text(9, screen, bold)).chain(parts);
     for mut part in parts {
         part.spans.insert(0, sep());
         all.push(part);
     }
-    let spans: Vec<Span> = fit(all, area.width as usize)
-        .into_iter()
-        .flat_map(|p| p.spans)
-        .collect();
-    frame.render_widget(
-        Paragraph::new(Line::from(spans)).style(Style::new().bg(theme.status_bg)),
-        area,
-    );
+    bar(frame, area, theme, fitted_line(all, area.width as usize));
 }
 
 /// The status bar: the screen's readout on the left (the notice first, when there is one),

@@ -9,8 +9,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use super::chrome::{Part, fit, status_bar, title_bar};
-use super::status::fmt_speed;
+use super::chrome::{Part, bar, fitted_line, playback_parts, status_bar, title_bar};
 use super::{AtCursor, ViewCache, inspect, kv, mementos, reasoning_pane};
 use crate::timeline::{Timeline, TokenSpan};
 use crate::tui::app::{App, Focus};
@@ -114,14 +113,7 @@ fn column(
             ));
         }
     }
-    let spans: Vec<Span> = fit(parts, head.width as usize)
-        .into_iter()
-        .flat_map(|p| p.spans)
-        .collect();
-    frame.render_widget(
-        Paragraph::new(Line::from(spans)).style(Style::new().bg(theme.status_bg)),
-        head,
-    );
+    bar(frame, head, theme, fitted_line(parts, head.width as usize));
     // With the memento list focused (tab), it opens under the reasoning, so what ↑↓ and i act
     // on is on screen.
     let [reasoning_area, list_area] = if app.focus == Focus::Mementos {
@@ -298,7 +290,7 @@ pub fn summary(frame: &mut Frame, area: Rect, a: &StreamResult, b: &StreamResult
     let peaks = PeakComparison::new(a.timeline, b.timeline);
     let width = inner.width as usize;
     let mut lines = Vec::new();
-    let peak_line = fit(
+    lines.push(fitted_line(
         vec![
             Part::new(
                 9,
@@ -343,12 +335,6 @@ pub fn summary(frame: &mut Frame, area: Rect, a: &StreamResult, b: &StreamResult
             ),
         ],
         width,
-    );
-    lines.push(Line::from(
-        peak_line
-            .into_iter()
-            .flat_map(|p| p.spans)
-            .collect::<Vec<_>>(),
     ));
     let mut second = vec![
         Part::text(6, "tokens ", dim),
@@ -368,12 +354,7 @@ pub fn summary(frame: &mut Frame, area: Rect, a: &StreamResult, b: &StreamResult
             ));
         }
     }
-    lines.push(Line::from(
-        fit(second, width)
-            .into_iter()
-            .flat_map(|p| p.spans)
-            .collect::<Vec<_>>(),
-    ));
+    lines.push(fitted_line(second, width));
     // Each stream gets the same rows for its answer, so a long one never hides the other.
     let rows_each = (inner.height as usize).saturating_sub(2) / 2;
     for s in [a, b] {
@@ -433,8 +414,8 @@ pub fn draw_pair(frame: &mut Frame, pair: &PairApp, caches: &mut Vec<ViewCache>)
         frame,
         title_area,
         theme,
+        "compare replay",
         vec![
-            Part::text(9, "compare replay", text.add_modifier(Modifier::BOLD)),
             Part::text(
                 8,
                 format!(
@@ -495,23 +476,16 @@ pub fn draw_pair(frame: &mut Frame, pair: &PairApp, caches: &mut Vec<ViewCache>)
     }
     ruler(frame, ruler_area, a, b, theme);
     let base = Style::new().fg(theme.status_fg).bg(theme.status_bg);
-    let play = if pair.playing() { "▶" } else { "⏸" };
-    let readout = vec![
-        Part::text(
-            60,
-            format!(" {play} {}×", fmt_speed(a.speed())),
-            base.add_modifier(Modifier::BOLD),
+    let readout = playback_parts(
+        pair.playing(),
+        a.speed(),
+        format!(
+            "tok {}/{}",
+            count(a.cursor.max(b.cursor)),
+            count(pair.len())
         ),
-        Part::text(
-            90,
-            format!(
-                "tok {}/{}",
-                count(a.cursor.max(b.cursor)),
-                count(pair.len())
-            ),
-            base,
-        ),
-    ];
+        base,
+    );
     status_bar(frame, status_area, &pair.chrome, pair.layers(), readout);
     super::chrome::help(frame, &pair.chrome);
 }

@@ -10,7 +10,7 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, Gauge, GraphType, Paragraph};
 
-use super::chrome::{Part, fit};
+use super::chrome::{Part, fit, fitted_line};
 use super::{AtCursor, ViewCache};
 use crate::tui::app::App;
 use crate::units::{bytes, count};
@@ -44,15 +44,12 @@ pub fn draw(
         dim,
     );
     let room = (area.width as usize).saturating_sub(title.chars().count() + 3);
-    let caption: Vec<Span> = fit(vec![legend, range], room)
-        .into_iter()
-        .flat_map(|p| p.spans)
-        .collect();
+    let caption = fitted_line(vec![legend, range], room);
     let outer = Block::new()
         .borders(Borders::ALL)
         .border_style(theme.border_style())
         .title(Span::styled(title, theme.title_style()))
-        .title(Line::from(caption).right_aligned());
+        .title(caption.right_aligned());
     let inner = outer.inner(area);
     frame.render_widget(outer, area);
     if inner.height == 0 {

@@ -3,9 +3,9 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Modifier, Style};
+use ratatui::style::Style;
 
-use super::chrome::{Part, status_bar, title_bar};
+use super::chrome::{Part, playback_parts, status_bar, title_bar};
 use crate::structure::SpanKind;
 use crate::timeline::Timeline;
 use crate::tui::app::App;
@@ -39,8 +39,8 @@ pub fn title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         frame,
         area,
         theme,
+        app.title.clone(),
         vec![
-            Part::text(9, app.title.clone(), text.add_modifier(Modifier::BOLD)),
             Part::text(
                 5,
                 format!("{} {}", h.model.shape.name, h.model.shape.dtype.name()),
@@ -73,25 +73,18 @@ pub fn place(app: &App, state: &crate::trace::RunState) -> String {
 pub fn status(frame: &mut Frame, area: Rect, replay: &Replay, at: &super::AtCursor) {
     let (app, theme) = (&replay.app, &replay.chrome.theme);
     let base = Style::new().fg(theme.status_fg).bg(theme.status_bg);
-    let play = if app.playing { "▶" } else { "⏸" };
     let pct = if !app.is_empty() {
         app.cursor as f64 * 100.0 / app.len() as f64
     } else {
         100.0
     };
-    let mut readout = vec![
-        Part::text(
-            60,
-            format!(" {play} {}×", fmt_speed(app.speed())),
-            base.add_modifier(Modifier::BOLD),
-        ),
-        Part::text(
-            90,
-            format!("tok {}/{} ({pct:.0}%)", count(app.cursor), count(app.len())),
-            base,
-        ),
-        Part::text(70, place(app, &at.state), base),
-    ];
+    let mut readout = playback_parts(
+        app.playing,
+        app.speed(),
+        format!("tok {}/{} ({pct:.0}%)", count(app.cursor), count(app.len())),
+        base,
+    );
+    readout.extend([Part::text(70, place(app, &at.state), base)]);
     if app.scroll > 0 {
         readout.push(Part::text(
             50,
@@ -100,12 +93,4 @@ pub fn status(frame: &mut Frame, area: Rect, replay: &Replay, at: &super::AtCurs
         ));
     }
     status_bar(frame, area, &replay.chrome, replay.layers(), readout);
-}
-
-pub fn fmt_speed(s: f64) -> String {
-    if s >= 1.0 {
-        format!("{s:.0}")
-    } else {
-        format!("{s}")
-    }
 }

@@ -138,12 +138,8 @@ fn title(frame: &mut Frame, area: Rect, wb: &Workbench) {
         frame,
         area,
         theme,
+        if wb.compare { "compare" } else { "workbench" },
         vec![
-            Part::text(
-                9,
-                if wb.compare { "compare" } else { "workbench" },
-                text.add_modifier(Modifier::BOLD),
-            ),
             Part::text(5, wb.model.clone(), text),
             Part::text(
                 8,

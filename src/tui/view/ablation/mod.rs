@@ -68,8 +68,8 @@ fn title(frame: &mut Frame, area: Rect, app: &AblationApp) {
         frame,
         area,
         theme,
+        "ablation",
         vec![
-            Part::text(9, "ablation", text.add_modifier(Modifier::BOLD)),
             Part::text(3, s.dir.display().to_string(), text),
             Part::text(5, s.settings.model.clone(), text),
             Part::text(

@@ -426,6 +426,20 @@ fn every_tab_fits_80x24_and_tiny_terminals_get_a_message() {
     }
     let s = screen(&draw(&app, 30, 8));
     assert!(s.contains("terminal too small"));
+    // Every tab at 80×24, 120×36 and 200×60, kept as snapshots: the title's counts and the
+    // status bar's position are whole at each.
+    for (w, h) in [(80, 24), (120, 36), (200, 60)] {
+        for tab in ["overview", "blocks", "channel", "items", "probe"] {
+            let s = screen(&draw(&app, w, h));
+            assert!(
+                s.contains("2 items · 3 arms"),
+                "{w}×{h} {tab}:
+{s}"
+            );
+            insta::assert_snapshot!(format!("{tab}_{w}x{h}"), s);
+            app.apply(TabAction::Next);
+        }
+    }
 }
 
 #[test]

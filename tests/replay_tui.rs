@@ -496,3 +496,50 @@ fn a_tag_still_being_spelled_is_not_shown_as_text() {
         "the tokenizer spells tags over several tokens"
     );
 }
+
+/// The three sizes every screen is checked at.
+const SIZES: [(u16, u16); 3] = [(80, 24), (120, 36), (200, 60)];
+
+/// The replay and the replayed pair at every size: each snapshot kept, and the numbers that
+/// matter present whole (a bar drops a part, never cuts one).
+#[test]
+fn every_replay_screen_at_every_size_keeps_its_numbers_whole() {
+    for (w, h) in SIZES {
+        let mut app = app();
+        after_eviction(&mut app);
+        let s = screen(draw(&app, w, h).backend().buffer());
+        for number in ["816/4,176", "live 161 tok", "290→58", "▼ 2 (−686 entries)"] {
+            assert!(s.contains(number), "{w}×{h} lacks {number}:\n{s}");
+        }
+        insta::assert_snapshot!(format!("replay_{w}x{h}"), s);
+        app.apply(AppAction::Help);
+        let help = screen(draw(&app, w, h).backend().buffer());
+        assert!(help.contains("keys · ? or esc closes"), "{help}");
+        insta::assert_snapshot!(format!("replay_help_{w}x{h}"), help);
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-traces");
+    let open = |name: &str| {
+        let timeline = Timeline::from_file(read_trace(&dir.join(name)).unwrap()).unwrap();
+        App::new(timeline, name.into())
+    };
+    for (w, h) in SIZES {
+        let mut pair = memento::tui::pair::PairApp::new(
+            [
+                open("smollm2-full.trace.jsonl"),
+                open("smollm2-memento.trace.jsonl"),
+            ],
+            Theme::dark(),
+        );
+        pair.apply(NavAction::End);
+        let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+        let mut caches = Vec::new();
+        terminal
+            .draw(|f| view::compare::draw_pair(f, &pair, &mut caches))
+            .unwrap();
+        let s = screen(terminal.backend().buffer());
+        for number in ["tok 320/320", "at equal length", "= 0.", "tokens 320 / 320"] {
+            assert!(s.contains(number), "{w}×{h} lacks {number}:\n{s}");
+        }
+        insta::assert_snapshot!(format!("pair_{w}x{h}"), s);
+    }
+}

@@ -633,3 +633,39 @@ fn keys_reach_the_innermost_open_layer_and_the_welcome_names_only_keys_that_work
     b.key(&key(KeyCode::Esc));
     assert!(b.wb.settings_panel.is_none());
 }
+
+/// Every workbench screen at 80×24, 120×36 and 200×60: each snapshot kept, and the numbers
+/// that matter present whole.
+#[test]
+fn every_workbench_screen_at_every_size_keeps_its_numbers_whole() {
+    let sizes = [(80, 24), (120, 36), (200, 60)];
+    let single = after_first_eviction();
+    let compare = compare_finished();
+    for (w, h) in sizes {
+        let s = screen(&single, w, h);
+        for number in ["KV 15 (675.0 KiB)", "live 15 tok", "▼ 1 (−"] {
+            assert!(s.contains(number), "{w}×{h} lacks {number}:\n{s}");
+        }
+        insta::assert_snapshot!(format!("single_{w}x{h}"), s);
+        let s = screen(&compare, w, h);
+        for number in ["53 / 98 = 0.54×", "KV 50", "pk 53", "ended: end of answer"] {
+            assert!(s.contains(number), "{w}×{h} lacks {number}:\n{s}");
+        }
+        insta::assert_snapshot!(format!("compare_{w}x{h}"), s);
+    }
+    let mut b = bench();
+    b.act(DecodeAction::Settings);
+    for (w, h) in sizes {
+        let s = screen(&b, w, h);
+        assert!(s.contains("max tokens") && s.contains("256"), "{s}");
+        insta::assert_snapshot!(format!("settings_{w}x{h}"), s);
+    }
+    b.key(&key(KeyCode::Esc));
+    b.key(&key(KeyCode::Esc));
+    b.act(memento::tui::keys::AppAction::Help);
+    for (w, h) in sizes {
+        let s = screen(&b, w, h);
+        assert!(s.contains("keys · ? or esc closes"), "{s}");
+        insta::assert_snapshot!(format!("help_{w}x{h}"), s);
+    }
+}

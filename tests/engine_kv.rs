@@ -280,3 +280,71 @@ fn same_seed_same_tokens() {
     assert_eq!(run(1), run(1));
     assert_ne!(run(1), run(2));
 }
+
+/// With a repeat penalty, each sampled token's alternatives carry the probability the sampler
+/// saw beside the model's, and a greedy pick is the top of the former whenever it differs
+/// from the model's top (the case a user saw as "a 3.7% token over a 51.5% one").
+#[test]
+fn the_trace_records_what_the_penalised_sampler_saw() {
+    let (model, tok) = smollm2();
+    let run_with = |penalty: f32| {
+        let options = RunOptions {
+            policy: KvPolicy::FULL,
+            max_tokens: 120,
+            sampler: SamplerConfig {
+                repeat_penalty: penalty,
+                ..SamplerConfig::default()
+            },
+            ..RunOptions::default()
+        };
+        let prompt = "List the numbers from one to twenty, one per line.";
+        let mut run = Run::start(&model, &tok, prompt, options, MemorySink::default()).unwrap();
+        while run.step().unwrap().is_some() {}
+        run.finish(None).unwrap().0.events
+    };
+    let tokens = |events: Vec<memento::trace::Event>| -> Vec<memento::trace::TokenEvent> {
+        events
+            .into_iter()
+            .filter_map(|e| match e {
+                memento::trace::Event::Token(t) if !t.scaffold => Some(t),
+                _ => None,
+            })
+            .collect()
+    };
+    // No penalty, no mask: nothing extra is recorded.
+    for t in tokens(run_with(1.0)) {
+        assert!(t.top.unwrap().iter().all(|a| a.sampled_logprob.is_none()));
+    }
+    let penalised = tokens(run_with(1.5));
+    let mut moved = 0;
+    for t in &penalised {
+        let top = t.top.as_ref().unwrap();
+        if top.iter().all(|a| a.sampled_logprob.is_none()) {
+            continue;
+        }
+        let model_top = top[0].id;
+        let sampler_top = top
+            .iter()
+            .max_by(|a, b| {
+                a.sampled_logprob
+                    .unwrap()
+                    .total_cmp(&b.sampled_logprob.unwrap())
+            })
+            .unwrap();
+        if model_top != t.id && top.iter().any(|a| a.id == t.id) {
+            assert_eq!(
+                sampler_top.id, t.id,
+                "greedy picks the sampler's top: {t:?}"
+            );
+            moved += 1;
+        }
+        for a in top {
+            let p = a.sampled_logprob.unwrap();
+            assert!(p <= 0.0 || p.is_nan(), "{a:?}");
+        }
+    }
+    assert!(
+        moved > 0,
+        "the penalty moved at least one greedy pick off the model's top"
+    );
+}

@@ -79,11 +79,13 @@ fn optional_fields_survive_the_round_trip() {
                 id: Some(17),
                 text: "Hi".into(),
                 logprob: -0.25,
+                sampled_logprob: None,
             },
             Alternative {
                 id: None,
                 text: "Hello".into(),
                 logprob: -1.5,
+                sampled_logprob: None,
             },
         ]),
         scaffold: true,

@@ -152,6 +152,7 @@ fn every_kind_of_line_the_writer_produces_validates() {
             id: Some(3),
             text: "<think>".into(),
             logprob: -0.5,
+            sampled_logprob: Some(-0.7),
         }]),
         scaffold: true,
         literal: false,

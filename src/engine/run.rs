@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::sampler::{Sampler, SamplerConfig, logprobs};
+use super::sampler::{Sampler, SamplerConfig, log_sum_exp, logprobs};
 use super::scaffold::{Scaffold, ScaffoldConfig};
 use crate::kv::{Eviction, KvPolicy, KvReading, KvStore};
 use crate::model::{LogitRows, Model, ModelError, ModelTokenizer, Utf8Stream};
@@ -322,6 +322,25 @@ impl<'m, S: EventSink> Run<'m, S> {
         self.started.elapsed().as_secs_f64()
     }
 
+    /// The logits with the tokens the run forbids here masked (banned ids, and the ids that
+    /// start with `|` right after a `<`, so an untrained model cannot half-spell a tag), or
+    /// `None` when the run bans nothing.
+    fn masked_logits(&self) -> Option<Vec<f32>> {
+        if self.banned.is_empty() {
+            return None;
+        }
+        let mut shaped = self.logits.clone();
+        for &b in &self.banned {
+            shaped[b as usize] = f32::NEG_INFINITY;
+        }
+        if self.text.ends_with('<') {
+            for &b in &self.pipe_led {
+                shaped[b as usize] = f32::NEG_INFINITY;
+            }
+        }
+        Some(shaped)
+    }
+
     /// Queue `text` to be written next instead of sampled (teacher forcing; recorded as
     /// scaffold tokens).
     pub fn force_text(&mut self, text: &str) -> Result<(), ModelError> {
@@ -411,19 +430,9 @@ impl<'m, S: EventSink> Run<'m, S> {
             Some(id) => (id, true),
             None => {
                 let recent = &self.ids[self.recorder.prompt_len() as usize..];
-                let id = if self.banned.is_empty() {
-                    self.sampler.sample(&self.logits, recent)
-                } else {
-                    let mut shaped = self.logits.clone();
-                    for &b in &self.banned {
-                        shaped[b as usize] = f32::NEG_INFINITY;
-                    }
-                    if self.text.ends_with('<') {
-                        for &b in &self.pipe_led {
-                            shaped[b as usize] = f32::NEG_INFINITY;
-                        }
-                    }
-                    self.sampler.sample(&shaped, recent)
+                let id = match self.masked_logits() {
+                    None => self.sampler.sample(&self.logits, recent),
+                    Some(shaped) => self.sampler.sample(&shaped, recent),
                 };
                 if self.eos.contains(&id) {
                     match self.scaffold.as_mut().and_then(|s| s.on_end_of_turn()) {
@@ -442,6 +451,19 @@ impl<'m, S: EventSink> Run<'m, S> {
             }
         };
         let (logprob, top) = logprobs(&self.logits, id, self.options.top_alternatives);
+        // What the sampler saw, when its penalty or masks changed the model's distribution:
+        // a "greedy" pick that is not the model's top token is explained there.
+        let sampled = (!scaffold && self.options.top_alternatives > 0)
+            .then(|| {
+                let recent = &self.ids[self.recorder.prompt_len() as usize..];
+                let masked = self.masked_logits();
+                let penalized = self
+                    .sampler
+                    .penalized(masked.as_deref().unwrap_or(&self.logits), recent);
+                (penalized != self.logits).then_some(penalized)
+            })
+            .flatten();
+        let sampled_lse = sampled.as_deref().map(log_sum_exp);
         let text = self.utf8.push(&self.tokenizer.token_bytes(id));
         let top = top
             .into_iter()
@@ -449,6 +471,10 @@ impl<'m, S: EventSink> Run<'m, S> {
                 id: Some(alt),
                 text: String::from_utf8_lossy(&self.tokenizer.token_bytes(alt)).into_owned(),
                 logprob: lp,
+                sampled_logprob: sampled
+                    .as_ref()
+                    .zip(sampled_lse)
+                    .map(|(s, lse)| s[alt as usize] - lse),
             })
             .collect();
         let outcome = self

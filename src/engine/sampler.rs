@@ -81,6 +81,18 @@ impl Sampler {
     /// Pick the next token from `logits`, given the tokens generated so far (`recent`).
     pub fn sample(&mut self, logits: &[f32], recent: &[u32]) -> u32 {
         let c = self.config;
+        let shaped = self.penalized(logits, recent);
+        if c.is_greedy() {
+            return crate::model::argmax(&shaped);
+        }
+        self.draw(&shaped)
+    }
+
+    /// `logits` after the repeat penalty over the last `repeat_last_n` of `recent`: the
+    /// distribution the sampler draws from before temperature and truncation (the same rule
+    /// as llama.cpp's `penalty_repeat`: positive logits divided, negative multiplied).
+    pub fn penalized(&self, logits: &[f32], recent: &[u32]) -> Vec<f32> {
+        let c = self.config;
         let mut shaped = logits.to_vec();
         if c.repeat_penalty != 1.0 {
             let from = recent.len().saturating_sub(c.repeat_last_n);
@@ -97,9 +109,11 @@ impl Sampler {
                 }
             }
         }
-        if c.is_greedy() {
-            return crate::model::argmax(&shaped);
-        }
+        shaped
+    }
+
+    fn draw(&mut self, shaped: &[f32]) -> u32 {
+        let c = self.config;
         // Candidates by descending logit; every filter keeps at least the best one.
         let mut order: Vec<u32> = (0..shaped.len() as u32).collect();
         order.sort_unstable_by(|&a, &b| shaped[b as usize].total_cmp(&shaped[a as usize]));
@@ -144,10 +158,16 @@ impl Sampler {
     }
 }
 
+/// log Σ exp(logits), computed from the maximum so it never overflows: log-softmax is
+/// `logit − log_sum_exp`.
+pub fn log_sum_exp(logits: &[f32]) -> f32 {
+    let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    max + logits.iter().map(|x| (x - max).exp()).sum::<f32>().ln()
+}
+
 /// log-softmax of `logits` at `ids`, and the `k` most likely tokens with their logprobs.
 pub fn logprobs(logits: &[f32], id: u32, k: usize) -> (f32, Vec<(u32, f32)>) {
-    let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-    let lse = max + logits.iter().map(|x| (x - max).exp()).sum::<f32>().ln();
+    let lse = log_sum_exp(logits);
     let mut top: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
     for (i, &x) in logits.iter().enumerate().filter(|_| k > 0) {
         if top.len() < k || x > top[top.len() - 1].1 {

@@ -197,6 +197,7 @@ impl ActiveRun for FakeRun {
                     id: Some(alt as u32),
                     text: WORDS[alt].to_string(),
                     logprob: logprob - k as f32 * 0.7,
+                    sampled_logprob: None,
                 }
             })
             .collect();

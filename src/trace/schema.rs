@@ -186,8 +186,17 @@ pub struct Alternative {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<u32>,
     pub text: String,
+    /// The model's own log-probability (log-softmax of the logits).
     #[serde(with = "super::float::f32_value")]
     pub logprob: f32,
+    /// The log-probability the sampler saw, after its repeat penalty and the tokens it
+    /// masked (before temperature and truncation); absent when they changed nothing.
+    #[serde(
+        default,
+        with = "super::float::opt_f32",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sampled_logprob: Option<f32>,
 }
 
 /// A span opens or closes; see [`Boundary`] for the fields.

@@ -126,7 +126,15 @@ fn token_lines(app: &App, theme: &Theme) -> (String, Vec<Line<'static>>) {
     }
     match tokens.top(i) {
         Some(top) if !top.is_empty() => {
-            lines.push(Line::from(Span::styled("alternatives", label)));
+            let penalized = top.iter().any(|a| a.sampled_logprob.is_some());
+            lines.push(Line::from(Span::styled(
+                if penalized {
+                    "alternatives · model p → p the sampler saw (after its penalty and masks)"
+                } else {
+                    "alternatives · model p"
+                },
+                label,
+            )));
             let chosen = tokens.id(i);
             for alt in top {
                 let p = alt.logprob.exp();
@@ -141,6 +149,13 @@ fn token_lines(app: &App, theme: &Theme) -> (String, Vec<Line<'static>>) {
                     Span::styled(if mark { " ▸ " } else { "   " }, style),
                     Span::styled(format!("{:<14}", visible(&alt.text)), style),
                     Span::styled(format!("{:>7.3} {:>5.1}% ", alt.logprob, 100.0 * p), label),
+                    match alt.sampled_logprob {
+                        Some(sp) => Span::styled(
+                            format!("→ {:>5.1}% ", 100.0 * sp.exp()),
+                            Style::new().fg(theme.warning),
+                        ),
+                        None => Span::raw(""),
+                    },
                     Span::styled(bar, Style::new().fg(theme.series_memento)),
                 ]));
             }

@@ -24,13 +24,11 @@ fn memento_gauge(screen: &str) -> Option<(u64, u64)> {
             .collect();
         digits.replace(',', "").parse().ok()
     };
+    // The gauge reads "live N tok · peak M …"; the memento column's is the second on its line.
     screen.lines().find_map(|line| {
-        let gauges: Vec<usize> = line.match_indices("/8,192 tok").map(|(i, _)| i).collect();
-        let at = *gauges.get(1)?;
-        let before = &line[..at];
-        let start = before.rfind(|c: char| !(c.is_ascii_digit() || c == ','))? + 1;
-        let live = number(&before[start..])?;
-        let after = &line[at..];
+        let gauges: Vec<usize> = line.match_indices("live ").map(|(i, _)| i).collect();
+        let after = &line[*gauges.get(1)? + 5..];
+        let live = number(after)?;
         let peak = number(&after[after.find("peak ")? + 5..])?;
         Some((live, peak))
     })

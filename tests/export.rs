@@ -244,6 +244,67 @@ fn an_empty_run_still_exports() {
     assert_eq!(decode_png(&png).0, (400, 300));
 }
 
+/// The sample engine run with a ten-minute pause after its 100th token, as a paused
+/// workbench run records it: the token clock runs on, the engine's decode time does not.
+fn paused_trace(dir: &Path, decode_seconds: Option<f64>) -> PathBuf {
+    let text =
+        std::fs::read_to_string(sample("sample-traces/smollm2-memento.trace.jsonl")).unwrap();
+    let mut lines: Vec<String> = text.lines().take(1).map(str::to_string).collect();
+    let mut tokens = 0;
+    for line in text.lines().skip(1) {
+        let mut event: serde_json::Value = serde_json::from_str(line).unwrap();
+        if event["type"] == "token" {
+            tokens += 1;
+        }
+        if tokens > 100 {
+            if let Some(t) = event["t"].as_f64() {
+                event["t"] = serde_json::json!(t + 600.0);
+            }
+        }
+        if event["type"] == "end" {
+            if let Some(s) = decode_seconds {
+                event["decode_seconds"] = serde_json::json!(s);
+            }
+        }
+        lines.push(event.to_string());
+    }
+    let path = dir.join("paused.trace.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+fn decode_speed_row(md: &str) -> &str {
+    md.lines()
+        .find(|l| l.starts_with("| decode speed | "))
+        .unwrap_or_else(|| panic!("no decode speed row:\n{md}"))
+}
+
+#[test]
+fn decode_speed_leaves_out_pauses() {
+    let dir = tempfile::tempdir().unwrap();
+    let timeline = load(&paused_trace(dir.path(), Some(2.5)));
+    assert_eq!(timeline.end().unwrap().totals.generated, 320);
+    let md = markdown(&timeline, "paused");
+    // 320 generated tokens over 2.5 s of decoding; the clock across the pause would give 0.5.
+    assert_eq!(decode_speed_row(&md), "| decode speed | 128.0 tokens/s |");
+    assert_eq!(memento::timeline::decode_rate(&timeline), Some(128.0));
+}
+
+#[test]
+fn decode_speed_without_engine_time_uses_the_token_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let timeline = load(&paused_trace(dir.path(), None));
+    let first = timeline.time_of(0).unwrap();
+    let last = timeline.time_of(timeline.len() - 1).unwrap();
+    let expected = (timeline.len() - 1) as f64 / (last - first);
+    assert!(expected < 1.0, "the pause is in the clock: {expected}");
+    let md = markdown(&timeline, "paused");
+    assert_eq!(
+        decode_speed_row(&md),
+        format!("| decode speed | {expected:.1} tokens/s |")
+    );
+}
+
 #[test]
 fn svg_has_a_polyline_per_series_and_the_axis_labels() {
     for name in SAMPLES {

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::ops::Range;
 
 use crate::structure::{Boundary, Edge, SpanKind};
-use crate::timeline::Timeline;
+use crate::timeline::{Timeline, decode_rate};
 use crate::trace::{EndReason, EvictEvent, SourceKind, TokenizerInfo};
 use crate::units::{bytes, count};
 
@@ -196,15 +196,6 @@ fn ratio(part: u64, whole: u64) -> String {
     } else {
         format!("{:.2}×", part as f64 / whole as f64)
     }
-}
-
-/// Generated tokens per second between the first and last timed token.
-fn decode_rate(timeline: &Timeline) -> Option<f64> {
-    let tokens = timeline.tokens();
-    let times: Vec<f64> = (0..tokens.len()).filter_map(|i| tokens.time(i)).collect();
-    let (first, last) = (times.first()?, times.last()?);
-    let span = last - first;
-    (span > 0.0 && span.is_finite()).then(|| (times.len() - 1) as f64 / span)
 }
 
 fn prompt(timeline: &Timeline, out: &mut String) {

@@ -2,12 +2,14 @@
 //! file's events; a live run pushes events as the engine emits them. Either way the views
 //! read the same timeline.
 
+mod rate;
 mod series;
 mod tokens;
 
 use std::ops::Range;
 use std::path::Path;
 
+pub use rate::decode_rate;
 pub use series::PolicySeries;
 pub use tokens::{TokenSpan, TokenStore};
 

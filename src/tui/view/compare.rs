@@ -231,15 +231,7 @@ pub fn answer_of(timeline: &Timeline) -> String {
 /// over the engine's decode time, as the end event records it. Traces without that time fall
 /// back on the token timestamps.
 pub fn recorded_rate(timeline: &Timeline) -> Option<f64> {
-    if let Some(end) = timeline.end() {
-        if let Some(seconds) = end.decode_seconds.filter(|s| *s > 0.0) {
-            return Some(end.totals.generated as f64 / seconds);
-        }
-    }
-    let n = timeline.len();
-    let first = timeline.time_of(0)?;
-    let last = timeline.time_of(n.checked_sub(1)?)?;
-    (last > first).then(|| (n - 1) as f64 / (last - first))
+    crate::timeline::decode_rate(timeline)
 }
 
 /// The peak-KV comparison of two streams (`a` the reference, full context): over the tokens

@@ -63,7 +63,7 @@ pub struct AblateArgs {
     #[arg(long)]
     pub system: Option<String>,
     /// The result directory; running again with the same settings resumes it
-    #[arg(long, short, default_value = "ablation")]
+    #[arg(long = "output", short, alias = "out", default_value = "ablation")]
     pub out: PathBuf,
     /// Stop after this many new items (a long run in parts)
     #[arg(long, value_name = "N")]

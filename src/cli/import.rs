@@ -19,7 +19,7 @@ pub struct ImportArgs {
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Output: a .jsonl file for a single trace, otherwise a directory (default: current)
-    #[arg(short, long, value_name = "PATH")]
+    #[arg(short, long = "output", alias = "out", value_name = "PATH")]
     pub out: Option<PathBuf>,
     /// Source format: auto, segments, openmementos, raw-cot or tagged
     #[arg(long, default_value = "auto")]

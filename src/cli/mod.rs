@@ -88,3 +88,40 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(a) => eval::run(*a),
     }
 }
+
+#[cfg(test)]
+mod output_option_tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    /// Every command that writes a file or directory names it `-o/--output`; `--out` (the
+    /// older spelling) still works.
+    #[test]
+    fn every_command_that_writes_takes_dash_o_and_output() {
+        for args in [
+            vec!["memento", "import", "x.json", "-o", "a"],
+            vec!["memento", "import", "x.json", "--output", "a"],
+            vec!["memento", "import", "x.json", "--out", "a"],
+            vec!["memento", "ablate", "--builtin", "2", "-o", "a"],
+            vec!["memento", "ablate", "--builtin", "2", "--output", "a"],
+            vec!["memento", "synth", "-o", "a"],
+            vec!["memento", "synth", "--output", "a"],
+            vec!["memento", "train", "-o", "a"],
+            vec!["memento", "train", "--output", "a"],
+            vec!["memento", "train", "--out", "a"],
+            vec!["memento", "export", "t.jsonl", "-o", "a"],
+        ] {
+            let cli = Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            let out = match cli.command {
+                Some(Command::Import(a)) => a.out.unwrap(),
+                Some(Command::Ablate(a)) => a.out.clone(),
+                Some(Command::Synth(a)) => a.out,
+                Some(Command::Train(a)) => a.out,
+                Some(Command::Export(a)) => a.output.unwrap(),
+                _ => panic!("{args:?}"),
+            };
+            assert_eq!(out, std::path::PathBuf::from("a"), "{args:?}");
+        }
+    }
+}

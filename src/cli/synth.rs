@@ -15,7 +15,8 @@ pub struct SynthArgs {
     /// Output trace file
     #[arg(
         short,
-        long,
+        long = "output",
+        alias = "out",
         value_name = "PATH",
         default_value = "synthetic.trace.jsonl"
     )]

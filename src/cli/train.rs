@@ -16,7 +16,7 @@ use crate::train::{StageSpec, TrainPlan, train};
 pub struct TrainArgs {
     /// Output directory: the model (config.json, tokenizer.json, model.safetensors), train.json,
     /// train-log.jsonl, loss.svg/png and checkpoint/
-    #[arg(long, value_name = "DIR")]
+    #[arg(short, long = "output", alias = "out", value_name = "DIR")]
     pub out: PathBuf,
     /// Continue the training in --out from its last checkpoint (same settings)
     #[arg(long)]

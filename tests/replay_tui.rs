@@ -543,3 +543,24 @@ fn every_replay_screen_at_every_size_keeps_its_numbers_whole() {
         insta::assert_snapshot!(format!("pair_{w}x{h}"), s);
     }
 }
+
+/// The help explains the memento list's glyphs and the KV strip's marks, in full.
+#[test]
+fn the_help_explains_the_glyphs() {
+    let mut app = app();
+    app.apply(AppAction::Help);
+    // Scrolled to its end, the legend is the last thing in the help.
+    for _ in 0..20 {
+        app.apply(memento::tui::keys::HelpAction::Scroll(10));
+    }
+    let s = screen(draw(&app, 200, 60).backend().buffer());
+    for line in [
+        "✂ ",
+        "block evicted (its KV entries freed)",
+        "memento being written",
+        "▼",
+        "an eviction (KV strip and chart)",
+    ] {
+        assert!(s.contains(line), "{line} missing:\n{s}");
+    }
+}

@@ -187,6 +187,11 @@ impl KeyMap {
         rows
     }
 
+    /// Whether the screen has this layer at all.
+    pub fn has_layer(&self, id: LayerId) -> bool {
+        self.layers.iter().any(|l| l.id == id)
+    }
+
     /// The help's heading keys: what closes it.
     pub fn help_close_keys(&self) -> Vec<String> {
         self.keys_for(&Action::Help(HelpAction::Close))

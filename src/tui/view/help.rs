@@ -8,6 +8,19 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph};
 
 use crate::tui::chrome::Chrome;
+use crate::tui::keys::LayerId;
+
+/// What the stream views draw, for the help's legend.
+const GLYPHS: [(&str, &str); 8] = [
+    ("…", "memento list: block open, no memento yet"),
+    ("✎", "memento list: memento being written"),
+    ("●", "memento list: memento written"),
+    ("✂", "block evicted (its KV entries freed)"),
+    ("−N", "KV entries an eviction freed"),
+    ("▼", "an eviction (KV strip and chart)"),
+    ("┃", "the playhead"),
+    ("╳", "where two streams diverge"),
+];
 
 /// The widest a key column gets; longer key lists wrap onto the next row.
 const KEY_WIDTH: usize = 18;
@@ -21,9 +34,16 @@ pub fn draw(frame: &mut Frame, area: Rect, chrome: &Chrome) {
         .max()
         .unwrap_or(4)
         .min(KEY_WIDTH);
+    let glyphs = chrome.keys.has_layer(LayerId::Nav);
     let text_width = rows
         .iter()
         .map(|r| r.what.chars().count())
+        .chain(
+            GLYPHS
+                .iter()
+                .filter(|_| glyphs)
+                .map(|(_, w)| w.chars().count()),
+        )
         .max()
         .unwrap_or(10);
     let column_width = key_width + text_width + 3;
@@ -44,6 +64,16 @@ pub fn draw(frame: &mut Frame, area: Rect, chrome: &Chrome) {
         ]));
         for more in keys {
             lines.push(Line::from(Span::styled(format!(" {more}"), key_style)));
+        }
+    }
+    // Screens that show a stream also explain its glyphs.
+    if glyphs {
+        lines.push(Line::from(Span::styled("glyphs", theme.title_style())));
+        for (glyph, what) in GLYPHS {
+            lines.push(Line::from(vec![
+                Span::styled(format!(" {glyph:<key_width$} "), key_style),
+                Span::styled(what, Style::new().fg(theme.text)),
+            ]));
         }
     }
     let inner_height = area.height.saturating_sub(2).max(1) as usize;

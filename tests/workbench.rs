@@ -669,3 +669,40 @@ fn every_workbench_screen_at_every_size_keeps_its_numbers_whole() {
         insta::assert_snapshot!(format!("help_{w}x{h}"), s);
     }
 }
+
+/// The peak comparison counts both streams over the tokens both generated, and over each
+/// whole run: a stream that ran on is not charged for its extra length at equal length.
+#[test]
+fn the_peak_ratio_at_equal_length_stops_at_the_shorter_stream() {
+    use memento::tui::view::compare::PeakComparison;
+    let b = compare_finished();
+    let full = &b.wb.streams[0].app.as_ref().unwrap().timeline;
+    let memento = &b.wb.streams[1].app.as_ref().unwrap().timeline;
+    let same = PeakComparison::new(full, memento);
+    assert_eq!(same.equal_tokens, full.len().min(memento.len()));
+    assert_eq!(same.whole, (full.state().peak, memento.state().peak));
+    // Cut the memento stream short: at equal length the full stream's peak is taken only
+    // up to there, while the whole-run ratio keeps all of it.
+    let mut short = Timeline::new(memento.header.clone());
+    let recorded = std::fs::read_dir(b.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-memento.trace.jsonl"))
+        .unwrap();
+    let file = read_trace(&recorded).unwrap();
+    let mut tokens = 0;
+    for e in file.events {
+        if matches!(e, Event::Token(_)) {
+            tokens += 1;
+            if tokens > 30 {
+                break;
+            }
+        }
+        short.push(e).unwrap();
+    }
+    let cut = PeakComparison::new(full, &short);
+    assert_eq!(cut.equal_tokens, 30);
+    assert_eq!(cut.equal.0, full.state_at(30).peak);
+    assert!(cut.equal.0 < cut.whole.0, "{cut:?}");
+    assert!(cut.equal_ratio() > cut.whole_ratio(), "{cut:?}");
+}

@@ -81,8 +81,17 @@ impl Chart {
                 points: steps(s.live()),
             });
         }
-        // Recorded readings come one per step, like the simulated ones.
-        if !timeline.recorded_live().is_empty() {
+        // Recorded readings come one per step, like the simulated ones. When they equal a
+        // simulated series exactly, a second line would sit hidden under the first: the
+        // legend says so on that line instead.
+        let recorded = timeline.recorded_live();
+        let same = timeline
+            .series()
+            .iter()
+            .position(|s| !recorded.is_empty() && s.live() == recorded);
+        if let Some(i) = same {
+            lines[i].label.push_str(" = recorded");
+        } else if !recorded.is_empty() {
             lines.push(Line {
                 label: format!("recorded ({})", timeline.header.policy.label()),
                 colour: RECORDED,

@@ -20,6 +20,7 @@ pub mod structure;
 pub mod synth;
 pub mod task;
 pub mod textfile;
+pub mod threads;
 pub mod timeline;
 pub mod tokenize;
 pub mod trace;

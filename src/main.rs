@@ -6,6 +6,10 @@ fn main() -> ExitCode {
     // `--temperature -1` is a value (refused by its check with a reason), not an unknown flag.
     let matches = accept_negative_numbers(memento::cli::Cli::command()).get_matches();
     let cli = memento::cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // Before any kernel runs: candle sizes its thread pools once, from the environment.
+    if cli.threads.is_some() || cli.decodes() {
+        memento::threads::configure(cli.threads);
+    }
     match memento::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

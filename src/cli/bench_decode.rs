@@ -37,9 +37,6 @@ pub struct DecodeBench {
     /// ... each leaving this many memento tokens live after its eviction
     #[arg(long, default_value_t = 40)]
     pub memento: usize,
-    /// Threads for llama.cpp (ours uses every core, as does its thread pool)
-    #[arg(long)]
-    pub threads: Option<usize>,
     /// Python with llama-cpp-python for the peer run (default: $MEMENTO_PYTHON, else python3)
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,
@@ -81,9 +78,10 @@ pub fn run(b: DecodeBench) -> anyhow::Result<()> {
     // The peer, llama.cpp, reads GGUF: SmolLM2 unless another model is named.
     let path = b.model.path_or(NamedModel::Smollm2)?;
     let (model, tokenizer) = load_model(&path)?;
-    let threads = b
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // Both peers run with the same count: memento's (`--threads`, else the free cores).
+    let thread_choice = crate::threads::current();
+    let threads = thread_choice.count;
+    eprintln!("threads: {thread_choice}");
     let max_ctx = b.contexts.iter().copied().max().unwrap_or(0);
     if max_ctx + b.decode_tokens > model.config.context {
         return Err(anyhow!(

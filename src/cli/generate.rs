@@ -157,13 +157,14 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             .context("writing to standard output")?;
     }
     eprintln!(
-        "{} tokens ({} prompt) · prefill {:.1} tok/s · decode {:.1} tok/s · {} blocks · {} evictions · peak KV {} tokens · trace {}",
+        "{} tokens ({} prompt) · prefill {:.1} tok/s · decode {:.1} tok/s on {} · {} · {} · peak KV {} tokens · trace {}",
         summary.generated_tokens,
         summary.prompt_tokens,
         summary.prefill_tok_s,
         summary.decode_tok_s,
-        summary.blocks_closed,
-        summary.evictions,
+        crate::threads::current(),
+        crate::units::plural(summary.blocks_closed, "block"),
+        crate::units::plural(summary.evictions, "eviction"),
         summary.peak_live_tokens,
         trace_path.display()
     );

@@ -34,6 +34,16 @@ pub struct Cli {
     /// Without a command, the workbench opens (as `memento run`).
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// CPU threads for decoding (default: the physical cores other processes leave free;
+    /// see README, "Threads")
+    #[arg(
+        long,
+        global = true,
+        env = "MEMENTO_THREADS",
+        value_name = "N",
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096)
+    )]
+    pub threads: Option<usize>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -63,6 +73,24 @@ pub enum Command {
     Train(Box<train::TrainArgs>),
     /// A model on its own task: accuracy per KV mode, blocks, mementos and peak KV
     Eval(Box<eval::EvalArgs>),
+}
+
+impl Cli {
+    /// Whether the command runs the engine (and so needs its thread count chosen first).
+    pub fn decodes(&self) -> bool {
+        match &self.command {
+            None => true,
+            Some(c) => matches!(
+                c,
+                Command::Run(_)
+                    | Command::Generate(_)
+                    | Command::Ablate(_)
+                    | Command::Train(_)
+                    | Command::Eval(_)
+                    | Command::Bench(bench::BenchCommand::Decode(_) | bench::BenchCommand::Tui(_))
+            ),
+        }
+    }
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {

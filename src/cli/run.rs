@@ -146,6 +146,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut wb = Workbench::new(name, history, theme);
     wb.settings = settings;
     wb.exit_when_done = args.exit_when_done;
+    wb.threads = Some(crate::threads::current().to_string());
     wb.problems = task.map(|t| ProblemDraw::new(t, args.problem_seed));
     match &prompt {
         Some(p) => wb.editor.set_text(p),

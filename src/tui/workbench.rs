@@ -83,6 +83,9 @@ pub struct Workbench {
     pub exit_when_done: bool,
     /// Problems of the model's task, when it has one.
     pub problems: Option<ProblemDraw>,
+    /// The engine's CPU threads and why, e.g. `1 thread (auto: 2 cores, 1 busy)`, shown under
+    /// the settings (they are fixed for the process: `--threads`).
+    pub threads: Option<String>,
 }
 
 impl Workbench {
@@ -100,6 +103,7 @@ impl Workbench {
             compare: false,
             prompt: None,
             model,
+            threads: None,
             errors: Vec::new(),
             exit_when_done: false,
             problems: None,

@@ -365,6 +365,12 @@ fn settings(frame: &mut Frame, area: Rect, wb: &Workbench) {
             ),
         ]));
     }
+    if let Some(threads) = &wb.threads {
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {:<15}", "threads"), Style::new().fg(theme.dim)),
+            Span::styled(format!("  {threads}"), Style::new().fg(theme.dim)),
+        ]));
+    }
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(
         " ↑↓ field · ←→ change · enter done · for the next run",

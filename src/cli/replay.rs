@@ -8,20 +8,27 @@ use clap::Args;
 
 use super::args::ShapeArgs;
 use super::load::load_timeline;
-use crate::live::partner_of;
+use crate::ablate::results::{CONFIG, ITEMS, is_result_dir};
+use crate::live::{list_sessions, newest_session, partner_of, sessions_dir};
 use crate::tui::app::App;
 use crate::tui::pair::PairApp;
+use crate::tui::picker::Picker;
 use crate::tui::replay::Replay;
-use crate::tui::screens::{PairScreen, ReplayScreen};
+use crate::tui::screens::{PairScreen, PickerScreen, ReplayScreen};
 use crate::tui::theme::Theme;
 use crate::tui::{RunOptions, run_screen};
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
-    /// Trace file (or an importable source, counted with the estimate), or an ablation
-    /// result directory
+    /// Trace file (or an importable source, counted with the estimate), an ablation result
+    /// directory, or a directory of recorded runs to pick from (default: the sessions
+    /// directory, where `memento run` records every run)
     #[arg(value_name = "FILE")]
-    pub file: PathBuf,
+    pub file: Option<PathBuf>,
+    /// Open the newest recorded run (of FILE when it is a directory, else of the sessions
+    /// directory)
+    #[arg(long)]
+    pub last: bool,
     /// A second trace to show side by side (default: the other half of a compare pair
     /// recorded by the workbench, when FILE is one)
     #[arg(value_name = "OTHER")]
@@ -44,30 +51,84 @@ pub struct ReplayArgs {
 }
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
-    // A directory is an ablation run's results.
-    if args.file.is_dir() {
-        if let Some(other) = &args.other {
-            bail!(
-                "{}: a result directory opens alone (not beside {})",
-                args.file.display(),
-                other.display()
-            );
+    let file = match args.file.clone() {
+        Some(f) if !f.is_dir() => {
+            if args.last {
+                bail!(
+                    "--last opens the newest run of a directory, not a file ({})",
+                    f.display()
+                );
+            }
+            f
         }
-        return super::ablate::view(&args.file, &args.theme);
+        dir => {
+            if let Some(other) = &args.other {
+                bail!(
+                    "{}: a directory opens alone (not beside {})",
+                    dir.map_or_else(
+                        || "the sessions directory".into(),
+                        |d| d.display().to_string()
+                    ),
+                    other.display()
+                );
+            }
+            // A result directory, or one begun as one (its loader says what is missing).
+            if let Some(d) = &dir
+                && (is_result_dir(d) || d.join(CONFIG).exists() || d.join(ITEMS).exists())
+            {
+                return super::ablate::view(d, &args.theme);
+            }
+            let dir = match dir {
+                Some(d) => d,
+                None => sessions_dir()?,
+            };
+            if !args.last {
+                return pick(&dir, &args.theme);
+            }
+            newest_session(&dir)?.path().to_path_buf()
+        }
+    };
+    open(args, file)
+}
+
+/// The session picker over `dir`.
+fn pick(dir: &std::path::Path, theme: &str) -> anyhow::Result<()> {
+    let theme = Theme::load(theme)?;
+    if !dir.is_dir() {
+        bail!(
+            "{}: no recorded runs yet (`memento run` records each run there)",
+            dir.display()
+        );
     }
+    let sessions = list_sessions(dir)?;
+    if sessions.is_empty() {
+        bail!(
+            "{}: no recorded runs yet (`memento run` records each run there)",
+            dir.display()
+        );
+    }
+    if !std::io::stdout().is_terminal() {
+        bail!("replay needs a terminal; for scripts use `memento stats` instead");
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut screen = PickerScreen::new(Picker::new(dir.to_path_buf(), sessions, theme));
+    run_screen(&mut screen, tx, rx, RunOptions::default())
+}
+
+fn open(args: ReplayArgs, file: PathBuf) -> anyhow::Result<()> {
     // Everything that can fail on bad input fails before the terminal changes mode.
     let theme = Theme::load(&args.theme)?;
     let shape = args.shape.resolve("qwen3-8b")?;
     let other = match (&args.other, args.single) {
         (Some(o), _) => Some(o.clone()),
-        (None, false) => partner_of(&args.file),
+        (None, false) => partner_of(&file),
         (None, true) => None,
     };
     // A pair shows full context on the left, as the workbench does.
     let files: Vec<PathBuf> = match other {
-        Some(o) if o.to_string_lossy().contains("-compare-full.") => vec![o, args.file.clone()],
-        Some(o) => vec![args.file.clone(), o],
-        None => vec![args.file.clone()],
+        Some(o) if o.to_string_lossy().contains("-compare-full.") => vec![o, file.clone()],
+        Some(o) => vec![file.clone(), o],
+        None => vec![file.clone()],
     };
     let mut apps = Vec::new();
     for file in &files {

@@ -8,6 +8,7 @@ pub mod editor;
 pub mod history;
 pub mod keys;
 pub mod pair;
+pub mod picker;
 pub mod replay;
 mod runner;
 pub mod screens;

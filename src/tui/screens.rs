@@ -14,13 +14,14 @@ use super::ablation::AblationApp;
 use super::app::App;
 use super::chrome::{Effect, Keyed};
 use super::pair::PairApp;
+use super::picker::Picker;
 use super::replay::Replay;
 use super::runner::Screen;
 use super::view::ablation::AblationCache;
 use super::view::workbench::WorkbenchCache;
 use super::view::{self, ViewCache};
 use super::workbench::Workbench;
-use crate::live::{LiveMsg, Worker};
+use crate::live::{LiveMsg, Worker, partner_of};
 use crate::timeline::Timeline;
 
 /// Export `timeline` beside its trace; a line saying where it went (or what failed).
@@ -213,17 +214,88 @@ impl Screen for WorkbenchScreen {
     }
 }
 
-/// A trace opened from the ablation view, replayed until quit.
+/// A trace opened over another screen (the ablation view, the session picker), replayed until
+/// quit.
 struct OpenTrace {
     replay: Replay,
     source: PathBuf,
     cache: ViewCache,
 }
 
+impl OpenTrace {
+    /// Read the trace at `path`; what failed, in words, when it cannot be read.
+    fn read(path: PathBuf, theme: &crate::tui::theme::Theme) -> Result<OpenTrace, String> {
+        let timeline = read_timeline(&path)?;
+        Ok(OpenTrace {
+            replay: Replay::new(App::new(timeline, file_title(&path)), theme.clone()),
+            source: path,
+            cache: ViewCache::default(),
+        })
+    }
+}
+
+fn file_title(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().to_string(),
+    )
+}
+
+fn read_timeline(path: &Path) -> Result<Timeline, String> {
+    Timeline::read(path)
+        .map(|(timeline, _)| timeline)
+        .map_err(|e| format!("cannot open {}: {e:#}", path.display()))
+}
+
+impl Screen for OpenTrace {
+    fn draw(&mut self, frame: &mut Frame) {
+        view::draw(frame, &self.replay, &mut self.cache);
+        self.cache.settle(&mut self.replay.app);
+    }
+
+    fn input(&mut self, event: Event) -> bool {
+        let source = self.source.clone();
+        replay_input(&mut self.replay, event, |r| {
+            export_beside(&r.app.timeline, Some(&source))
+        })
+    }
+
+    fn tick(&mut self, dt: Duration) -> bool {
+        let app = &mut self.replay.app;
+        let before = (app.cursor, app.playing);
+        app.tick(dt);
+        before != (app.cursor, app.playing)
+    }
+
+    fn animating(&self) -> bool {
+        self.replay.app.playing
+    }
+}
+
+fn is_ctrl_c(event: &Event) -> bool {
+    matches!(event, Event::Key(key) if key.code == crossterm::event::KeyCode::Char('c')
+        && key.modifiers.contains(crossterm::event::KeyModifiers::CONTROL))
+}
+
+/// A screen opened over another: its quit keys come back, Ctrl-C quits everything. True to
+/// quit the screen under it too.
+fn input_over(opened: &mut Option<Box<dyn Screen>>, event: Event) -> bool {
+    let Some(screen) = opened else {
+        return false;
+    };
+    if is_ctrl_c(&event) {
+        return true;
+    }
+    if screen.input(event) {
+        *opened = None;
+    }
+    false
+}
+
 pub struct AblationScreen {
     pub app: AblationApp,
     cache: AblationCache,
-    trace: Option<OpenTrace>,
+    trace: Option<Box<dyn Screen>>,
 }
 
 impl AblationScreen {
@@ -241,21 +313,12 @@ impl AblationScreen {
     }
 
     fn open(&mut self, path: PathBuf) {
-        let loaded = Timeline::read(&path).map(|(timeline, _)| timeline);
-        match loaded {
-            Ok(timeline) => {
-                let title = path.file_name().map_or_else(
-                    || path.display().to_string(),
-                    |n| n.to_string_lossy().to_string(),
-                );
-                self.trace = Some(OpenTrace {
-                    replay: Replay::new(App::new(timeline, title), self.app.chrome.theme.clone()),
-                    source: path,
-                    cache: ViewCache::default(),
-                });
+        match OpenTrace::read(path, &self.app.chrome.theme) {
+            Ok(trace) => {
+                self.trace = Some(Box::new(trace));
                 self.app.chrome.notice = None;
             }
-            Err(e) => self.app.chrome.notice = Some(format!("cannot open the trace: {e:#}")),
+            Err(e) => self.app.chrome.notice = Some(e),
         }
     }
 }
@@ -263,10 +326,7 @@ impl AblationScreen {
 impl Screen for AblationScreen {
     fn draw(&mut self, frame: &mut Frame) {
         match &mut self.trace {
-            Some(t) => {
-                view::draw(frame, &t.replay, &mut t.cache);
-                t.cache.settle(&mut t.replay.app);
-            }
+            Some(t) => t.draw(frame),
             None => {
                 view::ablation::draw(frame, &self.app, &mut self.cache);
                 self.cache.settle(&mut self.app);
@@ -275,26 +335,12 @@ impl Screen for AblationScreen {
     }
 
     fn input(&mut self, event: Event) -> bool {
+        if self.trace.is_some() {
+            return input_over(&mut self.trace, event);
+        }
         let Event::Key(key) = event else {
             return false;
         };
-        if let Some(t) = &mut self.trace {
-            // Ctrl-C quits everything; the trace's own quit keys come back here.
-            let ctrl_c = key.code == crossterm::event::KeyCode::Char('c')
-                && key
-                    .modifiers
-                    .contains(crossterm::event::KeyModifiers::CONTROL);
-            if ctrl_c {
-                return true;
-            }
-            let source = t.source.clone();
-            if replay_input(&mut t.replay, Event::Key(key), |r| {
-                export_beside(&r.app.timeline, Some(&source))
-            }) {
-                self.trace = None;
-            }
-            return false;
-        }
         for effect in self.app.key(&key) {
             match effect {
                 Effect::Quit => return true,
@@ -306,16 +352,99 @@ impl Screen for AblationScreen {
     }
 
     fn tick(&mut self, dt: Duration) -> bool {
-        let Some(t) = &mut self.trace else {
-            return false;
-        };
-        let app = &mut t.replay.app;
-        let before = (app.cursor, app.playing);
-        app.tick(dt);
-        before != (app.cursor, app.playing)
+        self.trace.as_mut().is_some_and(|t| t.tick(dt))
     }
 
     fn animating(&self) -> bool {
-        self.trace.as_ref().is_some_and(|t| t.replay.app.playing)
+        self.trace.as_ref().is_some_and(|t| t.animating())
+    }
+}
+
+/// The session picker; a run opens over it (a compare run as its pair) and `q` comes back.
+pub struct PickerScreen {
+    pub picker: Picker,
+    open: Option<Box<dyn Screen>>,
+}
+
+impl PickerScreen {
+    pub fn new(picker: Picker) -> Self {
+        PickerScreen { picker, open: None }
+    }
+
+    /// True while a run is open over the list.
+    pub fn replaying(&self) -> bool {
+        self.open.is_some()
+    }
+
+    fn open(&mut self, path: PathBuf) {
+        let theme = self.picker.chrome.theme.clone();
+        let opened: Result<Box<dyn Screen>, String> = match partner_of(&path) {
+            Some(partner) => {
+                // Full context on the left, as the workbench shows it.
+                let mut sources = [path, partner];
+                if sources[1].to_string_lossy().contains("-compare-full.") {
+                    sources.swap(0, 1);
+                }
+                let read = |p: &PathBuf| {
+                    read_timeline(p).map(|t| {
+                        let mut app = App::new(t, file_title(p));
+                        app.cursor = app.len();
+                        app
+                    })
+                };
+                read(&sources[0]).and_then(|a| {
+                    let b = read(&sources[1])?;
+                    Ok(
+                        Box::new(PairScreen::new(PairApp::new([a, b], theme), sources))
+                            as Box<dyn Screen>,
+                    )
+                })
+            }
+            None => OpenTrace::read(path, &theme).map(|mut t| {
+                t.replay.app.cursor = t.replay.app.len();
+                Box::new(t) as Box<dyn Screen>
+            }),
+        };
+        match opened {
+            Ok(screen) => {
+                self.open = Some(screen);
+                self.picker.chrome.notice = None;
+            }
+            Err(e) => self.picker.chrome.notice = Some(e),
+        }
+    }
+}
+
+impl Screen for PickerScreen {
+    fn draw(&mut self, frame: &mut Frame) {
+        match &mut self.open {
+            Some(screen) => screen.draw(frame),
+            None => view::picker::draw(frame, &mut self.picker),
+        }
+    }
+
+    fn input(&mut self, event: Event) -> bool {
+        if self.open.is_some() {
+            return input_over(&mut self.open, event);
+        }
+        let Event::Key(key) = event else {
+            return false;
+        };
+        for effect in self.picker.key(&key) {
+            match effect {
+                Effect::Quit => return true,
+                Effect::OpenTrace(path) => self.open(path),
+                Effect::Export | Effect::Send(_) => {}
+            }
+        }
+        false
+    }
+
+    fn tick(&mut self, dt: Duration) -> bool {
+        self.open.as_mut().is_some_and(|s| s.tick(dt))
+    }
+
+    fn animating(&self) -> bool {
+        self.open.as_ref().is_some_and(|s| s.animating())
     }
 }

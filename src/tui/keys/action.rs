@@ -97,6 +97,19 @@ pub enum TabAction {
     OpenTrace,
 }
 
+/// The session picker's list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PickAction {
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    First,
+    Last,
+    /// Replay the selected run (a compare run as its pair).
+    Open,
+}
+
 /// The help overlay, while it is open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HelpAction {
@@ -115,6 +128,7 @@ pub enum Action {
     Edit(EditorAction),
     Settings(SettingsAction),
     Tab(TabAction),
+    Pick(PickAction),
     Help(HelpAction),
 }
 
@@ -129,7 +143,7 @@ macro_rules! into_action {
 }
 into_action!(AppAction => App, PlayAction => Play, NavAction => Nav, InspectAction => Inspect,
     DecodeAction => Decode, EditorAction => Edit, SettingsAction => Settings, TabAction => Tab,
-    HelpAction => Help);
+    HelpAction => Help, PickAction => Pick);
 
 impl Action {
     /// What the help says the action does.
@@ -228,6 +242,15 @@ impl Action {
                 TabAction::NextLayer => "next layer (channel)",
                 TabAction::OpenTrace => "open the item's trace (q returns)",
             },
+            A::Pick(a) => match a {
+                PickAction::Up => "newer run",
+                PickAction::Down => "older run",
+                PickAction::PageUp => "a page up",
+                PickAction::PageDown => "a page down",
+                PickAction::First => "the newest run",
+                PickAction::Last => "the oldest run",
+                PickAction::Open => "replay the run (q comes back here)",
+            },
             A::Help(HelpAction::Close) => "close the help",
             A::Help(HelpAction::Scroll(_)) => "scroll the help",
         };
@@ -266,6 +289,8 @@ impl Action {
             A::Tab(TabAction::Next) => "tabs",
             A::Tab(TabAction::Down) => "select",
             A::Tab(TabAction::OpenTrace) => "trace",
+            A::Pick(PickAction::Down) => "select",
+            A::Pick(PickAction::Open) => "replay",
             A::Help(HelpAction::Close) => "close",
             A::Help(HelpAction::Scroll(_)) => "scroll",
             other => return other.description(),

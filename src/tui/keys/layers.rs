@@ -164,6 +164,14 @@ fn app(back: bool) -> Layer {
     )
 }
 
+/// The app's keys on a screen with nothing to export (esc quits it).
+fn app_without_export() -> Layer {
+    let mut app = app(true);
+    app.bindings
+        .retain(|(_, a)| *a != Action::App(AppAction::Export));
+    app
+}
+
 fn decode() -> Layer {
     use DecodeAction::*;
     layer(
@@ -295,6 +303,29 @@ fn tabs() -> Layer {
     )
 }
 
+fn picker() -> Layer {
+    use KeyCode as C;
+    use PickAction::*;
+    layer(
+        LayerId::Picker,
+        "sessions",
+        bind(&vertical(Up, Down))
+            .into_iter()
+            .chain(bind(&pages(PageUp, PageDown)))
+            .chain(bind(&[
+                (K::plain(C::Home), First),
+                (K::ch('g'), First),
+                (K::plain(C::End), Last),
+                (K::ch('G'), Last),
+                (K::plain(C::Enter), Open),
+                (K::ch('l'), Open),
+                (K::plain(C::Right), Open),
+            ]))
+            .collect(),
+        vec![Down.into(), Open.into()],
+    )
+}
+
 impl KeyMap {
     /// A replayed trace or pair: playback, moving and viewing, and the app's keys.
     pub fn replay() -> KeyMap {
@@ -329,12 +360,15 @@ impl KeyMap {
 
     /// The ablation view: tabs, rows, the channel's layers, and opening an item's trace.
     pub fn ablation() -> KeyMap {
-        let mut app = app(true);
-        // Nothing to close there but the app itself.
-        app.bindings
-            .retain(|(_, a)| *a != Action::App(AppAction::Export));
         KeyMap {
-            layers: vec![help(), tabs(), app],
+            layers: vec![help(), tabs(), app_without_export()],
+        }
+    }
+
+    /// The session picker: the recorded runs, newest first, and replaying one.
+    pub fn picker() -> KeyMap {
+        KeyMap {
+            layers: vec![help(), picker(), app_without_export()],
         }
     }
 }

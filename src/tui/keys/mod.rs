@@ -13,7 +13,7 @@ mod layers;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 pub use action::{
-    Action, AppAction, DecodeAction, HelpAction, InspectAction, NavAction, PlayAction,
+    Action, AppAction, DecodeAction, HelpAction, InspectAction, NavAction, PickAction, PlayAction,
     SettingsAction, TabAction,
 };
 pub use binding::KeyBinding;
@@ -31,6 +31,7 @@ pub enum LayerId {
     Playback,
     Nav,
     Tabs,
+    Picker,
     App,
 }
 

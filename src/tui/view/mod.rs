@@ -8,6 +8,7 @@ pub mod highlight;
 mod inspect;
 mod kv;
 mod mementos;
+pub mod picker;
 mod reasoning;
 mod status;
 pub mod workbench;

@@ -8,10 +8,10 @@ use std::path::Path;
 
 use super::channel::ChannelRow;
 use super::metrics::{Aggregate, PositionRow};
-use super::report::{by_block, mean_distances, wilson};
 use super::results::{
     ANSWERS, AnswerRow, CHANNEL, POSITIONS, ResultsError, config_arms, read_config, read_rows,
 };
+use super::tables::{by_block, mean_distances, wilson};
 
 /// One arm's free-running answers that have a reference answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,6 +207,48 @@ impl Figures {
         let arms = config_arms(&read_config(dir));
         Ok(Figures::of(&arms, &positions, &channel, &answers))
     }
+}
+
+/// One arm over a set of positions and free-running answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArmFigures {
+    pub arm: String,
+    pub all: Aggregate,
+    /// Answers that match the reference, of the `judged` ones (those with a reference).
+    pub right: u64,
+    pub judged: u64,
+}
+
+impl ArmFigures {
+    /// The share of judged answers that are right; `None` with none judged.
+    pub fn accuracy(&self) -> Option<f64> {
+        (self.judged > 0).then(|| self.right as f64 / self.judged as f64)
+    }
+
+    /// The accuracy's 95% Wilson interval.
+    pub fn interval(&self) -> (f64, f64) {
+        wilson(self.right, self.judged)
+    }
+}
+
+/// Each arm's means over `positions` and its accuracy over `answers`, in the order of `arms`.
+pub fn per_arm(
+    arms: &[String],
+    positions: &[PositionRow],
+    answers: &[AnswerRow],
+) -> Vec<ArmFigures> {
+    arms.iter()
+        .map(|arm| {
+            let all = Aggregate::of(positions.iter().filter(|r| &r.arm == arm));
+            let judged = Accuracy::of(answers, arm);
+            ArmFigures {
+                arm: arm.clone(),
+                all,
+                right: judged.correct,
+                judged: judged.answered,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

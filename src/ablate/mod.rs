@@ -18,6 +18,7 @@ pub mod report;
 pub mod results;
 pub mod stream;
 pub mod summary;
+pub mod tables;
 
 pub use arms::Arm;
 pub use lab::{Lab, LabConfig, LabError};

@@ -5,9 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+use super::figures::{ArmFigures, per_arm};
 use super::metrics::{Aggregate, PositionRow};
-use super::report::{self, ArmFigures, Distances};
 use super::results::{AnswerRow, ItemResult, ProbeRow, Results, Settings};
+use super::tables::{self, Distances};
 
 /// The items a figure covers: all of them, or one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,15 +39,15 @@ pub struct ChannelGrid {
 
 impl ChannelGrid {
     fn of<'a>(rows: impl IntoIterator<Item = &'a super::channel::ChannelRow> + Clone) -> Self {
-        let cells = report::mean_distances(rows.clone(), |c| (c.block, c.layer));
-        let per_layer = report::mean_distances(rows.clone(), |c| c.layer);
+        let cells = tables::mean_distances(rows.clone(), |c| (c.block, c.layer));
+        let per_layer = tables::mean_distances(rows.clone(), |c| c.layer);
         let blocks: BTreeSet<u32> = cells.keys().map(|k| k.0).collect();
         ChannelGrid {
             blocks: blocks.into_iter().collect(),
             layers: per_layer.keys().copied().collect(),
             cells,
             per_layer,
-            mementos: report::mementos(rows),
+            mementos: tables::mementos(rows),
         }
     }
 
@@ -121,7 +122,7 @@ impl Summary {
             by_item.entry(r.item.as_str()).or_default().push(r);
         }
         let block_table = |rows: &[&PositionRow]| {
-            let table = report::by_block(arms, rows.iter().copied());
+            let table = tables::by_block(arms, rows.iter().copied());
             BlockTable {
                 blocks: table.keys().copied().collect(),
                 means: table.into_values().collect(),
@@ -204,8 +205,8 @@ impl Summary {
             tokens: results.items.iter().map(|i| i.tokens).sum(),
             blocks: results.items.iter().map(|i| i.blocks).sum(),
             mementos: results.items.iter().map(|i| i.mementos).sum(),
-            arms: report::per_arm(arms, &results.positions, &results.answers),
-            spans: report::by_span(arms, &results.positions),
+            arms: per_arm(arms, &results.positions, &results.answers),
+            spans: tables::by_span(arms, &results.positions),
             items,
             block_tables,
             channel_grids,

@@ -9,7 +9,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 
 use super::args::ModelArgs;
-use crate::ablate::report::wilson;
+use crate::ablate::tables::wilson;
 use crate::kv::KvPolicy;
 use crate::task::eval::{Outcome, evaluate};
 use crate::task::{Split, Task};

@@ -244,7 +244,7 @@ fn file_title(path: &Path) -> String {
 fn read_timeline(path: &Path) -> Result<Timeline, String> {
     Timeline::read(path)
         .map(|(timeline, _)| timeline)
-        .map_err(|e| format!("cannot open {}: {e:#}", path.display()))
+        .map_err(|e| format!("cannot open the trace {}: {e:#}", path.display()))
 }
 
 impl Screen for OpenTrace {

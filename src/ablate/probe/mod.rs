@@ -18,7 +18,7 @@ use crate::model::{Model, ModelError, ModelTokenizer};
 use crate::task::Task;
 use crate::trace::NullSink;
 
-use super::report::wilson;
+use super::tables::wilson;
 use features::pooled_kv;
 use linear::{Dataset, evaluate};
 use passcode::{ROLES, Sample, SampleContext};

@@ -12,8 +12,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph};
 
 use super::{panel, scale};
-use crate::ablate::report::Distances;
 use crate::ablate::summary::ChannelGrid;
+use crate::ablate::tables::Distances;
 use crate::tui::ablation::AblationApp;
 use crate::tui::theme::Theme;
 

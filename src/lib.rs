@@ -15,6 +15,7 @@ pub mod kv;
 pub mod live;
 pub mod model;
 pub mod organism;
+pub mod palette;
 pub mod stats;
 pub mod structure;
 pub mod synth;

@@ -106,23 +106,14 @@ fn emit<P: Picture>(
     draw::png(picture, &png_path, width, height).with_context(|| png_path.display().to_string())
 }
 
-/// An arm's colour, the same in every chart: the KV chart's for full context and memento
-/// mode, then a fixed palette (`index` is the arm's place in the run).
+/// An arm's colour, the same in every chart and in the TUI: the shared palette's, by the
+/// arm's policy name, else by `index`, its place in the run ([`crate::palette`]).
 fn arm_colour(arm: &str, index: usize) -> RGBColor {
-    const OTHERS: [RGBColor; 6] = [
-        RGBColor(148, 103, 189),
-        RGBColor(140, 86, 75),
-        RGBColor(227, 119, 194),
-        RGBColor(188, 189, 34),
-        RGBColor(23, 190, 207),
-        RGBColor(127, 127, 127),
-    ];
-    match arm {
-        "full" => RGBColor(31, 119, 180),
-        "memento" => RGBColor(44, 160, 44),
-        "restart" => RGBColor(255, 127, 14),
-        _ => OTHERS[index % OTHERS.len()],
-    }
+    rgb(crate::palette::Series::of(arm, index).rgb())
+}
+
+fn rgb(c: crate::palette::Rgb) -> RGBColor {
+    RGBColor(c.0, c.1, c.2)
 }
 
 /// Integer ticks in `first..=last`, multiples of 1, 2, 5, 10, 20, … so that at most `most`

@@ -11,14 +11,19 @@ use plotters::prelude::*;
 use super::draw::{
     Entry, Mark, Picture, bare_axes, canvas, legend, mesh_style, plot_builder, thick_path,
 };
+use crate::palette;
 use crate::timeline::Timeline;
 use crate::units::count;
 
-const FULL: RGBColor = RGBColor(31, 119, 180);
-const MEMENTO: RGBColor = RGBColor(44, 160, 44);
-const OWN: RGBColor = RGBColor(148, 103, 189);
-const RECORDED: RGBColor = RGBColor(255, 127, 14);
-const EVICTION: RGBColor = RGBColor(214, 39, 40);
+// The shared palette's colours (crate::palette), so a series looks the same here as in the TUI.
+const fn rgb(c: palette::Rgb) -> RGBColor {
+    RGBColor(c.0, c.1, c.2)
+}
+const FULL: RGBColor = rgb(palette::FULL);
+const MEMENTO: RGBColor = rgb(palette::MEMENTO);
+const OWN: RGBColor = rgb(palette::POLICY);
+const RECORDED: RGBColor = rgb(palette::RECORDED);
+const EVICTION: RGBColor = rgb(palette::EVICTION);
 
 /// The chart as SVG text. It holds one `<polyline>` per series; its text is left to the
 /// viewer's sans-serif font, so no font file is needed.

@@ -7,6 +7,8 @@ use std::str::FromStr;
 use ratatui::style::{Color, Modifier, Style};
 use serde::Deserialize;
 
+use crate::palette::{Rgb, Series};
+
 const DARK: &str = include_str!("../../themes/dark.toml");
 const LIGHT: &str = include_str!("../../themes/light.toml");
 
@@ -67,10 +69,23 @@ impl Theme {
     /// The one colour a KV policy is drawn in, everywhere (columns, charts, summaries): by
     /// name, never by position, so a stream keeps its colour whichever side it is on.
     pub fn policy_colour(&self, label: &str) -> Color {
-        match label {
-            "full" => self.series_full,
-            l if l.starts_with("memento") => self.series_memento,
+        match Series::of(label, 0) {
+            Series::Full => self.series_full,
+            Series::Memento => self.series_memento,
             _ => self.series_policy,
+        }
+    }
+
+    /// A series' colour (a policy's label or an ablation arm's name, `index` its place in the
+    /// run): the theme's for full context, memento mode and other policies, else the shared
+    /// palette's ([`crate::palette`]).
+    pub fn series_colour(&self, label: &str, index: usize) -> Color {
+        match Series::of(label, index) {
+            Series::Other(_) => {
+                let Rgb(r, g, b) = Series::of(label, index).rgb();
+                Color::Rgb(r, g, b)
+            }
+            _ => self.policy_colour(label),
         }
     }
 

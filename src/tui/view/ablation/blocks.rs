@@ -46,7 +46,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AblationApp) {
 
     let mut legend = Vec::new();
     for (i, arm) in arms.iter().enumerate() {
-        legend.push(Span::styled("■ ", Style::new().fg(arm_color(theme, i))));
+        legend.push(Span::styled(
+            "■ ",
+            Style::new().fg(arm_color(theme, arm, i)),
+        ));
         legend.push(Span::styled(
             format!("{arm}  "),
             Style::new().fg(theme.text),
@@ -77,7 +80,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AblationApp) {
             .iter()
             .enumerate()
             .map(|(i, agg)| {
-                let color = arm_color(theme, i);
+                let color = arm_color(theme, &arms[i], i);
                 Bar::default()
                     .value((agg.mean_kl * SCALE).round() as u64)
                     .text_value(if bar_width >= 6 {
@@ -119,7 +122,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AblationApp) {
     let header = Row::new(
         std::iter::once(Cell::from("")).chain(arms.iter().enumerate().map(|(i, a)| {
             Cell::from(Line::from(a.clone()).alignment(ratatui::layout::Alignment::Right))
-                .style(Style::new().fg(arm_color(theme, i)))
+                .style(Style::new().fg(arm_color(theme, a, i)))
         })),
     )
     .style(Style::new().add_modifier(Modifier::BOLD));

@@ -90,7 +90,7 @@ fn list(frame: &mut Frame, area: Rect, app: &AblationApp) {
     header.extend(s.arm_names().iter().enumerate().map(|(i, a)| {
         num(
             clip(a, arm_width as usize),
-            Style::new().fg(arm_color(theme, i)),
+            Style::new().fg(arm_color(theme, a, i)),
         )
     }));
     let table = Table::new(rows, widths)
@@ -214,7 +214,7 @@ fn spark_rows(frame: &mut Frame, area: Rect, app: &AblationApp, item: &ItemView)
         if i as u16 >= area.height {
             break;
         }
-        let color = arm_color(theme, i);
+        let color = arm_color(theme, arm, i);
         let row = Rect::new(area.x, area.y + i as u16, area.width, 1);
         let [name_area, spark_area, value_area, answers_area] = Layout::horizontal([
             Constraint::Length(label),
@@ -271,7 +271,7 @@ fn span_table(frame: &mut Frame, area: Rect, app: &AblationApp, item: &ItemView)
         .enumerate()
         .map(|(i, (name, arm))| {
             let mut cells =
-                vec![Cell::from(name.clone()).style(Style::new().fg(arm_color(theme, i)))];
+                vec![Cell::from(name.clone()).style(Style::new().fg(arm_color(theme, name, i)))];
             match arm {
                 Some(a) => cells.extend([
                     agg(&a.all),

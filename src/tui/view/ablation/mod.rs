@@ -132,17 +132,10 @@ fn where_am_i(app: &AblationApp) -> String {
     }
 }
 
-/// Arms in a fixed order of theme colours (the full arm, the reference, first).
-pub fn arm_color(theme: &Theme, index: usize) -> Color {
-    let colors = [
-        theme.series_full,
-        theme.series_memento,
-        theme.series_policy,
-        theme.answer,
-        theme.tag,
-        theme.block,
-    ];
-    colors[index % colors.len()]
+/// An arm's colour: the theme's for a policy's name (full, memento, restart, keep-N), else
+/// the shared palette's by its place, as the exported plots colour it.
+pub fn arm_color(theme: &Theme, arm: &str, index: usize) -> Color {
+    theme.series_colour(arm, index)
 }
 
 /// `n thing` or `n things`.

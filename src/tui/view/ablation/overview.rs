@@ -148,7 +148,7 @@ fn arm_table(frame: &mut Frame, area: Rect, app: &AblationApp) {
             None => ("—".into(), "—".into()),
         };
         Row::new(vec![
-            Cell::from(f.arm.clone()).style(Style::new().fg(arm_color(theme, i))),
+            Cell::from(f.arm.clone()).style(Style::new().fg(arm_color(theme, &f.arm, i))),
             num(f.all.positions.to_string(), text),
             num(kl(f.all.mean_kl), text),
             num(percent(f.all.top1_agreement), text),
@@ -202,7 +202,7 @@ fn span_table(frame: &mut Frame, area: Rect, app: &AblationApp) {
         .enumerate()
         .map(|(i, (f, spans))| {
             let mut cells =
-                vec![Cell::from(f.arm.clone()).style(Style::new().fg(arm_color(theme, i)))];
+                vec![Cell::from(f.arm.clone()).style(Style::new().fg(arm_color(theme, &f.arm, i)))];
             for agg in spans {
                 cells.push(if agg.positions == 0 {
                     num("—".into(), dim)

@@ -84,8 +84,11 @@ fn table(frame: &mut Frame, area: Rect, app: &AblationApp, series: &[ProbeSeries
             })
             .collect();
         Row::new(vec![
-            Cell::from(s.arm.clone())
-                .style(Style::new().fg(arm_color(theme, arm_index(app, &s.arm)))),
+            Cell::from(s.arm.clone()).style(Style::new().fg(arm_color(
+                theme,
+                &s.arm,
+                arm_index(app, &s.arm),
+            ))),
             Cell::from(s.memento.to_string()).style(text),
             Cell::from(s.role.clone()).style(text),
             Cell::from(Line::from(strip)),
@@ -132,7 +135,7 @@ fn table(frame: &mut Frame, area: Rect, app: &AblationApp, series: &[ProbeSeries
 
 fn chart(frame: &mut Frame, area: Rect, app: &AblationApp, s: &ProbeSeries) {
     let theme = &app.chrome.theme;
-    let color = arm_color(theme, arm_index(app, &s.arm));
+    let color = arm_color(theme, &s.arm, arm_index(app, &s.arm));
     let points = |f: fn(&ProbeRow) -> f64| -> Vec<(f64, f64)> {
         s.layers.iter().map(|r| (r.layer as f64, f(r))).collect()
     };

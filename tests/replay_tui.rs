@@ -564,3 +564,55 @@ fn the_help_explains_the_glyphs() {
         assert!(s.contains(line), "{line} missing:\n{s}");
     }
 }
+
+/// At 80×24 the compare panels have no room for the KV chart: the strip carries its shape,
+/// the live entries per step as bar heights, with every eviction (▼) and a drop after it.
+#[test]
+fn at_80x24_the_compare_kv_strip_shows_occupancy_and_its_drops() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-traces");
+    let open = |name: &str| {
+        let timeline = Timeline::from_file(read_trace(&dir.join(name)).unwrap()).unwrap();
+        App::new(timeline, name.into())
+    };
+    let mut pair = memento::tui::pair::PairApp::new(
+        [
+            open("smollm2-full.trace.jsonl"),
+            open("smollm2-memento.trace.jsonl"),
+        ],
+        Theme::dark(),
+    );
+    pair.apply(NavAction::End);
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    let mut caches = Vec::new();
+    terminal
+        .draw(|f| view::compare::draw_pair(f, &pair, &mut caches))
+        .unwrap();
+    let s = screen(terminal.backend().buffer());
+    let strip = s
+        .lines()
+        .find(|l| l.contains('▁') || l.contains('█') && l.contains('┃'))
+        .unwrap_or_else(|| panic!("no occupancy strip:\n{s}"));
+    let halves: Vec<&str> = strip.split("││").collect();
+    assert_eq!(halves.len(), 2, "{strip}");
+    let levels = |half: &str| -> Vec<usize> {
+        half.chars()
+            .filter_map(|c| "▁▂▃▄▅▆▇█".chars().position(|l| l == c))
+            .collect()
+    };
+    // Full context only grows; memento mode drops after each of its evictions.
+    let full = levels(halves[0]);
+    assert!(full.windows(2).all(|w| w[0] <= w[1]), "{strip}");
+    assert!(!halves[0].contains('▼'), "{strip}");
+    assert_eq!(halves[1].matches('▼').count(), 2, "{strip}");
+    // Each eviction frees a few dozen of about 230 entries: the level after it is never
+    // higher than before, and at least one drop shows as a lower bar.
+    let memento: Vec<char> = halves[1].chars().collect();
+    let level = |c: char| "▁▂▃▄▅▆▇█".chars().position(|l| l == c).unwrap();
+    let mut drops = 0;
+    for (at, _) in memento.iter().enumerate().filter(|(_, c)| **c == '▼') {
+        let (before, after) = (level(memento[at - 1]), level(memento[at + 1]));
+        assert!(after <= before, "higher after an eviction: {strip}");
+        drops += usize::from(after < before);
+    }
+    assert!(drops >= 1, "no drop shows: {strip}");
+}

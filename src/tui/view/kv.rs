@@ -72,13 +72,18 @@ pub fn draw(
     if info_rows > 0 {
         frame.render_widget(Paragraph::new(comparison(app, theme, at)), info);
     }
+    let has_chart = chart_area.height >= 2;
     if strip_rows > 0 {
-        frame.render_widget(
-            Paragraph::new(eviction_strip(app, theme, strip.width)),
-            strip,
-        );
+        // With no room for the chart, the strip carries its shape: the live entries per step
+        // as bar heights, between the evictions.
+        let line = if has_chart {
+            eviction_strip(app, theme, strip.width)
+        } else {
+            occupancy_strip(app, theme, strip.width)
+        };
+        frame.render_widget(Paragraph::new(line), strip);
     }
-    if chart_area.height >= 3 {
+    if has_chart {
         chart(frame, chart_area, app, theme, cache);
     }
 }
@@ -164,6 +169,72 @@ pub fn eviction_strip(app: &App, theme: &Theme, width: u16) -> Line<'static> {
             .map(|(c, style)| Span::styled(c.to_string(), style))
             .collect::<Vec<_>>(),
     )
+}
+
+/// The live entries of the stream's own policy per step: the recorded readings, else the
+/// simulated series of the trace's policy.
+fn own_live(app: &App) -> &[u64] {
+    let recorded = app.timeline.recorded_live();
+    if !recorded.is_empty() {
+        return recorded;
+    }
+    let policy = &app.timeline.header.policy;
+    let series = app.timeline.series();
+    series
+        .iter()
+        .find(|s| &s.policy == policy)
+        .or(series.last())
+        .map_or(&[], |s| s.live())
+}
+
+/// The KV chart in one row, for a panel with no room for the chart: each cell the fewest live
+/// entries of its stretch of the run (so the cell after an eviction shows the drop) as a bar
+/// height (▁ the run's least, █ its peak) in the
+/// policy's colour, dim ahead of the playhead; the evictions (▼) and the playhead (┃) as on
+/// [`eviction_strip`].
+pub fn occupancy_strip(app: &App, theme: &Theme, width: u16) -> Line<'static> {
+    const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let mut line = eviction_strip(app, theme, width);
+    let live = own_live(app);
+    let width = line.spans.len();
+    if live.is_empty() || width == 0 {
+        return line;
+    }
+    // From the run's least to its peak, so an eviction of a few dozen entries shows as a step.
+    let least = live.iter().copied().min().unwrap_or(0);
+    let peak = live.iter().copied().max().unwrap_or(1);
+    let range = (peak - least).max(1) as f64;
+    let len = app.len().max(1);
+    // Steps run prefill first when there is a prompt: step i is cursor i (else cursor i + 1).
+    let offset = u64::from(app.timeline.prompt_len() == 0);
+    let colour = theme.policy_colour(&app.timeline.header.policy.label());
+    for (c, span) in line.spans.iter_mut().enumerate() {
+        if span.content != "─" {
+            continue;
+        }
+        // The cursors this cell stands for, as `eviction_strip` places them.
+        let from = (c as f64 / (width - 1).max(1) as f64 * len as f64).ceil() as u64;
+        let to = (((c + 1) as f64 / (width - 1).max(1) as f64) * len as f64).ceil() as u64;
+        let steps = from.saturating_sub(offset) as usize..(to.saturating_sub(offset) as usize);
+        let Some(fewest) = live
+            .get(
+                steps.start.min(live.len())
+                    ..steps.end.clamp(steps.start.min(live.len()), live.len()),
+            )
+            .and_then(|s| s.iter().copied().min())
+        else {
+            continue;
+        };
+        let level =
+            (((fewest - least) as f64 / range) * (LEVELS.len() - 1) as f64).round() as usize;
+        let style = if from <= app.cursor {
+            Style::new().fg(colour)
+        } else {
+            Style::new().fg(theme.dim)
+        };
+        *span = Span::styled(LEVELS[level].to_string(), style);
+    }
+    line
 }
 
 /// One line comparing the policies at the playhead.

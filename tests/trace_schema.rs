@@ -206,3 +206,50 @@ fn lines_that_break_the_format_do_not_validate() {
         assert!(!v.is_valid(&value), "should not validate: {line}");
     }
 }
+
+/// A decoded run's header records the sampler as it took effect, with what was automatic: a
+/// scaffolded greedy run's repeat penalty of 1.2 says it was chosen for the run. The trace
+/// validates, and the replay's title shows the sampler.
+#[test]
+fn a_decoded_run_records_its_effective_sampler() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("run.trace.jsonl");
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_memento"))
+            .env("MEMENTO_CACHE_DIR", dir.path().join("cache"))
+            .args(["generate", "--model", "organism", "--scaffold", "on"])
+            .args(["--max-tokens", "6", "--trace"])
+            .arg(&trace)
+            .args(extra)
+            .arg("What is 2+3?")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(&trace).unwrap();
+        check_all("decoded", &text, &validator());
+        let header: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(header["version"], "1.1");
+        header["sampler"].clone()
+    };
+    let auto = run(&[]);
+    assert_eq!(auto["temperature"], 0.0);
+    assert!(
+        (auto["repeat_penalty"].as_f64().unwrap() - 1.2).abs() < 1e-6,
+        "{auto}"
+    );
+    assert_eq!(auto["automatic"]["repeat_penalty"], "scaffolded");
+    let set = run(&["--repeat-penalty", "1.0", "--seed", "7"]);
+    assert_eq!(set["repeat_penalty"], 1.0);
+    assert_eq!(set["seed"], 7);
+    assert!(set.get("automatic").is_none(), "{set}");
+
+    let (timeline, _) = memento::timeline::Timeline::read(&trace).unwrap();
+    assert_eq!(
+        timeline.header.sampler.as_ref().unwrap().summary(),
+        "greedy · seed 7"
+    );
+}

@@ -706,3 +706,28 @@ fn the_peak_ratio_at_equal_length_stops_at_the_shorter_stream() {
     assert!(cut.equal.0 < cut.whole.0, "{cut:?}");
     assert!(cut.equal_ratio() > cut.whole_ratio(), "{cut:?}");
 }
+
+/// Item 4 of the workbench issue: a "greedy" run that a repeat penalty steers says so. Before
+/// a run the title gives the settings (`repeat auto`); once the run's header arrives it gives
+/// the sampler as applied, the automatic penalty resolved and marked.
+#[test]
+fn the_title_shows_the_sampler_as_the_run_applied_it() {
+    let mut b = bench();
+    b.wb.settings.scaffold = memento::live::ScaffoldChoice::On;
+    let before = screen(&b, 160, 48);
+    assert!(before.contains("greedy · repeat auto · seed 0"), "{before}");
+    b.start_held(false);
+    let during = screen(&b, 160, 48);
+    assert!(
+        during.contains("greedy · repeat 1.20 (auto: scaffolded) · seed 0"),
+        "{during}"
+    );
+    b.wb.settings.repeat_penalty = Some(1.0);
+    b.start(PROMPT, false, true);
+    b.until("the next run's header", |wb| {
+        wb.effective_sampler()
+            .is_some_and(|s| s.repeat_penalty == 1.0)
+    });
+    let set = screen(&b, 160, 48);
+    assert!(set.contains("greedy · seed 0 · max 256"), "{set}");
+}

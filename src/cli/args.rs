@@ -168,6 +168,13 @@ impl SamplerArgs {
         Ok(c)
     }
 
+    /// The settings [`SamplerArgs::config`] chose for the user, with why.
+    pub fn automatic(&self, scaffolded: bool) -> std::collections::BTreeMap<String, String> {
+        let mut settings = crate::live::RunSettings::default();
+        self.apply_to(&mut settings);
+        settings.automatic(scaffolded)
+    }
+
     /// Put these flags into a live run's settings.
     pub fn apply_to(&self, settings: &mut crate::live::RunSettings) {
         settings.temperature = self.temperature;

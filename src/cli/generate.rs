@@ -114,6 +114,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         scaffold,
         system: args.system.clone(),
         rerotate: args.rerotate,
+        automatic: args.sampler.automatic(scaffolded),
         ..RunOptions::default()
     };
     let mut run = Run::start(&model, &tokenizer, &prompt, options, writer)?;

@@ -13,7 +13,7 @@ use crate::model::{LogitRows, Model, ModelError, ModelTokenizer, Utf8Stream};
 use crate::structure::{Boundary, DiagnosticCode, Severity};
 use crate::trace::{
     Alternative, EndReason, EventSink, FORMAT_NAME, Header, ModelInfo, Recorder, RecorderOptions,
-    RunState, SourceInfo, SourceKind, TokenInput,
+    RunState, SamplerInfo, SourceInfo, SourceKind, TokenInput,
 };
 
 #[derive(Debug, Clone)]
@@ -29,6 +29,9 @@ pub struct RunOptions {
     pub snapshot_every: u32,
     /// How many alternatives to record per token.
     pub top_alternatives: usize,
+    /// Sampler settings chosen for the user rather than by them, with why (recorded in the
+    /// trace header's `sampler.automatic`).
+    pub automatic: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for RunOptions {
@@ -42,6 +45,23 @@ impl Default for RunOptions {
             rerotate: false,
             snapshot_every: 256,
             top_alternatives: 5,
+            automatic: Default::default(),
+        }
+    }
+}
+
+impl RunOptions {
+    /// The sampler as the trace header records it.
+    pub fn sampler_info(&self) -> SamplerInfo {
+        SamplerInfo {
+            temperature: self.sampler.temperature,
+            top_k: self.sampler.top_k as u64,
+            top_p: self.sampler.top_p,
+            min_p: self.sampler.min_p,
+            repeat_penalty: self.sampler.repeat_penalty,
+            repeat_last_n: self.sampler.repeat_last_n as u64,
+            seed: self.sampler.seed,
+            automatic: self.automatic.clone(),
         }
     }
 }
@@ -232,6 +252,7 @@ impl<'m, S: EventSink> Run<'m, S> {
                 answer: None,
             }),
             snapshot_every: Some(options.snapshot_every),
+            sampler: Some(options.sampler_info()),
         };
         let recorder_options = RecorderOptions {
             snapshot_every: options.snapshot_every,

@@ -51,6 +51,9 @@ fn metadata(timeline: &Timeline, out: &mut String) {
         &format!("{}: {kv}", escape_inline(&shape.name)),
     );
     item(out, "Policy", &escape_inline(&h.policy.label()));
+    if let Some(sampler) = &h.sampler {
+        item(out, "Sampler", &escape_inline(&sampler.summary()));
+    }
     item(out, "Tokenizer", &tokenizer(&h.tokenizer));
     if let Some(source) = &h.source {
         let kind = match source.kind {

@@ -236,6 +236,7 @@ pub fn record_into<S: EventSink>(
         policy: settings.policy,
         source: Some(t.source.clone()),
         snapshot_every: Some(settings.snapshot_every),
+        sampler: None,
     };
     let segmenter = if t.prompt.is_some() {
         SegmenterConfig::default()

@@ -109,6 +109,7 @@ impl DecodeEngine for FakeEngine {
                 answer: None,
             }),
             snapshot_every: Some(options.snapshot_every),
+            sampler: Some(options.sampler_info()),
         };
         let io = |e: std::io::Error| ModelError::Input(format!("writing the trace: {e}"));
         let recorder_options = RecorderOptions {

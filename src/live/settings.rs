@@ -139,6 +139,16 @@ impl RunSettings {
         }
     }
 
+    /// The sampler settings [`RunSettings::sampler`] chooses for the user, with why: the
+    /// repeat penalty of a scaffolded run when none was set.
+    pub fn automatic(&self, scaffolded: bool) -> std::collections::BTreeMap<String, String> {
+        let mut automatic = std::collections::BTreeMap::new();
+        if self.repeat_penalty.is_none() && self.sampler(scaffolded).repeat_penalty != 1.0 {
+            automatic.insert("repeat_penalty".to_string(), "scaffolded".to_string());
+        }
+        automatic
+    }
+
     /// Engine options for `mode` (which may differ from `self.mode` in a compare run).
     pub fn options(&self, mode: ModeChoice, model_has_tags: bool) -> RunOptions {
         let scaffolded = self.scaffold.resolve(model_has_tags);
@@ -147,6 +157,7 @@ impl RunSettings {
             sampler: self.sampler(scaffolded),
             max_tokens: self.max_tokens,
             scaffold: scaffolded.then(ScaffoldConfig::default),
+            automatic: self.automatic(scaffolded),
             ..RunOptions::default()
         }
     }
@@ -164,11 +175,25 @@ impl RunSettings {
 
     /// One line for the status bar.
     pub fn summary(&self) -> String {
+        self.summary_with(None)
+    }
+
+    /// [`RunSettings::summary`], with the sampler as a run applied it (its trace header's,
+    /// where automatic choices are resolved and marked) when one is given.
+    pub fn summary_with(&self, effective: Option<&crate::trace::SamplerInfo>) -> String {
         let mut s = format!(
             "{} · scaffold {} · ",
             self.mode.label(),
             self.scaffold.label()
         );
+        if let Some(info) = effective {
+            s.push_str(&info.summary());
+            s.push_str(&format!(" · max {}", self.max_tokens));
+            if self.pace > 0 {
+                s.push_str(&format!(" · pace {} tok/s", self.pace));
+            }
+            return s;
+        }
         if self.temperature == 0.0 {
             s.push_str("greedy");
         } else {
@@ -230,5 +255,24 @@ mod tests {
         assert!(s.options(s.mode, false).scaffold.is_some());
         assert_eq!(s.options(s.mode, true).sampler.repeat_penalty, 1.0);
         assert!(s.options(s.mode, true).scaffold.is_none());
+        // The header says the penalty was chosen, and why; a penalty the user set, or none
+        // in effect, is not automatic.
+        let info = s.options(s.mode, false).sampler_info();
+        assert_eq!(
+            info.automatic.get("repeat_penalty").map(String::as_str),
+            Some("scaffolded")
+        );
+        assert_eq!(
+            info.summary(),
+            "greedy · repeat 1.20 (auto: scaffolded) · seed 0"
+        );
+        assert!(s.options(s.mode, true).automatic.is_empty());
+        let set = RunSettings {
+            repeat_penalty: Some(1.3),
+            ..RunSettings::default()
+        };
+        let info = set.options(set.mode, false).sampler_info();
+        assert!(info.automatic.is_empty());
+        assert_eq!(info.summary(), "greedy · repeat 1.30 · seed 0");
     }
 }

@@ -9,7 +9,8 @@ use crate::structure::{Boundary, DiagnosticCode, Severity, SpanKind};
 
 pub const FORMAT_NAME: &str = "memento-trace";
 pub const FORMAT_MAJOR: u32 = 1;
-pub const FORMAT_MINOR: u32 = 0;
+/// 1: the header's `sampler`.
+pub const FORMAT_MINOR: u32 = 1;
 
 pub fn format_version() -> String {
     format!("{FORMAT_MAJOR}.{FORMAT_MINOR}")
@@ -35,6 +36,68 @@ pub struct Header {
     /// Tokens between `snapshot` events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_every: Option<u32>,
+    /// The sampler a decoded run used, as it took effect (absent in imported traces).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampler: Option<SamplerInfo>,
+}
+
+/// The sampler settings in effect for a run, including those chosen for the user: a run
+/// that says "greedy" but applied a repeat penalty says so here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SamplerInfo {
+    /// 0 = greedy.
+    pub temperature: f32,
+    /// 0 = off.
+    pub top_k: u64,
+    /// 1 = off.
+    pub top_p: f32,
+    /// 0 = off.
+    pub min_p: f32,
+    /// 1 = off.
+    pub repeat_penalty: f32,
+    /// Recent tokens the repeat penalty looks at.
+    pub repeat_last_n: u64,
+    pub seed: u64,
+    /// The settings chosen automatically rather than by the user, with why, e.g.
+    /// `{"repeat_penalty": "scaffolded"}`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub automatic: std::collections::BTreeMap<String, String>,
+}
+
+impl SamplerInfo {
+    /// One line: `greedy · repeat 1.20 (auto: scaffolded) · seed 0`.
+    pub fn summary(&self) -> String {
+        let auto = |name: &str| {
+            self.automatic
+                .get(name)
+                .map_or(String::new(), |why| format!(" (auto: {why})"))
+        };
+        let mut parts = Vec::new();
+        if self.temperature == 0.0 {
+            parts.push("greedy".to_string());
+        } else {
+            let mut s = format!("T {}", self.temperature);
+            if self.top_k > 0 {
+                s.push_str(&format!(" top-k {}", self.top_k));
+            }
+            if self.top_p < 1.0 {
+                s.push_str(&format!(" top-p {}", self.top_p));
+            }
+            if self.min_p > 0.0 {
+                s.push_str(&format!(" min-p {}", self.min_p));
+            }
+            parts.push(s);
+        }
+        if self.repeat_penalty != 1.0 {
+            parts.push(format!(
+                "repeat {:.2}{}",
+                self.repeat_penalty,
+                auto("repeat_penalty")
+            ));
+        }
+        parts.push(format!("seed {}", self.seed));
+        parts.join(" · ")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

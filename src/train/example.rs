@@ -150,6 +150,7 @@ impl Example {
             policy,
             source: None,
             snapshot_every: None,
+            sampler: None,
         };
         let options = RecorderOptions {
             snapshot_every: 0,

@@ -89,6 +89,14 @@ pub struct Workbench {
 }
 
 impl Workbench {
+    /// The sampler the shown run applied, from its first stream's header (automatic choices
+    /// resolved and marked); None before a run's header arrives.
+    pub fn effective_sampler(&self) -> Option<&crate::trace::SamplerInfo> {
+        self.streams
+            .iter()
+            .find_map(|s| s.app.as_ref()?.timeline.header.sampler.as_ref())
+    }
+
     pub fn new(model: String, history: History, theme: Theme) -> Workbench {
         Workbench {
             chrome: Chrome::new(theme, KeyMap::workbench()),

@@ -425,7 +425,10 @@ pub fn draw_pair(frame: &mut Frame, pair: &PairApp, caches: &mut Vec<ViewCache>)
                 a.timeline.header.model.name.clone(),
                 Style::new().fg(theme.dim),
             ),
-        ],
+        ]
+        .into_iter()
+        .chain(super::status::sampler_part(&a.timeline, theme))
+        .collect(),
     );
     let infos: Vec<ColumnInfo> = [a, b]
         .iter()

@@ -35,26 +35,28 @@ pub fn ended_label(timeline: &Timeline) -> String {
 pub fn title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let h = &app.timeline.header;
     let text = Style::new().fg(theme.text);
-    title_bar(
-        frame,
-        area,
-        theme,
-        app.title.clone(),
-        vec![
-            Part::text(
-                5,
-                format!("{} {}", h.model.shape.name, h.model.shape.dtype.name()),
-                text,
-            ),
-            Part::text(8, format!("policy {}", h.policy.label()), text),
-            Part::text(7, ended_label(&app.timeline), Style::new().fg(theme.key)),
-            Part::text(
-                2,
-                tokenizer_label(&app.timeline),
-                Style::new().fg(theme.dim),
-            ),
-        ],
-    );
+    let mut parts = vec![
+        Part::text(
+            5,
+            format!("{} {}", h.model.shape.name, h.model.shape.dtype.name()),
+            text,
+        ),
+        Part::text(8, format!("policy {}", h.policy.label()), text),
+        Part::text(7, ended_label(&app.timeline), Style::new().fg(theme.key)),
+        Part::text(
+            2,
+            tokenizer_label(&app.timeline),
+            Style::new().fg(theme.dim),
+        ),
+    ];
+    parts.extend(sampler_part(&app.timeline, theme));
+    title_bar(frame, area, theme, app.title.clone(), parts);
+}
+
+/// The sampler as a title-bar part, when the trace records one.
+pub fn sampler_part(timeline: &Timeline, theme: &Theme) -> Option<Part> {
+    let sampler = timeline.header.sampler.as_ref()?;
+    Some(Part::text(4, sampler.summary(), Style::new().fg(theme.dim)))
 }
 
 /// Where the playhead is, in words: the prompt, a block, a memento.

@@ -146,7 +146,11 @@ fn title(frame: &mut Frame, area: Rect, wb: &Workbench) {
                 state,
                 Style::new().fg(theme.key).add_modifier(Modifier::BOLD),
             ),
-            Part::text(4, wb.settings.summary(), Style::new().fg(theme.dim)),
+            Part::text(
+                4,
+                wb.settings.summary_with(wb.effective_sampler()),
+                Style::new().fg(theme.dim),
+            ),
         ],
     );
 }

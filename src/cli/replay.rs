@@ -158,8 +158,8 @@ fn open(args: ReplayArgs, file: PathBuf) -> anyhow::Result<()> {
             run_screen(&mut screen, tx, rx, RunOptions::default())
         }
         Err(mut one) => {
-            let mut replay = Replay::new(one.remove(0), theme);
-            let mut screen = ReplayScreen::new(&mut replay, Some(files[0].clone()));
+            let replay = Replay::new(one.remove(0), theme);
+            let mut screen = ReplayScreen::new(replay, Some(files[0].clone()));
             run_screen(&mut screen, tx, rx, RunOptions::default())
         }
     }

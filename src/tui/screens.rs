@@ -51,31 +51,39 @@ fn replay_input<S: Keyed>(state: &mut S, event: Event, export: impl Fn(&S) -> St
     false
 }
 
-pub struct ReplayScreen<'a> {
-    pub replay: &'a mut Replay,
+/// A replayed trace; `source` is its file, where exports go.
+pub struct ReplayScreen {
+    pub replay: Replay,
     pub source: Option<PathBuf>,
     cache: ViewCache,
 }
 
-impl<'a> ReplayScreen<'a> {
-    pub fn new(replay: &'a mut Replay, source: Option<PathBuf>) -> Self {
+impl ReplayScreen {
+    pub fn new(replay: Replay, source: Option<PathBuf>) -> Self {
         ReplayScreen {
             replay,
             source,
             cache: ViewCache::default(),
         }
     }
+
+    /// Read the trace at `path`; what failed, in words, when it cannot be read.
+    fn read(path: PathBuf, theme: &crate::tui::theme::Theme) -> Result<ReplayScreen, String> {
+        let timeline = read_timeline(&path)?;
+        let replay = Replay::new(App::new(timeline, file_title(&path)), theme.clone());
+        Ok(ReplayScreen::new(replay, Some(path)))
+    }
 }
 
-impl Screen for ReplayScreen<'_> {
+impl Screen for ReplayScreen {
     fn draw(&mut self, frame: &mut Frame) {
-        view::draw(frame, self.replay, &mut self.cache);
+        view::draw(frame, &self.replay, &mut self.cache);
         self.cache.settle(&mut self.replay.app);
     }
 
     fn input(&mut self, event: Event) -> bool {
         let source = self.source.clone();
-        replay_input(self.replay, event, |r| {
+        replay_input(&mut self.replay, event, |r| {
             export_beside(&r.app.timeline, source.as_deref())
         })
     }
@@ -214,26 +222,6 @@ impl Screen for WorkbenchScreen {
     }
 }
 
-/// A trace opened over another screen (the ablation view, the session picker), replayed until
-/// quit.
-struct OpenTrace {
-    replay: Replay,
-    source: PathBuf,
-    cache: ViewCache,
-}
-
-impl OpenTrace {
-    /// Read the trace at `path`; what failed, in words, when it cannot be read.
-    fn read(path: PathBuf, theme: &crate::tui::theme::Theme) -> Result<OpenTrace, String> {
-        let timeline = read_timeline(&path)?;
-        Ok(OpenTrace {
-            replay: Replay::new(App::new(timeline, file_title(&path)), theme.clone()),
-            source: path,
-            cache: ViewCache::default(),
-        })
-    }
-}
-
 fn file_title(path: &Path) -> String {
     path.file_name().map_or_else(
         || path.display().to_string(),
@@ -247,55 +235,76 @@ fn read_timeline(path: &Path) -> Result<Timeline, String> {
         .map_err(|e| format!("cannot open the trace {}: {e:#}", path.display()))
 }
 
-impl Screen for OpenTrace {
-    fn draw(&mut self, frame: &mut Frame) {
-        view::draw(frame, &self.replay, &mut self.cache);
-        self.cache.settle(&mut self.replay.app);
-    }
-
-    fn input(&mut self, event: Event) -> bool {
-        let source = self.source.clone();
-        replay_input(&mut self.replay, event, |r| {
-            export_beside(&r.app.timeline, Some(&source))
-        })
-    }
-
-    fn tick(&mut self, dt: Duration) -> bool {
-        let app = &mut self.replay.app;
-        let before = (app.cursor, app.playing);
-        app.tick(dt);
-        before != (app.cursor, app.playing)
-    }
-
-    fn animating(&self) -> bool {
-        self.replay.app.playing
-    }
-}
-
 fn is_ctrl_c(event: &Event) -> bool {
     matches!(event, Event::Key(key) if key.code == crossterm::event::KeyCode::Char('c')
         && key.modifiers.contains(crossterm::event::KeyModifiers::CONTROL))
 }
 
-/// A screen opened over another: its quit keys come back, Ctrl-C quits everything. True to
-/// quit the screen under it too.
-fn input_over(opened: &mut Option<Box<dyn Screen>>, event: Event) -> bool {
-    let Some(screen) = opened else {
-        return false;
-    };
-    if is_ctrl_c(&event) {
-        return true;
+/// A trace (or pair) opened over a screen that lists them (the ablation view, the session
+/// picker): while one is open it takes the frame and the keys; its quit keys come back to the
+/// screen under it, and Ctrl-C quits both.
+#[derive(Default)]
+struct Overlay(Option<Box<dyn Screen>>);
+
+impl Overlay {
+    fn is_open(&self) -> bool {
+        self.0.is_some()
     }
-    if screen.input(event) {
-        *opened = None;
+
+    /// Draw the open screen; false when none is open (the screen under it draws itself).
+    fn draw(&mut self, frame: &mut Frame) -> bool {
+        self.0.as_mut().map(|s| s.draw(frame)).is_some()
     }
-    false
+
+    /// An event for the open screen, else a key for `under`, whose effects are carried out:
+    /// a trace it asks for is opened by `open` (what failed goes to its notice). True to quit.
+    fn input<U: Keyed>(
+        &mut self,
+        event: Event,
+        under: &mut U,
+        open: impl Fn(&U, PathBuf) -> Result<Box<dyn Screen>, String>,
+    ) -> bool {
+        if let Some(screen) = &mut self.0 {
+            if is_ctrl_c(&event) {
+                return true;
+            }
+            if screen.input(event) {
+                self.0 = None;
+            }
+            return false;
+        }
+        let Event::Key(key) = event else {
+            return false;
+        };
+        for effect in under.key(&key) {
+            match effect {
+                Effect::Quit => return true,
+                Effect::OpenTrace(path) => match open(under, path) {
+                    Ok(screen) => {
+                        self.0 = Some(screen);
+                        under.chrome_mut().notice = None;
+                    }
+                    Err(e) => under.chrome_mut().notice = Some(e),
+                },
+                Effect::Export | Effect::Send(_) => {}
+            }
+        }
+        false
+    }
+
+    fn tick(&mut self, dt: Duration) -> bool {
+        self.0.as_mut().is_some_and(|s| s.tick(dt))
+    }
+
+    fn animating(&self) -> bool {
+        self.0.as_ref().is_some_and(|s| s.animating())
+    }
 }
 
 pub struct AblationScreen {
     pub app: AblationApp,
     cache: AblationCache,
-    trace: Option<Box<dyn Screen>>,
+    trace: Overlay,
 }
 
 impl AblationScreen {
@@ -303,148 +312,103 @@ impl AblationScreen {
         AblationScreen {
             app,
             cache: AblationCache::default(),
-            trace: None,
+            trace: Overlay::default(),
         }
     }
 
     /// True while an item's trace is open over the ablation view.
     pub fn replaying(&self) -> bool {
-        self.trace.is_some()
-    }
-
-    fn open(&mut self, path: PathBuf) {
-        match OpenTrace::read(path, &self.app.chrome.theme) {
-            Ok(trace) => {
-                self.trace = Some(Box::new(trace));
-                self.app.chrome.notice = None;
-            }
-            Err(e) => self.app.chrome.notice = Some(e),
-        }
+        self.trace.is_open()
     }
 }
 
 impl Screen for AblationScreen {
     fn draw(&mut self, frame: &mut Frame) {
-        match &mut self.trace {
-            Some(t) => t.draw(frame),
-            None => {
-                view::ablation::draw(frame, &self.app, &mut self.cache);
-                self.cache.settle(&mut self.app);
-            }
+        if !self.trace.draw(frame) {
+            view::ablation::draw(frame, &self.app, &mut self.cache);
+            self.cache.settle(&mut self.app);
         }
     }
 
     fn input(&mut self, event: Event) -> bool {
-        if self.trace.is_some() {
-            return input_over(&mut self.trace, event);
-        }
-        let Event::Key(key) = event else {
-            return false;
-        };
-        for effect in self.app.key(&key) {
-            match effect {
-                Effect::Quit => return true,
-                Effect::OpenTrace(path) => self.open(path),
-                Effect::Export | Effect::Send(_) => {}
-            }
-        }
-        false
+        self.trace.input(event, &mut self.app, |app, path| {
+            let trace = ReplayScreen::read(path, &app.chrome.theme)?;
+            Ok(Box::new(trace))
+        })
     }
 
     fn tick(&mut self, dt: Duration) -> bool {
-        self.trace.as_mut().is_some_and(|t| t.tick(dt))
+        self.trace.tick(dt)
     }
 
     fn animating(&self) -> bool {
-        self.trace.as_ref().is_some_and(|t| t.animating())
+        self.trace.animating()
     }
 }
 
 /// The session picker; a run opens over it (a compare run as its pair) and `q` comes back.
 pub struct PickerScreen {
     pub picker: Picker,
-    open: Option<Box<dyn Screen>>,
+    open: Overlay,
 }
 
 impl PickerScreen {
     pub fn new(picker: Picker) -> Self {
-        PickerScreen { picker, open: None }
+        PickerScreen {
+            picker,
+            open: Overlay::default(),
+        }
     }
 
     /// True while a run is open over the list.
     pub fn replaying(&self) -> bool {
-        self.open.is_some()
+        self.open.is_open()
     }
+}
 
-    fn open(&mut self, path: PathBuf) {
-        let theme = self.picker.chrome.theme.clone();
-        let opened: Result<Box<dyn Screen>, String> = match partner_of(&path) {
-            Some(partner) => {
-                // Full context on the left, as the workbench shows it.
-                let mut sources = [path, partner];
-                if sources[1].to_string_lossy().contains("-compare-full.") {
-                    sources.swap(0, 1);
-                }
-                let read = |p: &PathBuf| {
-                    read_timeline(p).map(|t| {
-                        let mut app = App::new(t, file_title(p));
-                        app.cursor = app.len();
-                        app
-                    })
-                };
-                read(&sources[0]).and_then(|a| {
-                    let b = read(&sources[1])?;
-                    Ok(
-                        Box::new(PairScreen::new(PairApp::new([a, b], theme), sources))
-                            as Box<dyn Screen>,
-                    )
-                })
-            }
-            None => OpenTrace::read(path, &theme).map(|mut t| {
-                t.replay.app.cursor = t.replay.app.len();
-                Box::new(t) as Box<dyn Screen>
-            }),
-        };
-        match opened {
-            Ok(screen) => {
-                self.open = Some(screen);
-                self.picker.chrome.notice = None;
-            }
-            Err(e) => self.picker.chrome.notice = Some(e),
-        }
+/// The replay of the run whose trace is `path`: its pair for a compare run, at the end.
+fn replay_of(picker: &Picker, path: PathBuf) -> Result<Box<dyn Screen>, String> {
+    let theme = picker.chrome.theme.clone();
+    let Some(partner) = partner_of(&path) else {
+        let mut trace = ReplayScreen::read(path, &theme)?;
+        trace.replay.app.cursor = trace.replay.app.len();
+        return Ok(Box::new(trace));
+    };
+    // Full context on the left, as the workbench shows it.
+    let mut sources = [path, partner];
+    if sources[1].to_string_lossy().contains("-compare-full.") {
+        sources.swap(0, 1);
     }
+    let read = |p: &PathBuf| {
+        read_timeline(p).map(|t| {
+            let mut app = App::new(t, file_title(p));
+            app.cursor = app.len();
+            app
+        })
+    };
+    let pair = [read(&sources[0])?, read(&sources[1])?];
+    Ok(Box::new(PairScreen::new(
+        PairApp::new(pair, theme),
+        sources,
+    )))
 }
 
 impl Screen for PickerScreen {
     fn draw(&mut self, frame: &mut Frame) {
-        match &mut self.open {
-            Some(screen) => screen.draw(frame),
-            None => view::picker::draw(frame, &mut self.picker),
+        if !self.open.draw(frame) {
+            view::picker::draw(frame, &mut self.picker);
         }
     }
 
     fn input(&mut self, event: Event) -> bool {
-        if self.open.is_some() {
-            return input_over(&mut self.open, event);
-        }
-        let Event::Key(key) = event else {
-            return false;
-        };
-        for effect in self.picker.key(&key) {
-            match effect {
-                Effect::Quit => return true,
-                Effect::OpenTrace(path) => self.open(path),
-                Effect::Export | Effect::Send(_) => {}
-            }
-        }
-        false
+        self.open.input(event, &mut self.picker, replay_of)
     }
 
     fn tick(&mut self, dt: Duration) -> bool {
-        self.open.as_mut().is_some_and(|s| s.tick(dt))
+        self.open.tick(dt)
     }
 
     fn animating(&self) -> bool {
-        self.open.as_ref().is_some_and(|s| s.animating())
+        self.open.animating()
     }
 }

@@ -78,10 +78,18 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             {
                 return super::ablate::view(d, &args.theme);
             }
+            let named = dir.is_some();
             let dir = match dir {
                 Some(d) => d,
                 None => sessions_dir()?,
             };
+            // A directory named that is neither kind: say what each would need.
+            if named && list_sessions(&dir).is_ok_and(|s| s.is_empty()) {
+                let Err(e) = super::ablate::view(&dir, &args.theme) else {
+                    return Ok(());
+                };
+                bail!("{e:#}; nor does it hold recorded runs (*.trace.jsonl) to pick from");
+            }
             if !args.last {
                 return pick(&dir, &args.theme);
             }

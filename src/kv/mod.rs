@@ -1,6 +1,8 @@
-//! KV accounting: model shapes, the eviction policy, and the one accountant that applies it.
+//! KV accounting: model shapes, the eviction policy, the one accountant that applies it, the
+//! KV store, and the paged pool's bookkeeping.
 
 mod accountant;
+pub mod pages;
 mod policy;
 mod shape;
 mod simulate;

@@ -348,3 +348,21 @@ fn the_trace_records_what_the_penalised_sampler_saw() {
         "the penalty moved at least one greedy pick off the model's top"
     );
 }
+
+/// A run that fills the model's context ends as `context_full`, not as if it had reached its
+/// token limit (the tiny model's context is 512 positions).
+#[test]
+fn a_full_context_ends_the_run_as_context_full() {
+    let (_dir, model, tok) = common::tiny_model(3);
+    let options = RunOptions {
+        policy: KvPolicy::FULL,
+        max_tokens: 10_000,
+        ..RunOptions::default()
+    };
+    let mut run = Run::start(&model, &tok, "add 2 and 3", options, MemorySink::default()).unwrap();
+    while run.step().unwrap().is_some() {}
+    assert_eq!(run.ids().len(), 512);
+    let (_, summary) = run.finish(None).unwrap();
+    assert_eq!(summary.end, memento::trace::EndReason::ContextFull);
+    assert_eq!(summary.end.label(), "context full");
+}

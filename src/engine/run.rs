@@ -258,7 +258,7 @@ impl<'m, S: EventSink> Run<'m, S> {
             snapshot_every: options.snapshot_every,
             ..RecorderOptions::default()
         };
-        let io = |e: std::io::Error| ModelError::Input(format!("writing the trace: {e}"));
+        let io = ModelError::trace_write;
         let recorder = Recorder::start(&header, recorder_options, sink).map_err(io)?;
         let mut store = model.new_store();
         store.set_rerotate(options.rerotate);
@@ -328,7 +328,7 @@ impl<'m, S: EventSink> Run<'m, S> {
         let outcome = self
             .recorder
             .prompt(&text, &recorded, Some(self.elapsed()))
-            .map_err(io_err)?;
+            .map_err(ModelError::trace_write)?;
         self.ids = ids;
         // Blocks inside the prompt are compacted after prefill.
         self.apply(&outcome.evictions, 0)?;
@@ -418,7 +418,7 @@ impl<'m, S: EventSink> Run<'m, S> {
         }
         let pos = self.ids.len() as u64;
         if pos as usize >= self.model.config.context {
-            self.end = Some(EndReason::MaxTokens);
+            self.end = Some(EndReason::ContextFull);
             return Ok(None);
         }
         if let Some((token, value)) = first_non_finite(&self.logits) {
@@ -434,7 +434,7 @@ impl<'m, S: EventSink> Run<'m, S> {
                     message.clone(),
                     t,
                 )
-                .map_err(io_err)?;
+                .map_err(ModelError::trace_write)?;
             self.failure = Some(message);
             self.end = Some(EndReason::Error);
             return Ok(None);
@@ -509,7 +509,7 @@ impl<'m, S: EventSink> Run<'m, S> {
                 literal: false,
                 t: Some(self.elapsed()),
             })
-            .map_err(io_err)?;
+            .map_err(ModelError::trace_write)?;
         self.apply(&outcome.evictions, 1)?;
         if !scaffold {
             if let Some(next) = self.scaffold.as_mut().and_then(|s| s.after_token(&text)) {
@@ -570,7 +570,7 @@ impl<'m, S: EventSink> Run<'m, S> {
                     literal: false,
                     t: Some(self.elapsed()),
                 })
-                .map_err(io_err)?;
+                .map_err(ModelError::trace_write)?;
             if !outcome.evictions.is_empty() {
                 // The cache must hold everything before this token when the eviction (and a
                 // restart's recompute over those ids) is applied.
@@ -649,7 +649,7 @@ impl<'m, S: EventSink> Run<'m, S> {
         let (sink, state) = self
             .recorder
             .finish(end, Some(t), Some(timings.spent()))
-            .map_err(io_err)?;
+            .map_err(ModelError::trace_write)?;
         let mut summary = RunSummary::from_totals(
             self.model.name(),
             self.options.policy.label(),
@@ -674,8 +674,4 @@ fn first_non_finite(logits: &[f32]) -> Option<(usize, f32)> {
         .iter()
         .position(|x| !x.is_finite())
         .map(|i| (i, logits[i]))
-}
-
-fn io_err(e: std::io::Error) -> ModelError {
-    ModelError::Input(format!("writing the trace: {e}"))
 }

@@ -92,6 +92,7 @@ fn metadata(timeline: &Timeline, out: &mut String) {
     let end = match timeline.end().map(|e| e.reason) {
         Some(EndReason::Eos) => "end of sequence",
         Some(EndReason::MaxTokens) => "token limit reached",
+        Some(EndReason::ContextFull) => "the model's context was full",
         Some(EndReason::Stopped) => "stopped by the user",
         Some(EndReason::Complete) => "complete",
         Some(EndReason::Error) => "error",

@@ -111,7 +111,7 @@ impl DecodeEngine for FakeEngine {
             snapshot_every: Some(options.snapshot_every),
             sampler: Some(options.sampler_info()),
         };
-        let io = |e: std::io::Error| ModelError::Input(format!("writing the trace: {e}"));
+        let io = ModelError::trace_write;
         let recorder_options = RecorderOptions {
             snapshot_every: options.snapshot_every,
             ..RecorderOptions::default()
@@ -203,7 +203,7 @@ impl ActiveRun for FakeRun {
             })
             .collect();
         let scaffold = tag && self.scaffold && text != "\n";
-        let io = |e: std::io::Error| ModelError::Input(format!("writing the trace: {e}"));
+        let io = ModelError::trace_write;
         let outcome = self
             .recorder
             .token(TokenInput {
@@ -243,7 +243,7 @@ impl ActiveRun for FakeRun {
         let end = self.end.or(reason).unwrap_or(EndReason::Stopped);
         let timings = self.timings();
         let t = self.started.elapsed().as_secs_f64();
-        let io = |e: std::io::Error| ModelError::Input(format!("writing the trace: {e}"));
+        let io = ModelError::trace_write;
         let (_, state) = self
             .recorder
             .finish(end, Some(t), Some(timings.spent()))

@@ -9,7 +9,7 @@ use crate::structure::{Boundary, DiagnosticCode, Severity, SpanKind};
 
 pub const FORMAT_NAME: &str = "memento-trace";
 pub const FORMAT_MAJOR: u32 = 1;
-/// 1: the header's `sampler`.
+/// 1: the header's `sampler`, the end reason `context_full`.
 pub const FORMAT_MINOR: u32 = 1;
 
 pub fn format_version() -> String {
@@ -398,6 +398,8 @@ pub enum EndReason {
     Eos,
     /// The token limit was reached.
     MaxTokens,
+    /// The model's context was full: no position was left for another token.
+    ContextFull,
     /// The user stopped the run.
     Stopped,
     /// An imported or generated transcript ended.
@@ -411,6 +413,7 @@ impl EndReason {
         match self {
             EndReason::Eos => "end of answer",
             EndReason::MaxTokens => "max tokens",
+            EndReason::ContextFull => "context full",
             EndReason::Stopped => "stopped",
             EndReason::Complete => "complete",
             EndReason::Error => "error",

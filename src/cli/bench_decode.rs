@@ -1,7 +1,10 @@
 //! `memento bench decode`: prefill and decode speed of our engine at several context lengths,
 //! next to llama.cpp on the same GGUF in the same invocation (through the committed
 //! `scripts/bench_llamacpp.py`), plus memento mode at the same logical positions with its
-//! smaller live cache, and the cost of one eviction against one decode step.
+//! smaller live cache, and the cost of one eviction against one decode step. At each context
+//! the two engines take turns (ours, llama.cpp, ours, …) for `--rounds` rounds, so the machine's
+//! drift falls on both; the table gives each figure's median and range over the rounds, and the
+//! ratios of the medians.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -37,6 +40,9 @@ pub struct DecodeBench {
     /// ... each leaving this many memento tokens live after its eviction
     #[arg(long, default_value_t = 40)]
     pub memento: usize,
+    /// Rounds at each context; each round measures ours, then llama.cpp
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub rounds: u32,
     /// Python with llama-cpp-python for the peer run (default: $MEMENTO_PYTHON, else python3)
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,
@@ -47,11 +53,54 @@ pub struct DecodeBench {
     pub json: bool,
 }
 
+/// A figure's median over the rounds and its range.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct Spread {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Spread {
+    fn of(values: &[f64]) -> Option<Spread> {
+        if values.is_empty() {
+            return None;
+        }
+        let mut v = values.to_vec();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
+        Some(Spread {
+            median,
+            min: v[0],
+            max: v[n - 1],
+        })
+    }
+
+    fn show(&self) -> String {
+        if self.min == self.max {
+            format!("{:.1}", self.median)
+        } else {
+            format!("{:.1} ({:.1}–{:.1})", self.median, self.min, self.max)
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct Row {
     context: usize,
+    rounds: u32,
+    /// Medians over the rounds.
     prefill_tok_s: f64,
     decode_tok_s: f64,
+    prefill: Spread,
+    decode: Spread,
+    llama_cpp_prefill: Option<Spread>,
+    llama_cpp_decode: Option<Spread>,
     memento_live: usize,
     memento_decode_tok_s: f64,
     /// Memento decode speed over full decode speed at the same positions.
@@ -93,52 +142,79 @@ pub fn run(b: DecodeBench) -> anyhow::Result<()> {
     let base: Vec<u32> = tokenizer.encode(FILLER)?.iter().map(|p| p.1).collect();
     let ids: Vec<u32> = base.iter().copied().cycle().take(max_ctx).collect();
 
-    let peer = if b.no_llama_cpp {
-        None
-    } else {
-        eprintln!("llama.cpp: running scripts/bench_llamacpp.py…");
-        Some(llama_cpp(&b, &path, threads))
-    };
-    let (peer_rows, peer_note) = match peer {
-        Some(Ok((rows, version))) => (rows, Some(format!("llama.cpp {version}"))),
-        Some(Err(e)) => (Vec::new(), Some(format!("unavailable: {e:#}"))),
-        None => (Vec::new(), None),
-    };
-
+    let mut peer_version = None;
+    let mut peer_error = None;
     let mut rows = Vec::new();
     for &ctx in &b.contexts {
-        eprintln!("memento: context {ctx}: prefill, decode, memento decode, eviction…");
         let ctx_ids = &ids[..ctx];
-        let (prefill_s, full) = prefill(&model, ctx_ids)?;
-        let (decode_s, _) = decode(&model, &mut full.clone(), ctx, b.decode_tokens)?;
-        // Memento mode at the same logical positions: every completed block keeps only its
-        // memento; the last, open block stays whole.
-        let mut memento = full.clone();
         let spans = block_spans(ctx, b.block, b.memento);
-        for s in &spans {
-            model.evict(&mut memento, s.clone());
+        let (mut prefills, mut decodes, mut memento_decodes) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut peer_prefills, mut peer_decodes) = (Vec::new(), Vec::new());
+        let mut memento_live = 0;
+        let mut eviction_ms = 0.0;
+        for round in 1..=b.rounds {
+            eprintln!("context {ctx}, round {round}/{}: memento…", b.rounds);
+            let (prefill_s, full) = prefill(&model, ctx_ids)?;
+            let (decode_s, _) = decode(&model, &mut full.clone(), ctx, b.decode_tokens)?;
+            // Memento mode at the same logical positions: every completed block keeps only its
+            // memento; the last, open block stays whole.
+            let mut memento = full.clone();
+            for s in &spans {
+                model.evict(&mut memento, s.clone());
+            }
+            memento_live = memento.len();
+            let (memento_s, _) = decode(&model, &mut memento, ctx, b.decode_tokens)?;
+            if round == 1 {
+                eviction_ms = time_eviction(&model, &full, &spans);
+            }
+            prefills.push(ctx as f64 / prefill_s);
+            decodes.push(b.decode_tokens as f64 / decode_s);
+            memento_decodes.push(b.decode_tokens as f64 / memento_s);
+            if b.no_llama_cpp || peer_error.is_some() {
+                continue;
+            }
+            eprintln!("context {ctx}, round {round}/{}: llama.cpp…", b.rounds);
+            match llama_cpp(&b, &path, threads, ctx) {
+                Ok((peer_rows, version)) => {
+                    peer_version = Some(version);
+                    if let Some(r) = peer_rows.iter().find(|r| r.context == ctx) {
+                        peer_prefills.push(r.prefill_tok_s);
+                        peer_decodes.push(r.decode_tok_s);
+                    }
+                }
+                Err(e) => peer_error = Some(format!("unavailable: {e:#}")),
+            }
         }
-        let memento_live = memento.len();
-        let (memento_s, _) = decode(&model, &mut memento, ctx, b.decode_tokens)?;
-        let eviction_ms = time_eviction(&model, &full, &spans);
-        let decode_tok_s = b.decode_tokens as f64 / decode_s;
-        let peer = peer_rows.iter().find(|r| r.context == ctx);
-        let prefill_tok_s = ctx as f64 / prefill_s;
+        let prefill = Spread::of(&prefills).expect("at least one round");
+        let decode = Spread::of(&decodes).expect("at least one round");
+        let memento_decode = Spread::of(&memento_decodes).expect("at least one round");
+        let peer_prefill = Spread::of(&peer_prefills);
+        let peer_decode = Spread::of(&peer_decodes);
         rows.push(Row {
             context: ctx,
-            prefill_tok_s,
-            decode_tok_s,
+            rounds: b.rounds,
+            prefill_tok_s: prefill.median,
+            decode_tok_s: decode.median,
+            prefill,
+            decode,
+            llama_cpp_prefill: peer_prefill,
+            llama_cpp_decode: peer_decode,
             memento_live,
-            memento_decode_tok_s: b.decode_tokens as f64 / memento_s,
-            memento_speedup: decode_s / memento_s,
+            memento_decode_tok_s: memento_decode.median,
+            memento_speedup: memento_decode.median / decode.median,
             eviction_ms,
-            decode_step_ms: decode_s * 1000.0 / b.decode_tokens as f64,
-            llama_cpp_prefill_tok_s: peer.map(|p| p.prefill_tok_s),
-            llama_cpp_decode_tok_s: peer.map(|p| p.decode_tok_s),
-            decode_ratio: peer.map(|p| decode_tok_s / p.decode_tok_s),
-            prefill_ratio: peer.map(|p| prefill_tok_s / p.prefill_tok_s),
+            decode_step_ms: 1000.0 / decode.median,
+            llama_cpp_prefill_tok_s: peer_prefill.map(|p| p.median),
+            llama_cpp_decode_tok_s: peer_decode.map(|p| p.median),
+            decode_ratio: peer_decode.map(|p| decode.median / p.median),
+            prefill_ratio: peer_prefill.map(|p| prefill.median / p.median),
         });
     }
+    let peer_note = if b.no_llama_cpp {
+        None
+    } else {
+        peer_error.or(peer_version.map(|v| format!("llama.cpp {v}")))
+    };
     let report = Report {
         model: model.name(),
         threads,
@@ -225,10 +301,12 @@ struct PeerReport {
     results: Vec<PeerRow>,
 }
 
+/// llama.cpp's prefill and decode at `context`, through the bench script.
 fn llama_cpp(
     b: &DecodeBench,
     model: &std::path::Path,
     threads: usize,
+    context: usize,
 ) -> anyhow::Result<(Vec<PeerRow>, String)> {
     let python = b
         .python
@@ -236,13 +314,12 @@ fn llama_cpp(
         .or_else(|| std::env::var_os("MEMENTO_PYTHON").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("python3"));
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/bench_llamacpp.py");
-    let contexts: Vec<String> = b.contexts.iter().map(|c| c.to_string()).collect();
     let out = Command::new(&python)
         .arg(&script)
         .arg("--model")
         .arg(model)
         .args(["--threads", &threads.to_string()])
-        .args(["--contexts", &contexts.join(",")])
+        .args(["--contexts", &context.to_string()])
         .args(["--decode-tokens", &b.decode_tokens.to_string()])
         .arg("--json")
         .output()
@@ -276,10 +353,10 @@ fn print_table(r: &Report) -> anyhow::Result<()> {
     for row in &r.rows {
         t.add_row(vec![
             row.context.to_string(),
-            format!("{:.1}", row.prefill_tok_s),
-            format!("{:.1}", row.decode_tok_s),
-            opt(row.llama_cpp_prefill_tok_s, &|v| format!("{v:.1}")),
-            opt(row.llama_cpp_decode_tok_s, &|v| format!("{v:.1}")),
+            row.prefill.show(),
+            row.decode.show(),
+            row.llama_cpp_prefill.map_or("-".into(), |s| s.show()),
+            row.llama_cpp_decode.map_or("-".into(), |s| s.show()),
             opt(row.decode_ratio, &|v| format!("{v:.2}×")),
             row.memento_live.to_string(),
             format!("{:.1}", row.memento_decode_tok_s),
@@ -289,7 +366,7 @@ fn print_table(r: &Report) -> anyhow::Result<()> {
     }
     let peer = r.llama_cpp.as_deref().unwrap_or("skipped");
     emit(&format!(
-        "{} · {} threads · {} decoded tokens per context · peer: {peer}\n{t}",
-        r.model, r.threads, r.decode_tokens
+        "{} · {} threads · {} decoded tokens per context · {} rounds, medians (ranges) · peer: {peer}\n{t}",
+        r.model, r.threads, r.decode_tokens, r.rows.first().map_or(0, |row| row.rounds)
     ))
 }

@@ -202,8 +202,9 @@ fn replay(args: &str, sessions: &Path) -> String {
 fn replay_last_opens_the_newest_run_as_its_pair() {
     let dir = sessions();
     let t = Tmux::start("last", 160, 48, &replay("--last", dir.path()));
-    t.wait("the newest run, as a pair", |s| {
-        s.contains("compare replay") && s.contains("full") && s.contains("memento")
+    // At its end: both columns' token counts are whole, and the summary is shown.
+    t.wait("the newest run, as a pair, at its end", |s| {
+        s.contains("compare replay") && s.contains("tok 320/320") && s.contains("Summary")
     });
     t.keys(&["q"]);
     t.assert_restored();

@@ -26,7 +26,7 @@ pub struct ReplayArgs {
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// Open the newest recorded run (of FILE when it is a directory, else of the sessions
-    /// directory)
+    /// directory), at its end unless --play is given
     #[arg(long)]
     pub last: bool,
     /// A second trace to show side by side (default: the other half of a compare pair
@@ -50,7 +50,7 @@ pub struct ReplayArgs {
     pub shape: ShapeArgs,
 }
 
-pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
+pub fn run(mut args: ReplayArgs) -> anyhow::Result<()> {
     let file = match args.file.clone() {
         Some(f) if !f.is_dir() => {
             if args.last {
@@ -93,6 +93,8 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             if !args.last {
                 return pick(&dir, &args.theme);
             }
+            // Back to the run as it ended, as the picker opens one (unless it is to play).
+            args.end |= !args.play;
             newest_session(&dir)?.path().to_path_buf()
         }
     };

@@ -367,6 +367,9 @@ fn print_table(r: &Report) -> anyhow::Result<()> {
     let peer = r.llama_cpp.as_deref().unwrap_or("skipped");
     emit(&format!(
         "{} · {} threads · {} decoded tokens per context · {} rounds, medians (ranges) · peer: {peer}\n{t}",
-        r.model, r.threads, r.decode_tokens, r.rows.first().map_or(0, |row| row.rounds)
+        r.model,
+        r.threads,
+        r.decode_tokens,
+        r.rows.first().map_or(0, |row| row.rounds)
     ))
 }

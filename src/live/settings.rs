@@ -194,20 +194,12 @@ impl RunSettings {
             }
             return s;
         }
-        if self.temperature == 0.0 {
-            s.push_str("greedy");
-        } else {
-            s.push_str(&format!("T {}", self.temperature));
-            if self.top_k > 0 {
-                s.push_str(&format!(" top-k {}", self.top_k));
-            }
-            if self.top_p < 1.0 {
-                s.push_str(&format!(" top-p {}", self.top_p));
-            }
-            if self.min_p > 0.0 {
-                s.push_str(&format!(" min-p {}", self.min_p));
-            }
-        }
+        s.push_str(&crate::trace::SamplerInfo::sampling(
+            self.temperature,
+            self.top_k as u64,
+            self.top_p,
+            self.min_p,
+        ));
         match self.repeat_penalty {
             None => s.push_str(" · repeat auto"),
             Some(p) if p != 1.0 => s.push_str(&format!(" · repeat {p:.2}")),

@@ -65,6 +65,25 @@ pub struct SamplerInfo {
 }
 
 impl SamplerInfo {
+    /// How tokens are drawn, in words: `greedy`, or `T 0.7 top-k 40 top-p 0.9 min-p 0.05`
+    /// with only the filters that are on.
+    pub fn sampling(temperature: f32, top_k: u64, top_p: f32, min_p: f32) -> String {
+        if temperature == 0.0 {
+            return "greedy".into();
+        }
+        let mut s = format!("T {temperature}");
+        if top_k > 0 {
+            s.push_str(&format!(" top-k {top_k}"));
+        }
+        if top_p < 1.0 {
+            s.push_str(&format!(" top-p {top_p}"));
+        }
+        if min_p > 0.0 {
+            s.push_str(&format!(" min-p {min_p}"));
+        }
+        s
+    }
+
     /// One line: `greedy · repeat 1.20 (auto: scaffolded) · seed 0`.
     pub fn summary(&self) -> String {
         let auto = |name: &str| {
@@ -72,22 +91,12 @@ impl SamplerInfo {
                 .get(name)
                 .map_or(String::new(), |why| format!(" (auto: {why})"))
         };
-        let mut parts = Vec::new();
-        if self.temperature == 0.0 {
-            parts.push("greedy".to_string());
-        } else {
-            let mut s = format!("T {}", self.temperature);
-            if self.top_k > 0 {
-                s.push_str(&format!(" top-k {}", self.top_k));
-            }
-            if self.top_p < 1.0 {
-                s.push_str(&format!(" top-p {}", self.top_p));
-            }
-            if self.min_p > 0.0 {
-                s.push_str(&format!(" min-p {}", self.min_p));
-            }
-            parts.push(s);
-        }
+        let mut parts = vec![SamplerInfo::sampling(
+            self.temperature,
+            self.top_k,
+            self.top_p,
+            self.min_p,
+        )];
         if self.repeat_penalty != 1.0 {
             parts.push(format!(
                 "repeat {:.2}{}",

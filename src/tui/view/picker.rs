@@ -9,6 +9,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, Wrap};
 
+use super::ablation::clip;
 use super::chrome::{Part, status_bar, title_bar};
 use crate::live::{SessionSummary, StreamSummary};
 use crate::tui::chrome::Keyed;
@@ -125,16 +126,6 @@ fn columns(sessions: &[SessionSummary]) -> Vec<Column> {
         }),
         col("model", 2, false, &|s| s.model.clone()),
     ]
-}
-
-/// `text` cut to `width` characters, the cut marked with `…`.
-fn clip(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return text.to_string();
-    }
-    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
 
 /// Widest prompt column worth keeping a column for.

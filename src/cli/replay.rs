@@ -9,7 +9,7 @@ use clap::Args;
 use super::args::ShapeArgs;
 use super::load::load_timeline;
 use crate::ablate::results::{CONFIG, ITEMS, is_result_dir};
-use crate::live::{list_sessions, newest_session, partner_of, sessions_dir};
+use crate::live::{SessionSummary, no_runs_yet, partner_of, sessions_dir, sessions_in};
 use crate::tui::app::App;
 use crate::tui::pair::PairApp;
 use crate::tui::picker::Picker;
@@ -83,45 +83,36 @@ pub fn run(mut args: ReplayArgs) -> anyhow::Result<()> {
                 Some(d) => d,
                 None => sessions_dir()?,
             };
-            // A directory named that is neither kind: say what each would need.
-            if named && list_sessions(&dir).is_ok_and(|s| s.is_empty()) {
+            let sessions = sessions_in(&dir)?;
+            if sessions.is_empty() {
+                if !named {
+                    return Err(no_runs_yet(&dir));
+                }
+                // A directory named that is neither kind: say what each would need.
                 let Err(e) = super::ablate::view(&dir, &args.theme) else {
                     return Ok(());
                 };
                 bail!("{e:#}; nor does it hold recorded runs (*.trace.jsonl) to pick from");
             }
             if !args.last {
-                return pick(&dir, &args.theme);
+                return pick(dir, sessions, &args.theme);
             }
             // Back to the run as it ended, as the picker opens one (unless it is to play).
             args.end |= !args.play;
-            newest_session(&dir)?.path().to_path_buf()
+            sessions[0].path().to_path_buf()
         }
     };
     open(args, file)
 }
 
-/// The session picker over `dir`.
-fn pick(dir: &std::path::Path, theme: &str) -> anyhow::Result<()> {
+/// The session picker over `sessions`, the runs of `dir`.
+fn pick(dir: PathBuf, sessions: Vec<SessionSummary>, theme: &str) -> anyhow::Result<()> {
     let theme = Theme::load(theme)?;
-    if !dir.is_dir() {
-        bail!(
-            "{}: no recorded runs yet (`memento run` records each run there)",
-            dir.display()
-        );
-    }
-    let sessions = list_sessions(dir)?;
-    if sessions.is_empty() {
-        bail!(
-            "{}: no recorded runs yet (`memento run` records each run there)",
-            dir.display()
-        );
-    }
     if !std::io::stdout().is_terminal() {
         bail!("replay needs a terminal; for scripts use `memento stats` instead");
     }
     let (tx, rx) = std::sync::mpsc::channel();
-    let mut screen = PickerScreen::new(Picker::new(dir.to_path_buf(), sessions, theme));
+    let mut screen = PickerScreen::new(Picker::new(dir, sessions, theme));
     run_screen(&mut screen, tx, rx, RunOptions::default())
 }
 

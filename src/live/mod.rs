@@ -16,7 +16,7 @@ pub use channel_sink::ChannelSink;
 pub use engine::{ActiveRun, DecodeEngine, ModelEngine};
 pub use fake::FakeEngine;
 pub use protocol::{Command, Emit, LiveBody, LiveMsg, StreamInfo, WorkerState};
-pub use session_index::{SessionSummary, StreamSummary, list_sessions, newest_session};
+pub use session_index::{SessionSummary, StreamSummary, list_sessions, no_runs_yet, sessions_in};
 pub use sessions::{SessionPaths, partner_of, sessions_dir};
 pub use settings::{ModeChoice, RunSettings, ScaffoldChoice};
 pub use worker::Worker;

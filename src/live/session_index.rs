@@ -110,21 +110,24 @@ pub fn list_sessions(dir: &Path) -> anyhow::Result<Vec<SessionSummary>> {
     Ok(sessions)
 }
 
-/// The newest session in `dir`.
+/// The sessions in `dir`, newest first, as [`list_sessions`]; none when `dir` does not exist
+/// yet (no run has been recorded).
 ///
 /// # Errors
-/// `dir` holds no session (or does not exist yet), or cannot be listed.
-pub fn newest_session(dir: &Path) -> anyhow::Result<SessionSummary> {
-    let none_yet = || {
-        anyhow::anyhow!(
-            "{}: no recorded runs yet (`memento run` records each run there)",
-            dir.display()
-        )
-    };
+/// `dir` exists but cannot be listed.
+pub fn sessions_in(dir: &Path) -> anyhow::Result<Vec<SessionSummary>> {
     if !dir.exists() {
-        return Err(none_yet());
+        return Ok(Vec::new());
     }
-    list_sessions(dir)?.into_iter().next().ok_or_else(none_yet)
+    list_sessions(dir)
+}
+
+/// The error for a directory with no recorded run to open.
+pub fn no_runs_yet(dir: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{}: no recorded runs yet (`memento run` records each run there)",
+        dir.display()
+    )
 }
 
 /// `text` with every `<|…|>` tag replaced by a space.
@@ -311,7 +314,7 @@ mod tests {
         assert_eq!(single.streams[0].peak, Some(1036));
         assert_eq!(single.streams[0].ended, "complete");
 
-        assert_eq!(newest_session(d).unwrap(), sessions[0]);
+        assert_eq!(sessions_in(d).unwrap(), sessions);
     }
 
     #[test]
@@ -337,7 +340,9 @@ mod tests {
     #[test]
     fn an_empty_or_missing_directory_says_so() {
         let dir = tempfile::tempdir().unwrap();
-        let err = newest_session(dir.path()).unwrap_err().to_string();
+        assert!(sessions_in(dir.path()).unwrap().is_empty());
+        assert!(sessions_in(&dir.path().join("nope")).unwrap().is_empty());
+        let err = no_runs_yet(dir.path()).to_string();
         assert!(err.contains("no recorded runs yet"), "{err}");
         let err = format!("{:#}", list_sessions(&dir.path().join("nope")).unwrap_err());
         assert!(

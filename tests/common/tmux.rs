@@ -111,7 +111,10 @@ impl Tmux {
         );
         assert_eq!(self.format("#{cursor_flag}"), "1", "cursor visible again");
         let deadline = Instant::now() + Duration::from_secs(5);
-        while !self.file("after").exists() && Instant::now() < deadline {
+        // The shell creates the file before stty writes to it: wait for its line.
+        let written =
+            |name: &str| std::fs::read_to_string(self.file(name)).is_ok_and(|s| s.ends_with('\n'));
+        while !written("after") && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
         let before = std::fs::read_to_string(self.file("before")).unwrap();

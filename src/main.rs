@@ -7,6 +7,9 @@ fn main() -> ExitCode {
     let matches = accept_negative_numbers(memento::cli::Cli::command()).get_matches();
     let cli = memento::cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // Before any kernel runs: candle sizes its thread pools once, from the environment.
+    if let Some(dtype) = cli.kv_dtype {
+        memento::kv::KvDtype::set_engine_default(dtype);
+    }
     if cli.threads.is_some() || cli.decodes() {
         memento::threads::configure(cli.threads);
     }

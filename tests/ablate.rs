@@ -10,7 +10,7 @@ use memento::ablate::plots::{self, Plot};
 use memento::ablate::stream::Stream;
 use memento::ablate::{Arm, Lab, LabConfig, ResultDir, problems};
 use memento::engine::{RunOptions, SamplerConfig, ScaffoldConfig};
-use memento::kv::{KvPolicy, KvStore};
+use memento::kv::{KvDtype, KvPolicy, KvStore};
 use memento::model::{LogitRows, Model, ModelTokenizer};
 
 /// Short blocks and mementos, so a few dozen tokens hold several.
@@ -92,22 +92,31 @@ fn an_arm_compared_with_itself_has_kl_zero() {
     );
 }
 
-/// Keys and values of every slot of `layer`, as (position, k, v).
+/// The logical positions a store holds, in order (slot order is free after an eviction).
+fn held(store: &KvStore) -> Vec<u64> {
+    let mut kept = store.logical_positions().to_vec();
+    kept.sort_unstable();
+    kept
+}
+
+/// Keys and values of every cached position of `layer`, in position order, as (position, k, v).
 fn slot_rows(store: &KvStore, layer: usize) -> Vec<(u64, Vec<f32>, Vec<f32>)> {
-    let row = store.row();
-    store
-        .logical_positions()
-        .iter()
-        .enumerate()
-        .map(|(slot, &p)| {
-            let r = slot * row..(slot + 1) * row;
-            (
-                p,
-                store.keys(layer)[r.clone()].to_vec(),
-                store.values(layer)[r].to_vec(),
-            )
+    held(store)
+        .into_iter()
+        .map(|p| {
+            let (k, v) = store.rows_f32(layer, &(p..p + 1)).expect("a held position");
+            (p, k, v)
         })
         .collect()
+}
+
+/// Every K and V value of `layer`, in position order.
+fn all_rows(store: &KvStore, layer: usize) -> (Vec<f32>, Vec<f32>) {
+    let rows = slot_rows(store, layer);
+    (
+        rows.iter().flat_map(|r| r.1.clone()).collect(),
+        rows.iter().flat_map(|r| r.2.clone()).collect(),
+    )
 }
 
 fn max_rel(a: &[f32], b: &[f32]) -> f32 {
@@ -116,6 +125,8 @@ fn max_rel(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn the_restart_arms_memento_kv_equals_a_fresh_prefill_without_the_block() {
+    // An exact equivalence: in f32.
+    let _f32 = KvDtype::scoped_engine_default(KvDtype::F32);
     let (_d, model, tok) = common::tiny_model(12);
     let s = stream(&model, &tok);
     let list = arms("restart");
@@ -129,7 +140,7 @@ fn the_restart_arms_memento_kv_equals_a_fresh_prefill_without_the_block() {
             }
             // Right after the first eviction: prefill exactly what survives, at the same
             // positions, into a new cache.
-            let positions = store.logical_positions().to_vec();
+            let positions = held(store);
             let ids: Vec<u32> = positions
                 .iter()
                 .map(|&p| restart.ids()[p as usize])
@@ -168,7 +179,7 @@ fn before_its_eviction_the_memento_arms_kv_equals_the_full_arms() {
             // The step that evicted the first block: every entry the memento arm still holds
             // (the memento's own among them) was computed before the eviction, exactly as in
             // full context; only the token that triggered it was computed after.
-            let last = *memento.logical_positions().last().unwrap();
+            let last = *held(memento).last().unwrap();
             let full_rows: std::collections::HashMap<u64, (Vec<f32>, Vec<f32>)> = (0..full
                 .layers())
                 .flat_map(|l| {
@@ -360,6 +371,8 @@ fn forcing_in_chunks_matches_forcing_token_by_token() {
     use memento::ablate::probe::passcode;
     use memento::engine::Run;
     use memento::trace::NullSink;
+    // Two orders of the same arithmetic: compared in f32.
+    let _f32 = KvDtype::scoped_engine_default(KvDtype::F32);
     let (_d, model, tok) = common::tiny_model(21);
     let sample = passcode::samples(
         1,
@@ -385,13 +398,13 @@ fn forcing_in_chunks_matches_forcing_token_by_token() {
         let mut chunked = Run::start(&model, &tok, &sample.prompt, options(), NullSink).unwrap();
         chunked.force_all(&forced.ids).unwrap();
         let (a, b) = (stepped.store(), chunked.store());
-        assert_eq!(a.logical_positions(), b.logical_positions(), "{policy:?}");
+        assert_eq!(held(a), held(b), "{policy:?}");
         if policy != KvPolicy::FULL {
             assert!(a.evicted_total() > 0, "{policy:?} must evict");
         }
         for layer in 0..a.layers() {
-            let err = common::max_rel_err(b.keys(layer), a.keys(layer))
-                .max(common::max_rel_err(b.values(layer), a.values(layer)));
+            let ((ak, av), (bk, bv)) = (all_rows(a, layer), all_rows(b, layer));
+            let err = common::max_rel_err(&bk, &ak).max(common::max_rel_err(&bv, &av));
             assert!(err < 1e-5, "{policy:?} layer {layer}: {err}");
         }
         let err = common::max_rel_err(chunked.logits(), stepped.logits());

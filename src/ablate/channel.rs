@@ -22,20 +22,10 @@ pub struct ChannelRow {
     pub v_distance: f64,
 }
 
-/// The K and V rows of `span` in `layer`, or `None` when any position of it is not cached.
-pub fn rows<'s>(
-    store: &'s KvStore,
-    layer: usize,
-    span: &Range<u64>,
-) -> Option<(&'s [f32], &'s [f32])> {
-    let slots = store.slots_of(span);
-    let want = (span.end - span.start) as usize;
-    if slots.len() != want {
-        return None;
-    }
-    let row = store.row();
-    let r = slots.start * row..slots.end * row;
-    Some((&store.keys(layer)[r.clone()], &store.values(layer)[r]))
+/// The K and V rows of `span` in `layer`, in position order and as f32 whatever the cache
+/// stores, or `None` when any position of it is not cached.
+pub fn rows(store: &KvStore, layer: usize, span: &Range<u64>) -> Option<(Vec<f32>, Vec<f32>)> {
+    store.rows_f32(layer, span)
 }
 
 /// Per layer, (K distance, V distance) between the two stores over `span`; `None` when either
@@ -55,7 +45,7 @@ pub fn layer_distances(a: &KvStore, b: &KvStore, span: &Range<u64>) -> Option<Ve
                     .sum::<f64>()
                     / n.max(1) as f64
             };
-            Some((mean(ka, kb), mean(va, vb)))
+            Some((mean(&ka, &kb), mean(&va, &vb)))
         })
         .collect()
 }

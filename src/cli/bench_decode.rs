@@ -110,6 +110,8 @@ struct Row {
 struct Report {
     model: String,
     threads: usize,
+    /// Our KV storage type (llama.cpp's is f16, its default).
+    kv_dtype: &'static str,
     decode_tokens: usize,
     llama_cpp: Option<String>,
     rows: Vec<Row>,
@@ -210,6 +212,7 @@ pub fn run(b: DecodeBench) -> anyhow::Result<()> {
     let report = Report {
         model: model.name(),
         threads,
+        kv_dtype: crate::kv::KvDtype::engine_default().name(),
         decode_tokens: b.decode_tokens,
         llama_cpp: peer_note,
         rows,
@@ -223,7 +226,7 @@ pub fn run(b: DecodeBench) -> anyhow::Result<()> {
 }
 
 fn prefill(model: &Model, ids: &[u32]) -> anyhow::Result<(f64, crate::kv::KvStore)> {
-    let mut store = model.new_store();
+    let mut store = model.new_store_in(crate::kv::KvDtype::engine_default())?;
     let t0 = Instant::now();
     for (i, chunk) in ids.chunks(512).enumerate() {
         let from = (i * 512) as u64;
@@ -358,9 +361,10 @@ fn print_table(r: &Report) -> anyhow::Result<()> {
     }
     let peer = r.llama_cpp.as_deref().unwrap_or("skipped");
     emit(&format!(
-        "{} · {} threads · {} decoded tokens per context · {} rounds, medians (ranges) · peer: {peer}\n{t}",
+        "{} · {} threads · KV {} · {} decoded tokens per context · {} rounds, medians (ranges) · peer: {peer}\n{t}",
         r.model,
         r.threads,
+        r.kv_dtype,
         r.decode_tokens,
         r.rows.first().map_or(0, |row| row.rounds)
     ))

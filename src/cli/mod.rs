@@ -44,6 +44,16 @@ pub struct Cli {
         value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096)
     )]
     pub threads: Option<usize>,
+    /// How the KV cache stores keys and values: f16 (default, as llama.cpp), f32 or q8_0;
+    /// recorded in each trace's model shape
+    #[arg(
+        long,
+        global = true,
+        env = "MEMENTO_KV_DTYPE",
+        value_name = "TYPE",
+        value_parser = crate::kv::KvDtype::parse_storage
+    )]
+    pub kv_dtype: Option<crate::kv::KvDtype>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::sampler::{Sampler, SamplerConfig, log_sum_exp, logprobs};
 use super::scaffold::{Scaffold, ScaffoldConfig};
-use crate::kv::{Eviction, KvPolicy, KvReading, KvStore};
+use crate::kv::{Eviction, KvDtype, KvPolicy, KvReading, KvStore};
 use crate::model::{LogitRows, Model, ModelError, ModelTokenizer, Utf8Stream};
 use crate::structure::{Boundary, DiagnosticCode, Severity};
 use crate::trace::{
@@ -32,6 +32,8 @@ pub struct RunOptions {
     /// Sampler settings chosen for the user rather than by them, with why (recorded in the
     /// trace header's `sampler.automatic`).
     pub automatic: std::collections::BTreeMap<String, String>,
+    /// How the KV cache stores K and V (recorded in the header's model shape).
+    pub kv_dtype: KvDtype,
 }
 
 impl Default for RunOptions {
@@ -46,6 +48,7 @@ impl Default for RunOptions {
             snapshot_every: 256,
             top_alternatives: 5,
             automatic: Default::default(),
+            kv_dtype: KvDtype::engine_default(),
         }
     }
 }
@@ -238,7 +241,7 @@ impl<'m, S: EventSink> Run<'m, S> {
             generator: format!("memento {}", env!("CARGO_PKG_VERSION")),
             model: ModelInfo {
                 name: name.clone(),
-                shape: model.config.kv_shape(&name),
+                shape: model.config.kv_shape(&name).with_dtype(options.kv_dtype),
             },
             tokenizer: tokenizer.info(),
             policy: options.policy,
@@ -260,7 +263,7 @@ impl<'m, S: EventSink> Run<'m, S> {
         };
         let io = ModelError::trace_write;
         let recorder = Recorder::start(&header, recorder_options, sink).map_err(io)?;
-        let mut store = model.new_store();
+        let mut store = model.new_store_in(options.kv_dtype)?;
         store.set_rerotate(options.rerotate);
         let mut eos = model.config.eos.clone();
         eos.extend(tokenizer.single_token("<|im_end|>"));

@@ -1,15 +1,19 @@
 //! KV accounting: model shapes, the eviction policy, the one accountant that applies it, the
-//! KV store, and the paged pool's bookkeeping.
+//! paged KV pool (bookkeeping, typed rows, per-sequence caches) and one run's store over it.
 
 mod accountant;
 pub mod pages;
 mod policy;
+mod pool;
+mod rows;
 mod shape;
 mod simulate;
 mod store;
 
 pub use accountant::{Eviction, EvictionReason, KvAccountant, KvReading};
 pub use policy::KvPolicy;
+pub use pool::{DtypeScope, KvMemory, KvPool, Rerotate, SeqCache};
+pub use rows::{KvRows, Q8_BLOCK, row_bytes};
 pub use shape::{KvDtype, KvShape, SlidingWindow};
 pub use simulate::{KvSeries, simulate, step_index};
-pub use store::{KvMemory, KvStore, Rerotate};
+pub use store::KvStore;

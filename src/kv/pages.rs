@@ -156,6 +156,27 @@ impl PagePool {
         self.pages_for(len + tokens).saturating_sub(held)
     }
 
+    /// Add `extra` pages to the pool (a pool that grows with its one sequence, as a
+    /// single-run cache does).
+    pub fn grow(&mut self, extra: usize) {
+        let to = self.total + extra;
+        assert!(to <= PageId::MAX as usize, "{to} pages");
+        // Lowest new id on top, so new pages are handed out in order.
+        self.free
+            .splice(0..0, (self.total as PageId..to as PageId).rev());
+        self.total = to;
+    }
+
+    /// Physical slot numbers (`page × page_tokens + offset`) of every slot of `seq`, in the
+    /// sequence's order.
+    pub fn physical_slots(&self, seq: SeqId) -> Result<Vec<usize>, PoolError> {
+        let table = self.table(seq)?;
+        let p = self.page_tokens;
+        Ok((0..table.len)
+            .map(|i| table.pages[i / p] as usize * p + i % p)
+            .collect())
+    }
+
     /// Start a sequence with no slots.
     pub fn add(&mut self, seq: SeqId) -> Result<(), PoolError> {
         if self.tables.contains_key(&seq) {

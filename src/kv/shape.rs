@@ -26,7 +26,7 @@ impl KvDtype {
             "f32" | "fp32" | "float32" => Some(KvDtype::F32),
             "f16" | "fp16" | "float16" => Some(KvDtype::F16),
             "bf16" | "bfloat16" => Some(KvDtype::Bf16),
-            "q8" | "fp8" | "int8" | "i8" => Some(KvDtype::Q8),
+            "q8" | "q8_0" | "fp8" | "int8" | "i8" => Some(KvDtype::Q8),
             _ => None,
         }
     }

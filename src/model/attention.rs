@@ -1,14 +1,18 @@
-//! Causal attention of new queries over the KV store's live slots (CPU).
+//! Causal attention of new queries over the paged KV pool's live slots (CPU), for a batch of
+//! sequences at once.
 //!
-//! The store holds only live entries, so no eviction mask is needed: a query sees every slot
-//! before it. Slots the store marks hidden are skipped, which is how the equivalence tests
-//! build their "full cache with the span masked out" reference; the work is split over
-//! visible entries, so both compute the same sums in the same order.
+//! A sequence's cache holds only live entries, so no eviction mask is needed: a query sees
+//! every entry of its sequence up to its own. Entries are read in logical-position order,
+//! whatever page they sit on, so a cache whose evictions moved slots between pages computes
+//! exactly (bit for bit) what the full cache with those spans masked out computes: the
+//! equivalence the tests prove. (With quantized matmuls, whose activations are rounded to 8
+//! bits, a different summation order is not "equal within rounding": one flipped rounding moves
+//! a logit by tenths.)
 
 use std::sync::OnceLock;
 
 use super::simd::{axpy, axpy_lanes, dot_lanes};
-use crate::kv::KvStore;
+use crate::kv::{KvPool, KvRows};
 
 pub struct AttentionShape {
     pub heads: usize,
@@ -17,57 +21,64 @@ pub struct AttentionShape {
 }
 
 /// Slots a work unit covers, counted in visible entries. Fixed (not derived from the thread
-/// count) so results do not depend on the machine, and counted over visible entries so a store
-/// with hidden slots computes exactly what the same store with those slots evicted computes.
+/// count) so results do not depend on the machine.
 const CHUNK: usize = 512;
 /// Queries per work unit in prefill: each key and value row is loaded once for all of them.
 const QUERY_TILE: usize = 16;
 
-/// `q`: `t × heads × head_dim`, already rotated; the store already holds this layer's K and V
-/// for the `t` new tokens (its last `t` slots). Writes `t × heads × head_dim` into `out`.
+/// One sequence of a batch: its `t` new queries start at query row `first` of the batch, and
+/// `entries` are the physical slots of the cache entries it attends to, in logical-position
+/// order ([`crate::kv::SeqCache::attention_order`]); the last `t` are the new tokens'.
+pub struct SeqQueries<'a> {
+    pub first: usize,
+    pub t: usize,
+    pub entries: &'a [usize],
+}
+
+/// `q`: `rows × heads × head_dim` for the whole batch, already rotated; the pool already holds
+/// this layer's K and V for every sequence's new tokens. Writes `rows × heads × head_dim` into
+/// `out`.
 ///
-/// Work is cut into (KV head, query tile, slot chunk) units, so one pass over a chunk's keys
-/// and values serves every query head that shares them (grouped-query attention) and every
-/// query of the tile, and a single decoding query still spreads over all cores. Each unit
+/// Work is cut into (sequence, KV head, query tile, slot chunk) units, so one pass over a
+/// chunk's keys and values serves every query head that shares them (grouped-query attention)
+/// and every query of the tile, and one decoding query still spreads over all cores. Each unit
 /// returns a partial softmax (max, sum, weighted values) per row; the partials are merged in
 /// chunk order.
 pub fn attend(
     q: &[f32],
-    t: usize,
+    batch: &[SeqQueries<'_>],
     shape: &AttentionShape,
-    store: &KvStore,
+    pool: &KvPool,
     layer: usize,
     out: &mut [f32],
 ) {
     let d = shape.head_dim;
-    let row = store.row();
-    let keys = store.keys(layer);
-    let values = store.values(layer);
-    let total = keys.len() / row;
-    let base = total - t;
     let group = shape.heads / shape.kv_heads;
     let scale = 1.0 / (d as f32).sqrt();
-    let visible = VisibleSlots::new(store.hidden(), total);
-    let layer = LayerView {
-        q,
-        t,
-        heads: shape.heads,
-        group,
-        d,
-        row,
-        keys,
-        values,
-        scale,
-        visible: &visible,
-        base,
-    };
-    let tiles = t.div_ceil(QUERY_TILE);
+    let views: Vec<LayerView> = batch
+        .iter()
+        .map(|s| LayerView {
+            q: &q[s.first * shape.heads * d..(s.first + s.t) * shape.heads * d],
+            t: s.t,
+            heads: shape.heads,
+            group,
+            d,
+            row: pool.row(),
+            keys: pool.keys(layer),
+            values: pool.values(layer),
+            entries: s.entries,
+            scale,
+            base: s.entries.len() - s.t,
+        })
+        .collect();
     let mut units = Vec::new();
-    for kv in 0..shape.kv_heads {
-        for tile in 0..tiles {
-            let last = ((tile + 1) * QUERY_TILE).min(t) - 1;
-            for chunk in 0..layer.limit(last).div_ceil(CHUNK) {
-                units.push((kv, tile, chunk));
+    for (seq, view) in views.iter().enumerate() {
+        for kv in 0..shape.kv_heads {
+            for tile in 0..view.t.div_ceil(QUERY_TILE) {
+                let last = ((tile + 1) * QUERY_TILE).min(view.t) - 1;
+                for chunk in 0..view.limit(last).div_ceil(CHUNK) {
+                    units.push((seq, (kv, tile, chunk)));
+                }
             }
         }
     }
@@ -76,16 +87,25 @@ pub fn attend(
     let done: Vec<OnceLock<Partial>> = units.iter().map(|_| OnceLock::new()).collect();
     candle_core::utils::barrier_pool().execute_chunked(units.len(), |range| {
         for u in range {
-            let _ = done[u].set(layer.unit(units[u]));
+            let (seq, unit) = units[u];
+            let _ = done[u].set(views[seq].unit(unit));
         }
     });
-    let partials: Vec<Partial> = done
-        .into_iter()
-        .map(|p| p.into_inner().expect("every unit ran"))
-        .collect();
-    // Merge each row's chunks in order: rescale to the largest max, then normalise.
+    let mut partials: Vec<Vec<Partial>> = batch.iter().map(|_| Vec::new()).collect();
+    for (p, (seq, _)) in done.into_iter().zip(&units) {
+        partials[*seq].push(p.into_inner().expect("every unit ran"));
+    }
+    for (s, partials) in batch.iter().zip(&partials) {
+        let rows = s.first * shape.heads * d..(s.first + s.t) * shape.heads * d;
+        merge(partials, s.t, shape, &mut out[rows]);
+    }
+}
+
+/// Merge each row's chunks in order: rescale to the largest max, then normalise.
+fn merge(partials: &[Partial], t: usize, shape: &AttentionShape, out: &mut [f32]) {
+    let d = shape.head_dim;
     let mut merged_max = vec![f32::NEG_INFINITY; t * shape.heads];
-    for p in &partials {
+    for p in partials {
         for (r, &(i, h)) in p.rows.iter().enumerate() {
             let m = &mut merged_max[i * shape.heads + h];
             *m = m.max(p.max[r]);
@@ -93,7 +113,7 @@ pub fn attend(
     }
     let mut merged_sum = vec![0f32; t * shape.heads];
     out.fill(0.0);
-    for p in &partials {
+    for p in partials {
         for (r, &(i, h)) in p.rows.iter().enumerate() {
             if p.sum[r] == 0.0 {
                 continue;
@@ -124,10 +144,11 @@ struct LayerView<'a> {
     group: usize,
     d: usize,
     row: usize,
-    keys: &'a [f32],
-    values: &'a [f32],
+    keys: &'a KvRows,
+    values: &'a KvRows,
+    entries: &'a [usize],
     scale: f32,
-    visible: &'a VisibleSlots,
+    /// Entries before the first new token's.
     base: usize,
 }
 
@@ -158,7 +179,7 @@ impl LayerView<'_> {
     /// Visible entries up to and including query `i`'s own slot.
     #[inline(always)]
     fn limit(&self, i: usize) -> usize {
-        self.visible.count_up_to(self.base + i + 1)
+        self.base + i + 1
     }
 
     /// `B > 0` only when called from `unit_avx2`.
@@ -172,14 +193,11 @@ impl LayerView<'_> {
             .clone()
             .flat_map(|i| (kv * self.group..(kv + 1) * self.group).map(move |h| (i, h)))
             .collect();
-        let key = |j: usize| {
-            let s = self.visible.slot(span.start + j);
-            &self.keys[s * self.row + kv * d..s * self.row + (kv + 1) * d]
-        };
-        let value = |j: usize| {
-            let s = self.visible.slot(span.start + j);
-            &self.values[s * self.row + kv * d..s * self.row + (kv + 1) * d]
-        };
+        let slots = &self.entries[span.clone()];
+        let keys = RowSource::new(self.keys, slots, self.row, kv * d, d);
+        let values = RowSource::new(self.values, slots, self.row, kv * d, d);
+        let key = |j: usize| keys.row(j);
+        let value = |j: usize| values.row(j);
         // Entries of the span each row may see: a prefix (causality, counted in visible
         // entries).
         let seen: Vec<usize> = rows
@@ -253,6 +271,48 @@ impl LayerView<'_> {
     }
 }
 
+/// One KV head's rows of a unit's slots as f32: borrowed from f32 storage, converted once
+/// into a scratch buffer from f16 or q8_0.
+enum RowSource<'a> {
+    Borrowed {
+        data: &'a [f32],
+        starts: Vec<usize>,
+        d: usize,
+    },
+    Converted {
+        data: Vec<f32>,
+        d: usize,
+    },
+}
+
+impl<'a> RowSource<'a> {
+    /// Values `from..from + d` of each physical slot in `slots` (rows of `row` values).
+    fn new(rows: &'a KvRows, slots: &[usize], row: usize, from: usize, d: usize) -> Self {
+        match rows.as_f32() {
+            Some(data) => RowSource::Borrowed {
+                data,
+                starts: slots.iter().map(|&s| s * row + from).collect(),
+                d,
+            },
+            None => {
+                let mut data = vec![0f32; slots.len() * d];
+                for (out, &s) in data.chunks_exact_mut(d).zip(slots) {
+                    rows.read(s, row, from, out);
+                }
+                RowSource::Converted { data, d }
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn row(&self, j: usize) -> &[f32] {
+        match self {
+            RowSource::Borrowed { data, starts, d } => &data[starts[j]..starts[j] + d],
+            RowSource::Converted { data, d } => &data[j * d..(j + 1) * d],
+        }
+    }
+}
+
 /// One unit's share of a softmax: per (query, head) row, the max score, the sum of
 /// `exp(score - max)`, and the values weighted by those terms.
 struct Partial {
@@ -262,54 +322,33 @@ struct Partial {
     acc: Vec<f32>,
 }
 
-/// The store's slots that attention may read, in order: all of them, or those not hidden.
-enum VisibleSlots {
-    All,
-    Listed(Vec<usize>),
-}
-
-impl VisibleSlots {
-    fn new(hidden: &[bool], total: usize) -> VisibleSlots {
-        if hidden[..total].iter().any(|&h| h) {
-            VisibleSlots::Listed((0..total).filter(|&s| !hidden[s]).collect())
-        } else {
-            VisibleSlots::All
-        }
-    }
-
-    /// The slot of the `e`-th visible entry.
-    fn slot(&self, e: usize) -> usize {
-        match self {
-            VisibleSlots::All => e,
-            VisibleSlots::Listed(slots) => slots[e],
-        }
-    }
-
-    /// Visible entries among the first `slots` slots.
-    fn count_up_to(&self, slots: usize) -> usize {
-        match self {
-            VisibleSlots::All => slots,
-            VisibleSlots::Listed(list) => list.partition_point(|&s| s < slots),
-        }
-    }
-}
-
 /// The same attention through candle tensor ops, in the order candle's reference models use
 /// (`q·kᵀ / √d`, mask, softmax, `·v`). It copies the layer's cache into tensors, so it is slow
 /// for long contexts; it exists so our forward can be compared with those models op for op.
+/// `q` and `out` hold this sequence's `seq.t` query rows only.
 pub fn attend_candle(
     q: &[f32],
-    t: usize,
+    seq: &SeqQueries<'_>,
     shape: &AttentionShape,
-    store: &KvStore,
+    pool: &KvPool,
     layer: usize,
     out: &mut [f32],
 ) -> candle_core::Result<()> {
     use candle_core::{Device, Tensor};
     let dev = Device::Cpu;
     let (h, kvh, d) = (shape.heads, shape.kv_heads, shape.head_dim);
-    let slots = store.keys(layer).len() / store.row();
+    let t = seq.t;
+    let slots = seq.entries.len();
     let base = slots - t;
+    let row = pool.row();
+    let gather = |rows: &KvRows| {
+        let mut all = vec![0f32; slots * row];
+        for (out, &s) in all.chunks_exact_mut(row).zip(seq.entries) {
+            rows.read(s, row, 0, out);
+        }
+        all
+    };
+    let (keys, values) = (gather(pool.keys(layer)), gather(pool.values(layer)));
     let to_heads = |data: &[f32], n: usize, heads: usize| -> candle_core::Result<Tensor> {
         Tensor::from_slice(data, (1, n, heads, d), &dev)?
             .transpose(1, 2)?
@@ -323,12 +362,11 @@ pub fn attend_candle(
         Tensor::cat(&vec![&x; rep], 2)?.reshape((1, h, slots, d))
     };
     let q = to_heads(q, t, h)?;
-    let k = repeat(to_heads(store.keys(layer), slots, kvh)?)?;
-    let v = repeat(to_heads(store.values(layer), slots, kvh)?)?;
+    let k = repeat(to_heads(&keys, slots, kvh)?)?;
+    let v = repeat(to_heads(&values, slots, kvh)?)?;
     let att = (q.matmul(&k.t()?)? / (d as f64).sqrt())?;
-    let hidden = store.hidden();
     let masked: Vec<u8> = (0..t)
-        .flat_map(|i| (0..slots).map(move |s| u8::from(s > base + i || hidden[s])))
+        .flat_map(|i| (0..slots).map(move |s| u8::from(s > base + i)))
         .collect();
     let att = if masked.contains(&1) {
         let mask = Tensor::from_slice(&masked, (t, slots), &dev)?.broadcast_as(att.shape())?;
@@ -349,6 +387,18 @@ pub fn attend_candle(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kv::{KvDtype, KvStore};
+
+    /// Attention for one store's last `t` slots.
+    fn attend_one(q: &[f32], t: usize, shape: &AttentionShape, store: &KvStore, out: &mut [f32]) {
+        let entries = store.sequence().attention_order(store.pool());
+        let seq = SeqQueries {
+            first: 0,
+            t,
+            entries: &entries,
+        };
+        attend(q, &[seq], shape, store.pool(), 0, out);
+    }
 
     /// Attention written out in full, in f64, as the reference.
     fn naive(q: &[f32], k: &[f32], v: &[f32], slots: usize, shape: &AttentionShape) -> Vec<f32> {
@@ -400,7 +450,7 @@ mod tests {
                 .unwrap();
             store.write_layer(0, &k, &v);
             let mut out = vec![0f32; 6 * 16];
-            attend(&q, 1, &shape, &store, 0, &mut out);
+            attend_one(&q, 1, &shape, &store, &mut out);
             let want = naive(&q, &k, &v, slots, &shape);
             let err = out
                 .iter()
@@ -436,7 +486,7 @@ mod tests {
         store.write_layer(0, &k, &v);
         store.mask(100..700);
         let mut out = vec![0f32; t * 4 * 8];
-        attend(&q, t, &shape, &store, 0, &mut out);
+        attend_one(&q, t, &shape, &store, &mut out);
         for i in 0..t {
             let seen: Vec<usize> = (0..slots - t + i + 1)
                 .filter(|s| !(100..700).contains(s))
@@ -458,6 +508,100 @@ mod tests {
                 .zip(&want)
                 .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
             assert!(err < 1e-5, "query {i}: error {err}");
+        }
+    }
+
+    fn filled_store(dtype: KvDtype, slots: usize, seed: usize) -> (KvStore, Vec<f32>, Vec<f32>) {
+        let row = 2 * 64;
+        let k: Vec<f32> = (0..slots * row)
+            .map(|i| (((i + seed) * 37) % 101) as f32 / 50.0 - 1.0)
+            .collect();
+        let v: Vec<f32> = (0..slots * row)
+            .map(|i| (((i + seed) * 53) % 103) as f32 / 50.0 - 1.0)
+            .collect();
+        let mut store = KvStore::with_dtype(dtype, (1, 2, 64), 16).unwrap();
+        store
+            .begin_append(&(0..slots as u64).collect::<Vec<_>>())
+            .unwrap();
+        store.write_layer(0, &k, &v);
+        (store, k, v)
+    }
+
+    /// A batch of sequences in one pool, each of its own length, attends exactly as each
+    /// alone.
+    #[test]
+    fn a_batch_attends_as_its_sequences_alone() {
+        let shape = AttentionShape {
+            heads: 6,
+            kv_heads: 2,
+            head_dim: 64,
+        };
+        let row = 128;
+        let lengths = [3usize, 700, 40];
+        let mut pool = KvPool::growable(KvDtype::F16, (1, 2, 64), 16).unwrap();
+        let mut seqs: Vec<_> = lengths.iter().map(|_| pool.add_sequence()).collect();
+        // Interleaved appends, so the sequences' pages mix in the pool.
+        let mut alone = Vec::new();
+        for (i, &n) in lengths.iter().enumerate() {
+            let (store, k, v) = filled_store(KvDtype::F16, n, i);
+            for p in 0..n {
+                seqs[i].begin_append(&mut pool, &[p as u64]).unwrap();
+                seqs[i].write_layer(
+                    &mut pool,
+                    0,
+                    &k[p * row..(p + 1) * row],
+                    &v[p * row..(p + 1) * row],
+                );
+            }
+            alone.push(store);
+        }
+        let q: Vec<f32> = (0..3 * 6 * 64)
+            .map(|i| ((i * 11) % 29) as f32 / 14.0 - 1.0)
+            .collect();
+        let entries: Vec<Vec<usize>> = seqs.iter().map(|s| s.attention_order(&pool)).collect();
+        let batch: Vec<SeqQueries> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, entries)| SeqQueries {
+                first: i,
+                t: 1,
+                entries,
+            })
+            .collect();
+        let mut out = vec![0f32; 3 * 6 * 64];
+        attend(&q, &batch, &shape, &pool, 0, &mut out);
+        for (i, store) in alone.iter().enumerate() {
+            let mut one = vec![0f32; 6 * 64];
+            attend_one(&q[i * 384..(i + 1) * 384], 1, &shape, store, &mut one);
+            assert_eq!(&out[i * 384..(i + 1) * 384], &one[..], "sequence {i}");
+        }
+    }
+
+    /// f16 and q8_0 storage against the f32 formula: within what their rounding allows.
+    #[test]
+    fn reduced_precision_storage_stays_near_the_formula() {
+        let shape = AttentionShape {
+            heads: 4,
+            kv_heads: 2,
+            head_dim: 64,
+        };
+        for (dtype, bound) in [
+            (KvDtype::F32, 1e-5),
+            (KvDtype::F16, 2e-3),
+            (KvDtype::Q8, 2e-2),
+        ] {
+            let (store, k, v) = filled_store(dtype, 300, 5);
+            let q: Vec<f32> = (0..4 * 64)
+                .map(|i| ((i * 11) % 29) as f32 / 14.0 - 1.0)
+                .collect();
+            let mut out = vec![0f32; 4 * 64];
+            attend_one(&q, 1, &shape, &store, &mut out);
+            let want = naive(&q, &k, &v, 300, &shape);
+            let err = out
+                .iter()
+                .zip(&want)
+                .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(err < bound, "{dtype:?}: error {err}");
         }
     }
 }

@@ -6,11 +6,11 @@
 
 use candle_core::Tensor;
 
-use super::attention::{AttentionShape, attend, attend_candle};
+use super::attention::{AttentionShape, SeqQueries, attend, attend_candle};
 use super::error::ModelError;
 use super::weights::LayerWeights;
 use super::{AttentionKernel, Model};
-use crate::kv::KvStore;
+use crate::kv::{KvPool, KvStore, SeqCache};
 
 /// Which rows of the chunk need logits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,24 @@ pub enum LogitRows {
     None,
 }
 
+/// One sequence's share of a batched forward pass: `ids` at logical `positions`, appended to
+/// `seq`'s cache in the pool.
+pub struct BatchInput<'a> {
+    pub seq: &'a mut SeqCache,
+    pub ids: &'a [u32],
+    pub positions: &'a [u64],
+    pub rows: LogitRows,
+}
+
+/// Where one sequence's rows sit in a batch, and what it needs per layer.
+struct BatchRows {
+    first: usize,
+    t: usize,
+    rope: Vec<u64>,
+    /// The cache entries its queries read, in position order.
+    entries: Vec<usize>,
+}
+
 impl Model {
     /// Append `ids` at logical `positions` to `store` and return the requested logit rows.
     pub fn forward(
@@ -32,25 +50,107 @@ impl Model {
         positions: &[u64],
         rows: LogitRows,
     ) -> Result<Vec<Vec<f32>>, ModelError> {
+        let (pool, seq) = store.parts_mut();
+        let mut batch = [BatchInput {
+            seq,
+            ids,
+            positions,
+            rows,
+        }];
+        Ok(self.forward_batch(pool, &mut batch)?.remove(0))
+    }
+
+    /// One forward pass for a batch of sequences sharing `pool`: the projections and the MLP
+    /// run once over every sequence's rows (one pass over the weights), attention runs per
+    /// sequence through its own pages. Returns each sequence's requested logit rows, in order.
+    ///
+    /// Errors: a bad id or position, or a pool that cannot hold the new tokens (then no
+    /// sequence's cache changes).
+    pub fn forward_batch(
+        &self,
+        pool: &mut KvPool,
+        batch: &mut [BatchInput<'_>],
+    ) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
         let c = &self.config;
-        if ids.is_empty() {
-            return Ok(Vec::new());
+        for input in batch.iter() {
+            self.check_input(input)?;
         }
-        if ids.len() != positions.len() {
+        let mut placed: Vec<BatchRows> = Vec::with_capacity(batch.len());
+        let mut first = 0;
+        for (i, input) in batch.iter_mut().enumerate() {
+            match input.seq.begin_append(pool, input.positions) {
+                Ok(rope) => {
+                    placed.push(BatchRows {
+                        first,
+                        t: input.ids.len(),
+                        rope,
+                        entries: input.seq.attention_order(pool),
+                    });
+                    first += input.ids.len();
+                }
+                Err(message) => {
+                    for earlier in &mut batch[..i] {
+                        if let Some(&from) = earlier.positions.first() {
+                            earlier.seq.truncate_from(pool, from);
+                        }
+                    }
+                    return Err(ModelError::Input(message));
+                }
+            }
+        }
+        let total = first;
+        let ids: Vec<u32> = batch.iter().flat_map(|b| b.ids.iter().copied()).collect();
+        if ids.is_empty() {
+            return Ok(batch.iter().map(|_| Vec::new()).collect());
+        }
+        let ids_t = Tensor::new(ids.as_slice(), &self.device)?;
+        let mut x = self.weights.embedding.index_select(&ids_t, 0)?;
+        for (layer, w) in self.weights.layers.iter().enumerate() {
+            x = self.layer(layer, w, &x, total, batch, &placed, pool)?;
+        }
+        // The rows that need logits, through the final norm and LM head together.
+        let mut wanted: Vec<u32> = Vec::new();
+        let mut counts = Vec::with_capacity(batch.len());
+        for (input, rows) in batch.iter().zip(&placed) {
+            let picked: Vec<usize> = match (input.rows, rows.t) {
+                (_, 0) | (LogitRows::None, _) => Vec::new(),
+                (LogitRows::Last, t) => vec![rows.first + t - 1],
+                (LogitRows::All, t) => (rows.first..rows.first + t).collect(),
+            };
+            counts.push(picked.len());
+            wanted.extend(picked.into_iter().map(|r| r as u32));
+        }
+        let mut logits = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            let x = x.index_select(&Tensor::new(wanted.as_slice(), &self.device)?, 0)?;
+            let x = candle_nn::ops::rms_norm(&x, &self.weights.final_norm, c.rms_eps as f32)?;
+            self.weights.lm_head.forward(&x)?.to_vec2::<f32>()?
+        }
+        .into_iter();
+        Ok(counts
+            .into_iter()
+            .map(|n| logits.by_ref().take(n).collect())
+            .collect())
+    }
+
+    fn check_input(&self, input: &BatchInput<'_>) -> Result<(), ModelError> {
+        let c = &self.config;
+        if input.ids.len() != input.positions.len() {
             return Err(ModelError::Input(format!(
                 "{} tokens but {} positions",
-                ids.len(),
-                positions.len()
+                input.ids.len(),
+                input.positions.len()
             )));
         }
-        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= c.vocab) {
+        if let Some(&bad) = input.ids.iter().find(|&&id| id as usize >= c.vocab) {
             return Err(ModelError::Input(format!(
                 "token id {bad} is outside the model's vocabulary of {} tokens",
                 c.vocab
             )));
         }
-        if let Some(&last) = positions.last() {
-            let rope_last = store.rope_position_for(last);
+        if let Some(&last) = input.positions.last() {
+            let rope_last = input.seq.rope_position_for(last);
             if rope_last as usize >= c.context {
                 return Err(ModelError::Input(format!(
                     "position {rope_last} is beyond the model's context of {} tokens",
@@ -58,31 +158,19 @@ impl Model {
                 )));
             }
         }
-        let rope_positions = store.begin_append(positions).map_err(ModelError::Input)?;
-        let t = ids.len();
-        let ids_t = Tensor::new(ids, &self.device)?;
-        let mut x = self.weights.embedding.index_select(&ids_t, 0)?;
-        for (layer, w) in self.weights.layers.iter().enumerate() {
-            x = self.layer(layer, w, &x, t, &rope_positions, store)?;
-        }
-        let x = match rows {
-            LogitRows::None => return Ok(Vec::new()),
-            LogitRows::Last => x.narrow(0, t - 1, 1)?,
-            LogitRows::All => x,
-        };
-        let x = candle_nn::ops::rms_norm(&x, &self.weights.final_norm, c.rms_eps as f32)?;
-        let logits = self.weights.lm_head.forward(&x)?;
-        Ok(logits.to_vec2::<f32>()?)
+        Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn layer(
         &self,
         layer: usize,
         w: &LayerWeights,
         x: &Tensor,
-        t: usize,
-        rope_positions: &[u64],
-        store: &mut KvStore,
+        total: usize,
+        batch: &[BatchInput<'_>],
+        placed: &[BatchRows],
+        pool: &mut KvPool,
     ) -> Result<Tensor, ModelError> {
         let c = &self.config;
         let eps = c.rms_eps as f32;
@@ -91,26 +179,47 @@ impl Model {
         let mut k = w.k.forward(&h)?;
         let v = w.v.forward(&h)?;
         if let (Some(qn), Some(kn)) = (&w.q_norm, &w.k_norm) {
-            q = head_norm(&q, qn, t, c.heads, c.head_dim, eps)?;
-            k = head_norm(&k, kn, t, c.kv_heads, c.head_dim, eps)?;
+            q = head_norm(&q, qn, total, c.heads, c.head_dim, eps)?;
+            k = head_norm(&k, kn, total, c.kv_heads, c.head_dim, eps)?;
         }
         let mut q = q.flatten_all()?.to_vec1::<f32>()?;
         let mut k = k.flatten_all()?.to_vec1::<f32>()?;
         let v = v.flatten_all()?.to_vec1::<f32>()?;
-        self.rope.apply(&mut q, rope_positions);
-        self.rope.apply(&mut k, rope_positions);
-        store.write_layer(layer, &k, &v);
-        let mut att = vec![0f32; t * c.heads * c.head_dim];
+        let (qw, kw) = (c.heads * c.head_dim, c.kv_heads * c.head_dim);
+        for (input, rows) in batch.iter().zip(placed) {
+            let (from, to) = (rows.first, rows.first + rows.t);
+            self.rope.apply(&mut q[from * qw..to * qw], &rows.rope);
+            self.rope.apply(&mut k[from * kw..to * kw], &rows.rope);
+            input
+                .seq
+                .write_layer(pool, layer, &k[from * kw..to * kw], &v[from * kw..to * kw]);
+        }
+        let mut att = vec![0f32; total * qw];
         let shape = AttentionShape {
             heads: c.heads,
             kv_heads: c.kv_heads,
             head_dim: c.head_dim,
         };
+        let queries: Vec<SeqQueries> = batch
+            .iter()
+            .zip(placed)
+            .filter(|(_, rows)| rows.t > 0)
+            .map(|(_, rows)| SeqQueries {
+                first: rows.first,
+                t: rows.t,
+                entries: &rows.entries,
+            })
+            .collect();
         match self.attention {
-            AttentionKernel::Host => attend(&q, t, &shape, store, layer, &mut att),
-            AttentionKernel::CandleOps => attend_candle(&q, t, &shape, store, layer, &mut att)?,
+            AttentionKernel::Host => attend(&q, &queries, &shape, pool, layer, &mut att),
+            AttentionKernel::CandleOps => {
+                for s in &queries {
+                    let rows = s.first * qw..(s.first + s.t) * qw;
+                    attend_candle(&q[rows.clone()], s, &shape, pool, layer, &mut att[rows])?;
+                }
+            }
         }
-        let att = Tensor::from_vec(att, (t, c.heads * c.head_dim), &self.device)?;
+        let att = Tensor::from_vec(att, (total, qw), &self.device)?;
         let x = (x + w.o.forward(&att)?)?;
         let h = candle_nn::ops::rms_norm(&x, &w.ffn_norm, eps)?;
         let gate = candle_nn::ops::silu(&w.gate.forward(&h)?)?;

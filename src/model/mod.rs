@@ -25,7 +25,7 @@ use candle_core::Device;
 pub use config::{Arch, ModelConfig, RopeStyle};
 pub use error::ModelError;
 pub(crate) use error::candle_message;
-pub use forward::{LogitRows, argmax};
+pub use forward::{BatchInput, LogitRows, argmax};
 pub use rope::{Rope, RopeScaling};
 pub use tokenizer::{ModelTokenizer, Utf8Stream};
 
@@ -108,13 +108,32 @@ impl Model {
         self.attention = kernel;
     }
 
-    /// An empty KV store shaped for this model.
+    /// An empty f32 KV store shaped for this model (the exact reference).
     pub fn new_store(&self) -> KvStore {
         KvStore::new(
             self.config.layers,
             self.config.kv_heads,
             self.config.head_dim,
         )
+    }
+
+    /// (layers, KV heads, head dim): the shape of a KV pool for this model.
+    pub fn kv_layout(&self) -> (usize, usize, usize) {
+        (
+            self.config.layers,
+            self.config.kv_heads,
+            self.config.head_dim,
+        )
+    }
+
+    /// An empty KV store holding K and V in `dtype` (f32, f16 or q8_0).
+    pub fn new_store_in(&self, dtype: crate::kv::KvDtype) -> Result<KvStore, ModelError> {
+        KvStore::with_dtype(
+            dtype,
+            self.kv_layout(),
+            crate::kv::KvPool::DEFAULT_PAGE_TOKENS,
+        )
+        .map_err(ModelError::Input)
     }
 
     /// The model's RoPE, for re-rotating keys when the store compacts positions.
@@ -132,8 +151,19 @@ impl Model {
 
     /// Evict `span` from `store`, re-rotating later keys when the store compacts positions.
     pub fn evict(&self, store: &mut KvStore, span: std::ops::Range<u64>) -> usize {
+        let (pool, seq) = store.parts_mut();
+        self.evict_in(pool, seq, span)
+    }
+
+    /// [`Model::evict`] for a sequence of a shared pool.
+    pub fn evict_in(
+        &self,
+        pool: &mut crate::kv::KvPool,
+        seq: &mut crate::kv::SeqCache,
+        span: std::ops::Range<u64>,
+    ) -> usize {
         let rope = &self.rope;
         let turn = |rows: &mut [f32], delta: u64| rope.unrotate(rows, delta);
-        store.evict(span, Some(&turn))
+        seq.evict(pool, span, Some(&turn))
     }
 }

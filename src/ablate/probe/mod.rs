@@ -152,7 +152,7 @@ pub fn collect(
             let at = |r: &std::ops::Range<usize>| base + r.start as u64..base + r.end as u64;
             // Block 2 (the code) must be gone from the cache, or the probe reads it directly.
             let code = at(&forced.blocks[1]);
-            if !run.store().slots_of(&code).is_empty() {
+            if run.store().count_in(&code) > 0 {
                 return Err(ProbeError::Input(format!(
                     "arm {arm}: block 2 was not evicted (positions {code:?} still cached); \
                      the model's tokenizer may split the block tags differently"

@@ -1,6 +1,7 @@
 //! The decode loop: sampler, KV policy modes, scaffolding; it emits trace events and never
 //! touches the terminal.
 
+pub mod batch;
 mod run;
 mod sampler;
 mod scaffold;

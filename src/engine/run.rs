@@ -218,13 +218,41 @@ pub struct Run<'m, S: EventSink> {
 }
 
 impl<'m, S: EventSink> Run<'m, S> {
-    /// Record the header, prefill the prompt and get ready to decode.
+    /// Record the header, prefill the prompt and get ready to decode, in a cache of its own.
     pub fn start(
         model: &'m Model,
         tokenizer: &'m ModelTokenizer,
         prompt: &str,
         options: RunOptions,
         sink: S,
+    ) -> Result<Run<'m, S>, ModelError> {
+        let store = model.new_store_in(options.kv_dtype)?;
+        Run::start_in(model, tokenizer, prompt, options, sink, store)
+    }
+
+    /// [`Run::start`] in a given cache.
+    pub fn start_in(
+        model: &'m Model,
+        tokenizer: &'m ModelTokenizer,
+        prompt: &str,
+        options: RunOptions,
+        sink: S,
+        store: KvStore,
+    ) -> Result<Run<'m, S>, ModelError> {
+        let mut run = Run::open(model, tokenizer, options, sink, store)?;
+        run.prefill(prompt)?;
+        Ok(run)
+    }
+
+    /// Record the header in a given cache, without a prompt yet ([`Run::prefill`] follows): a
+    /// batch's run opens with a sequence of the batch's shared pool and is lent the pool for
+    /// its prefill.
+    pub fn open(
+        model: &'m Model,
+        tokenizer: &'m ModelTokenizer,
+        options: RunOptions,
+        sink: S,
+        mut store: KvStore,
     ) -> Result<Run<'m, S>, ModelError> {
         options.sampler.check().map_err(ModelError::Input)?;
         if options.rerotate && model.rope().depends_on_length() {
@@ -263,7 +291,6 @@ impl<'m, S: EventSink> Run<'m, S> {
         };
         let io = ModelError::trace_write;
         let recorder = Recorder::start(&header, recorder_options, sink).map_err(io)?;
-        let mut store = model.new_store_in(options.kv_dtype)?;
         store.set_rerotate(options.rerotate);
         let mut eos = model.config.eos.clone();
         eos.extend(tokenizer.single_token("<|im_end|>"));
@@ -281,7 +308,7 @@ impl<'m, S: EventSink> Run<'m, S> {
                 }
             }
         }
-        let mut run = Run {
+        let run = Run {
             model,
             tokenizer,
             sampler: Sampler::new(options.sampler),
@@ -304,11 +331,11 @@ impl<'m, S: EventSink> Run<'m, S> {
             end: None,
             failure: None,
         };
-        run.prefill(prompt)?;
         Ok(run)
     }
 
-    fn prefill(&mut self, prompt: &str) -> Result<(), ModelError> {
+    /// Prefill the chat prompt around `prompt`, record it, and queue the scaffold's opening.
+    pub fn prefill(&mut self, prompt: &str) -> Result<(), ModelError> {
         let text = chat_prompt(self.options.system.as_deref(), prompt);
         let pieces = self.tokenizer.encode(&text)?;
         let ids: Vec<u32> = pieces.iter().map(|p| p.1).collect();
@@ -392,6 +419,29 @@ impl<'m, S: EventSink> Run<'m, S> {
         &self.store
     }
 
+    /// The cache, for a batch to lend its pool to and to pass to its forward pass.
+    pub fn store_mut(&mut self) -> &mut KvStore {
+        &mut self.store
+    }
+
+    /// Rebuild the cache of a run whose pages were taken back (a batch's preemption): one
+    /// forward pass over the tokens at `positions` (every entry the cache held, and the token
+    /// whose forward pass was pending), whose last row gives the next logits. Entries are
+    /// recomputed with the evicted spans absent, as restart mode computes mementos.
+    pub fn recompute(&mut self, positions: &[u64]) -> Result<(), ModelError> {
+        let ids: Vec<u32> = positions.iter().map(|&p| self.ids[p as usize]).collect();
+        let t0 = Instant::now();
+        if let Some(last) = self
+            .model
+            .forward(&mut self.store, &ids, positions, LogitRows::Last)?
+            .pop()
+        {
+            self.logits = last;
+        }
+        self.decode_seconds += t0.elapsed().as_secs_f64();
+        Ok(())
+    }
+
     pub fn recorder(&self) -> &Recorder<S> {
         &self.recorder
     }
@@ -412,36 +462,98 @@ impl<'m, S: EventSink> Run<'m, S> {
 
     /// Decode one token. `None` once the run has ended.
     pub fn step(&mut self) -> Result<Option<Step>, ModelError> {
+        let Some(step) = self.begin_step()? else {
+            return Ok(None);
+        };
+        let t0 = Instant::now();
+        let logits = self
+            .model
+            .forward(&mut self.store, &[step.id], &[step.pos], LogitRows::Last)?
+            .remove(0);
+        self.add_decode_seconds(t0.elapsed().as_secs_f64());
+        self.end_step(logits);
+        Ok(Some(step))
+    }
+
+    /// Everything of a step but the forward pass: decide whether the run ends, choose the next
+    /// token (forced or sampled), record it and apply the evictions it triggers. The caller then
+    /// runs the forward pass for `step.id` at `step.pos` (alone, or batched with other runs)
+    /// and hands the logits to [`Run::end_step`]. `None` once the run has ended.
+    pub fn begin_step(&mut self) -> Result<Option<Step>, ModelError> {
         if self.end.is_some() {
             return Ok(None);
         }
-        if self.generated >= self.options.max_tokens {
-            self.end = Some(EndReason::MaxTokens);
-            return Ok(None);
-        }
         let pos = self.ids.len() as u64;
+        if let Some(end) = self.stop_reason(pos)? {
+            self.end = Some(end);
+            return Ok(None);
+        }
+        let Some((id, scaffold)) = self.choose()? else {
+            return Ok(None);
+        };
+        let (text, outcome) = self.record(id, scaffold)?;
+        self.apply(&outcome.evictions, 1)?;
+        if !scaffold {
+            if let Some(next) = self.scaffold.as_mut().and_then(|s| s.after_token(&text)) {
+                self.force_text(&next)?;
+            }
+        }
+        self.ids.push(id);
+        self.generated += 1;
+        self.text.push_str(&text);
+        Ok(Some(Step {
+            pos,
+            id,
+            text,
+            scaffold,
+            boundaries: outcome.boundaries,
+            evictions: outcome.evictions,
+            reading: outcome.reading,
+        }))
+    }
+
+    /// The logits the forward pass of [`Run::begin_step`]'s token produced.
+    pub fn end_step(&mut self, logits: Vec<f32>) {
+        self.logits = logits;
+    }
+
+    /// Count `seconds` of forward passes as decode time (a batch splits its pass's time).
+    pub fn add_decode_seconds(&mut self, seconds: f64) {
+        self.decode_seconds += seconds;
+    }
+
+    /// Why the run ends before writing position `pos`, if it does: the token budget, the
+    /// model's context, or logits that are not finite (recorded as a diagnostic).
+    fn stop_reason(&mut self, pos: u64) -> Result<Option<EndReason>, ModelError> {
+        if self.generated >= self.options.max_tokens {
+            return Ok(Some(EndReason::MaxTokens));
+        }
         if pos as usize >= self.model.config.context {
-            self.end = Some(EndReason::ContextFull);
-            return Ok(None);
+            return Ok(Some(EndReason::ContextFull));
         }
-        if let Some((token, value)) = first_non_finite(&self.logits) {
-            let message = format!(
-                "the model's logits are not finite ({value} for token {token}) at position {pos}: its weights or arithmetic are broken, so the run stopped"
-            );
-            let t = Some(self.elapsed());
-            self.recorder
-                .diagnostic(
-                    pos,
-                    Severity::Error,
-                    DiagnosticCode::NonFiniteLogits,
-                    message.clone(),
-                    t,
-                )
-                .map_err(ModelError::trace_write)?;
-            self.failure = Some(message);
-            self.end = Some(EndReason::Error);
+        let Some((token, value)) = first_non_finite(&self.logits) else {
             return Ok(None);
-        }
+        };
+        let message = format!(
+            "the model's logits are not finite ({value} for token {token}) at position {pos}: its weights or arithmetic are broken, so the run stopped"
+        );
+        let t = Some(self.elapsed());
+        self.recorder
+            .diagnostic(
+                pos,
+                Severity::Error,
+                DiagnosticCode::NonFiniteLogits,
+                message.clone(),
+                t,
+            )
+            .map_err(ModelError::trace_write)?;
+        self.failure = Some(message);
+        Ok(Some(EndReason::Error))
+    }
+
+    /// The next token and whether the runtime wrote it (forced) rather than the model; `None`
+    /// when the model ends its turn (the run is then over).
+    fn choose(&mut self) -> Result<Option<(u32, bool)>, ModelError> {
         // A trained model gets `<|block_end|>` forced once its block exceeds the budget.
         if self.forced.is_empty()
             && self.scaffold.is_none()
@@ -450,33 +562,35 @@ impl<'m, S: EventSink> Run<'m, S> {
         {
             self.force_text("<|block_end|>")?;
         }
-        let (id, scaffold) = match self.forced.pop_front() {
-            Some(id) => (id, true),
-            None => {
-                let recent = &self.ids[self.recorder.prompt_len() as usize..];
-                let id = match self.masked_logits() {
-                    None => self.sampler.sample(&self.logits, recent),
-                    Some(shaped) => self.sampler.sample(&shaped, recent),
-                };
-                if self.eos.contains(&id) {
-                    match self.scaffold.as_mut().and_then(|s| s.on_end_of_turn()) {
-                        Some(text) => {
-                            self.force_text(&text)?;
-                            (self.forced.pop_front().unwrap_or(id), true)
-                        }
-                        None => {
-                            self.end = Some(EndReason::Eos);
-                            return Ok(None);
-                        }
-                    }
-                } else {
-                    (id, false)
-                }
-            }
+        if let Some(id) = self.forced.pop_front() {
+            return Ok(Some((id, true)));
+        }
+        let recent = &self.ids[self.recorder.prompt_len() as usize..];
+        let id = match self.masked_logits() {
+            None => self.sampler.sample(&self.logits, recent),
+            Some(shaped) => self.sampler.sample(&shaped, recent),
         };
+        if !self.eos.contains(&id) {
+            return Ok(Some((id, false)));
+        }
+        // An untrained model's end of turn becomes the scaffold's next move, if it has one.
+        match self.scaffold.as_mut().and_then(|s| s.on_end_of_turn()) {
+            Some(text) => {
+                self.force_text(&text)?;
+                Ok(Some((self.forced.pop_front().unwrap_or(id), true)))
+            }
+            None => {
+                self.end = Some(EndReason::Eos);
+                Ok(None)
+            }
+        }
+    }
+
+    /// The chosen token's logprob and the top alternatives, each with what the sampler saw
+    /// when its penalty or masks changed the model's distribution (a "greedy" pick that is not
+    /// the model's top token is explained there).
+    fn alternatives(&self, id: u32, scaffold: bool) -> (f32, Vec<Alternative>) {
         let (logprob, top) = logprobs(&self.logits, id, self.options.top_alternatives);
-        // What the sampler saw, when its penalty or masks changed the model's distribution:
-        // a "greedy" pick that is not the model's top token is explained there.
         let sampled = (!scaffold && self.options.top_alternatives > 0)
             .then(|| {
                 let recent = &self.ids[self.recorder.prompt_len() as usize..];
@@ -488,7 +602,6 @@ impl<'m, S: EventSink> Run<'m, S> {
             })
             .flatten();
         let sampled_lse = sampled.as_deref().map(log_sum_exp);
-        let text = self.utf8.push(&self.tokenizer.token_bytes(id));
         let top = top
             .into_iter()
             .map(|(alt, lp)| Alternative {
@@ -501,6 +614,18 @@ impl<'m, S: EventSink> Run<'m, S> {
                     .map(|(s, lse)| s[alt as usize] - lse),
             })
             .collect();
+        (logprob, top)
+    }
+
+    /// Record the token in the trace; returns its text and what the recorder decided (spans
+    /// opened or closed, evictions).
+    fn record(
+        &mut self,
+        id: u32,
+        scaffold: bool,
+    ) -> Result<(String, crate::trace::StepOutcome), ModelError> {
+        let (logprob, top) = self.alternatives(id, scaffold);
+        let text = self.utf8.push(&self.tokenizer.token_bytes(id));
         let outcome = self
             .recorder
             .token(TokenInput {
@@ -513,30 +638,7 @@ impl<'m, S: EventSink> Run<'m, S> {
                 t: Some(self.elapsed()),
             })
             .map_err(ModelError::trace_write)?;
-        self.apply(&outcome.evictions, 1)?;
-        if !scaffold {
-            if let Some(next) = self.scaffold.as_mut().and_then(|s| s.after_token(&text)) {
-                self.force_text(&next)?;
-            }
-        }
-        self.ids.push(id);
-        self.generated += 1;
-        self.text.push_str(&text);
-        let t0 = Instant::now();
-        self.logits = self
-            .model
-            .forward(&mut self.store, &[id], &[pos], LogitRows::Last)?
-            .remove(0);
-        self.decode_seconds += t0.elapsed().as_secs_f64();
-        Ok(Some(Step {
-            pos,
-            id,
-            text,
-            scaffold,
-            boundaries: outcome.boundaries,
-            evictions: outcome.evictions,
-            reading: outcome.reading,
-        }))
+        Ok((text, outcome))
     }
 
     /// Teacher-force `ids` in as few forward passes as the evictions allow: tokens are

@@ -155,8 +155,18 @@ impl KvPool {
     }
 
     /// End a sequence: its pages go back to the pool.
-    pub fn remove_sequence(&mut self, seq: SeqCache) {
+    pub fn remove_sequence(&mut self, seq: &SeqCache) {
         let _ = self.pages.remove(seq.id);
+    }
+
+    /// Pages `seq` must take from the pool to grow by `tokens`.
+    pub fn pages_to_grow(&self, seq: &SeqCache, tokens: usize) -> usize {
+        self.pages.pages_to_grow(seq.id, tokens)
+    }
+
+    /// Pages `seq` holds.
+    pub fn pages_of(&self, seq: &SeqCache) -> usize {
+        self.pages.table(seq.id).map_or(0, |t| t.pages.len())
     }
 
     /// Physical slots of `seq`'s slots, in its order.

@@ -1,6 +1,8 @@
-//! One run's KV cache: a growable [`KvPool`] holding a single sequence, with the sequence's
-//! operations in one place. A batch of runs shares one pool instead (see
-//! [`crate::model::Model::forward_batch`]).
+//! One run's KV cache: a [`KvPool`] and the run's sequence in it, with the sequence's
+//! operations in one place. A run alone owns a growable pool. Runs of a batch share the batch's
+//! pool: each store then holds an empty stand-in, and the batch lends it the shared pool
+//! ([`KvStore::swap_pool`]) for the run's own operations, and passes every sequence to
+//! [`crate::model::Model::forward_batch`] together.
 
 use std::ops::Range;
 
@@ -34,6 +36,42 @@ impl KvStore {
         let mut pool = KvPool::growable(dtype, shape, page_tokens.max(1))?;
         let seq = pool.add_sequence();
         Ok(KvStore { pool, seq })
+    }
+
+    /// A sequence in the shared `pool`, for a run of a batch; the store holds an empty
+    /// stand-in until the batch lends it the pool with [`KvStore::swap_pool`].
+    pub fn in_shared(pool: &mut KvPool) -> KvStore {
+        let seq = pool.add_sequence();
+        let stand_in = KvPool::growable(
+            pool.dtype(),
+            (pool.layers(), 1, pool.row()),
+            pool.page_tokens(),
+        )
+        .expect("the shared pool's type stores any row");
+        KvStore {
+            pool: stand_in,
+            seq,
+        }
+    }
+
+    /// Exchange the store's pool with `pool`: lend a batch's shared pool to a run, and take
+    /// it back.
+    pub fn swap_pool(&mut self, pool: &mut KvPool) {
+        std::mem::swap(&mut self.pool, pool);
+    }
+
+    /// Give the sequence's pages back to `pool` (the pool it lives in) and start an empty
+    /// sequence there: a preempted run's cache, to be recomputed.
+    pub fn release_into(&mut self, pool: &mut KvPool) {
+        let fresh = pool.add_sequence();
+        let old = std::mem::replace(&mut self.seq, fresh);
+        self.seq.set_rerotate(old.rerotates());
+        pool.remove_sequence(&old);
+    }
+
+    /// The sequence, for a batched forward pass over the shared pool.
+    pub fn sequence_mut(&mut self) -> &mut SeqCache {
+        &mut self.seq
     }
 
     /// The pool and the sequence, for a forward pass.

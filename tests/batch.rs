@@ -1,0 +1,185 @@
+//! Continuous batching over the paged pool: a batch decodes exactly what each run decodes
+//! alone (the same tokens, logprobs within 1e-4 in f32), under memento eviction and through
+//! preemption; requests that cannot fit are refused; the pool is empty when the batch ends.
+
+use memento::engine::batch::{Batch, BatchConfig, Request};
+use memento::engine::{Run, RunOptions, RunSummary};
+use memento::kv::{KvDtype, KvPolicy};
+use memento::model::{Model, ModelTokenizer};
+use memento::task::{Split, Task};
+use memento::trace::{Event, MemorySink};
+
+fn organism() -> (Model, ModelTokenizer, Task) {
+    let dir = memento::organism::ensure().expect("the organism");
+    let task = Task::of_model(&dir).unwrap().expect("the organism's task");
+    (
+        Model::load(&dir).unwrap(),
+        ModelTokenizer::load(&dir).unwrap(),
+        task,
+    )
+}
+
+fn options(policy: KvPolicy, task: &Task) -> RunOptions {
+    RunOptions {
+        policy,
+        max_tokens: task.max_tokens(),
+        kv_dtype: KvDtype::F32,
+        ..RunOptions::default()
+    }
+}
+
+/// (ids, logprobs) of every generated token of a trace.
+fn tokens(sink: &MemorySink) -> (Vec<u32>, Vec<f64>) {
+    sink.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Token(t) => Some((
+                t.id.unwrap_or(u32::MAX),
+                t.logprob.map_or(f64::NAN, f64::from),
+            )),
+            _ => None,
+        })
+        .unzip()
+}
+
+fn alone(
+    model: &Model,
+    tok: &ModelTokenizer,
+    prompt: &str,
+    o: RunOptions,
+) -> (MemorySink, RunSummary) {
+    let mut run = Run::start(model, tok, prompt, o, MemorySink::default()).unwrap();
+    run.run_to_end(|_| {}).unwrap();
+    run.finish(None).unwrap()
+}
+
+/// Decode `prompts` in one batch; returns each request's trace and summary, in request order,
+/// and how many preemptions happened.
+fn batched(
+    model: &Model,
+    tok: &ModelTokenizer,
+    prompts: &[String],
+    o: &RunOptions,
+    pages: usize,
+) -> (Vec<(MemorySink, RunSummary)>, u32, usize) {
+    let config = BatchConfig {
+        pages,
+        page_tokens: 16,
+        dtype: o.kv_dtype,
+        max_running: 64,
+    };
+    let mut batch = Batch::new(model, tok, config).unwrap();
+    for (i, p) in prompts.iter().enumerate() {
+        batch
+            .submit(Request {
+                id: i as u64,
+                prompt: p.clone(),
+                options: o.clone(),
+                forced: Vec::new(),
+                sink: MemorySink::default(),
+            })
+            .unwrap();
+    }
+    let mut most_running = 0;
+    batch
+        .run_to_end(|s| most_running = most_running.max(s.running))
+        .unwrap();
+    assert_eq!(
+        batch.pool().used_pages(),
+        0,
+        "every page is back in the pool"
+    );
+    let preemptions = batch.times().iter().map(|t| t.preemptions).sum();
+    let mut done = batch.take_finished();
+    done.sort_by_key(|d| d.0);
+    assert_eq!(done.len(), prompts.len());
+    (
+        done.into_iter().map(|(_, s, m)| (s, m)).collect(),
+        preemptions,
+        most_running,
+    )
+}
+
+fn assert_same(alone: &[(MemorySink, RunSummary)], batched: &[(MemorySink, RunSummary)]) {
+    for (i, (a, b)) in alone.iter().zip(batched).enumerate() {
+        let ((ia, la), (ib, lb)) = (tokens(&a.0), tokens(&b.0));
+        assert_eq!(ia, ib, "request {i}: tokens");
+        let worst = la
+            .iter()
+            .zip(&lb)
+            .fold(0f64, |m, (x, y)| m.max((x - y).abs()));
+        assert!(worst <= 1e-4, "request {i}: logprobs differ by {worst}");
+        assert_eq!(a.1.evictions, b.1.evictions, "request {i}: evictions");
+        assert_eq!(a.1.end, b.1.end, "request {i}: end");
+    }
+}
+
+#[test]
+fn a_batch_decodes_what_each_run_decodes_alone_with_memento_eviction() {
+    let (model, tok, task) = organism();
+    let prompts: Vec<String> = (0..6)
+        .map(|i| task.problem(Split::Heldout, 5, i).prompt)
+        .collect();
+    let o = options(KvPolicy::MEMENTO, &task);
+    let single: Vec<_> = prompts
+        .iter()
+        .map(|p| alone(&model, &tok, p, o.clone()))
+        .collect();
+    assert!(
+        single.iter().all(|s| s.1.evictions > 0),
+        "the organism evicts"
+    );
+    let (together, preemptions, most) = batched(&model, &tok, &prompts, &o, 4096);
+    assert_eq!(preemptions, 0);
+    assert_eq!(most, prompts.len(), "all decode at once");
+    assert_same(&single, &together);
+}
+
+#[test]
+fn a_tight_budget_preempts_and_recomputes_without_changing_full_context_tokens() {
+    let (model, tok, task) = organism();
+    let prompts: Vec<String> = (0..5)
+        .map(|i| task.problem(Split::Heldout, 9, i).prompt)
+        .collect();
+    let o = options(KvPolicy::FULL, &task);
+    let single: Vec<_> = prompts
+        .iter()
+        .map(|p| alone(&model, &tok, p, o.clone()))
+        .collect();
+    // Room for about two runs' peak at once.
+    let peak = single.iter().map(|s| s.1.peak_live_tokens).max().unwrap() as usize;
+    let pages = 2 * peak.div_ceil(16) + 1;
+    let (together, preemptions, _) = batched(&model, &tok, &prompts, &o, pages);
+    assert!(preemptions > 0, "a budget of {pages} pages must preempt");
+    assert_same(&single, &together);
+}
+
+#[test]
+fn a_request_that_can_never_fit_is_refused_and_the_rest_run() {
+    let (model, tok, task) = organism();
+    let o = options(KvPolicy::MEMENTO, &task);
+    let config = BatchConfig {
+        pages: 3,
+        page_tokens: 16,
+        dtype: KvDtype::F16,
+        max_running: 8,
+    };
+    let mut batch: Batch<MemorySink> = Batch::new(&model, &tok, config).unwrap();
+    let long = "step ".repeat(200);
+    for (id, prompt) in [(0, long.as_str()), (1, "a")] {
+        batch
+            .submit(Request {
+                id,
+                prompt: prompt.to_string(),
+                options: o.clone(),
+                forced: Vec::new(),
+                sink: MemorySink::default(),
+            })
+            .unwrap();
+    }
+    batch.run_to_end(|_| {}).unwrap();
+    let refused = batch.times()[0].refused.clone().expect("refused");
+    assert!(refused.contains("pages"), "{refused}");
+    assert!(batch.times()[1].finished.is_some());
+    assert_eq!(batch.pool().used_pages(), 0);
+}

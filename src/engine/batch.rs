@@ -85,7 +85,7 @@ struct Active<'m, S: EventSink> {
 
 enum Waiting<'m, S: EventSink> {
     New(Request<S>),
-    Preempted(Active<'m, S>),
+    Preempted(Box<Active<'m, S>>),
 }
 
 pub struct Batch<'m, S: EventSink> {
@@ -263,7 +263,7 @@ impl<'m, S: EventSink> Batch<'m, S> {
                     let done = a.run.recompute(&positions);
                     a.run.store_mut().swap_pool(&mut self.pool);
                     done?;
-                    a
+                    *a
                 }
             };
             let now = self.now();
@@ -342,7 +342,7 @@ impl<'m, S: EventSink> Batch<'m, S> {
             victim.pending = None;
             preempted.push(victim.id);
             self.times_of(victim.id).preemptions += 1;
-            self.waiting.push_front(Waiting::Preempted(victim));
+            self.waiting.push_front(Waiting::Preempted(Box::new(victim)));
         }
         preempted
     }

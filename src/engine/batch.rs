@@ -84,7 +84,7 @@ struct Active<'m, S: EventSink> {
 }
 
 enum Waiting<'m, S: EventSink> {
-    New(Request<S>),
+    New(Box<Request<S>>),
     Preempted(Box<Active<'m, S>>),
 }
 
@@ -143,7 +143,7 @@ impl<'m, S: EventSink> Batch<'m, S> {
             arrived: self.now(),
             ..RequestTimes::default()
         });
-        self.waiting.push_back(Waiting::New(request));
+        self.waiting.push_back(Waiting::New(Box::new(request)));
         Ok(())
     }
 
@@ -253,7 +253,7 @@ impl<'m, S: EventSink> Batch<'m, S> {
                 break;
             }
             let admitted = match self.waiting.pop_front().expect("checked") {
-                Waiting::New(r) => match self.start(r)? {
+                Waiting::New(r) => match self.start(*r)? {
                     Some(a) => a,
                     None => continue,
                 },
@@ -342,7 +342,8 @@ impl<'m, S: EventSink> Batch<'m, S> {
             victim.pending = None;
             preempted.push(victim.id);
             self.times_of(victim.id).preemptions += 1;
-            self.waiting.push_front(Waiting::Preempted(Box::new(victim)));
+            self.waiting
+                .push_front(Waiting::Preempted(Box::new(victim)));
         }
         preempted
     }

@@ -30,6 +30,9 @@ pub enum BenchCommand {
     /// Prefill and decode tok/s of the engine next to llama.cpp, memento mode's speed-up, and
     /// the cost of an eviction
     Decode(super::bench_decode::DecodeBench),
+    /// Many requests at once under a fixed KV budget, full context against memento mode:
+    /// throughput, TTFT, TPOT and ITL, and KV pages over time
+    Serve(super::bench_serve::ServeBench),
     /// Decode tok/s inside the live workbench next to the same run done as `generate` does it
     Tui(super::bench_tui::TuiBench),
 }
@@ -62,6 +65,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Replay(b) => replay(b),
         BenchCommand::Decode(b) => super::bench_decode::run(b),
+        BenchCommand::Serve(b) => super::bench_serve::run(b),
         BenchCommand::Tui(b) => super::bench_tui::run(b),
     }
 }

@@ -18,11 +18,7 @@ use super::args::{ModelArgs, NamedModel, load_model};
 use super::output::emit;
 use crate::model::{LogitRows, Model, argmax};
 
-const FILLER: &str = "The committee met on a grey Tuesday morning to review the quarterly \
-figures. Revenue had grown by 4.2 percent, while costs in the northern warehouses rose faster \
-than expected. After a long discussion about shipping routes, fuel prices and the new inventory \
-system, they agreed to revisit the budget in three weeks, once the audit of 1,250 invoices was \
-done. ";
+use crate::serving::workload::FILLER;
 
 #[derive(Args, Debug)]
 pub struct DecodeBench {
@@ -55,14 +51,14 @@ pub struct DecodeBench {
 
 /// A figure's median over the rounds and its range.
 #[derive(Debug, Clone, Copy, Serialize)]
-struct Spread {
-    median: f64,
-    min: f64,
-    max: f64,
+pub(super) struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
 }
 
 impl Spread {
-    fn of(values: &[f64]) -> Option<Spread> {
+    pub(super) fn of(values: &[f64]) -> Option<Spread> {
         if values.is_empty() {
             return None;
         }
@@ -73,7 +69,7 @@ impl Spread {
         })
     }
 
-    fn show(&self) -> String {
+    pub(super) fn show(&self) -> String {
         if self.min == self.max {
             format!("{:.1}", self.median)
         } else {

@@ -4,6 +4,7 @@ mod ablate;
 mod args;
 mod bench;
 mod bench_decode;
+mod bench_serve;
 mod bench_tui;
 mod eval;
 mod export;
@@ -97,7 +98,11 @@ impl Cli {
                     | Command::Ablate(_)
                     | Command::Train(_)
                     | Command::Eval(_)
-                    | Command::Bench(bench::BenchCommand::Decode(_) | bench::BenchCommand::Tui(_))
+                    | Command::Bench(
+                        bench::BenchCommand::Decode(_)
+                            | bench::BenchCommand::Serve(_)
+                            | bench::BenchCommand::Tui(_)
+                    )
             ),
         }
     }

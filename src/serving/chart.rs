@@ -32,6 +32,9 @@ pub fn colour_of(mode: &str) -> Rgb {
     }
 }
 
+/// A panel: what it shows, the budget line to draw (0: none), and the value of a snapshot.
+type Panel = (&'static str, usize, fn(&BatchSnapshot) -> f64);
+
 fn rgb(c: Rgb) -> RGBColor {
     RGBColor(c.0, c.1, c.2)
 }
@@ -50,7 +53,7 @@ pub fn write_svg(path: &Path, rows: &[BudgetRow<'_>]) -> anyhow::Result<()> {
             .iter()
             .flat_map(|s| s.snapshots.last().map(|x| x.t))
             .fold(1e-3, f64::max);
-        let panels: [(&str, usize, fn(&BatchSnapshot) -> f64); 2] = [
+        let panels: [Panel; 2] = [
             ("KV pages in use", row.pages, |s| s.used_pages as f64),
             ("requests running", 0, |s| s.running as f64),
         ];

@@ -96,6 +96,23 @@ impl KvRows {
         }
     }
 
+    /// Values `from..from + d` of each physical slot in `slots` (rows of `row` values), as f32,
+    /// one after another into `out` (`slots.len() × d`).
+    pub fn gather(&self, slots: &[usize], row: usize, from: usize, d: usize, out: &mut [f32]) {
+        assert_eq!(out.len(), slots.len() * d);
+        if let KvRows::F16(v) = self {
+            #[cfg(target_arch = "x86_64")]
+            if d % 8 == 0 && has_f16c() {
+                // SAFETY: the CPU has AVX2 and F16C (checked); every slot's segment lies in `v`
+                // (checked inside).
+                return unsafe { gather_f16_avx2(v, slots, row, from, d, out) };
+            }
+        }
+        for (o, &s) in out.chunks_exact_mut(d).zip(slots) {
+            self.read(s, row, from, o);
+        }
+    }
+
     /// The rows as f32, when that is how they are stored.
     pub fn as_f32(&self) -> Option<&[f32]> {
         match self {
@@ -113,6 +130,37 @@ impl KvRows {
                 quants.copy_within(from * row..(from + 1) * row, to * row);
                 let blocks = row / Q8_BLOCK;
                 scales.copy_within(from * blocks..(from + 1) * blocks, to * blocks);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_f16c() -> bool {
+    use std::sync::OnceLock;
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c"))
+}
+
+/// f16 → f32 eight values per instruction, for attention's scratch rows.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn gather_f16_avx2(
+    v: &[f16],
+    slots: &[usize],
+    row: usize,
+    from: usize,
+    d: usize,
+    out: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    for (o, &s) in out.chunks_exact_mut(d).zip(slots) {
+        let src = &v[s * row + from..s * row + from + d];
+        for (i, chunk) in src.chunks_exact(8).enumerate() {
+            // SAFETY: `chunk` holds 8 halves (16 bytes) and `o` has room for 8 floats at 8 * i.
+            unsafe {
+                let h = _mm_loadu_si128(chunk.as_ptr() as *const __m128i);
+                _mm256_storeu_ps(o.as_mut_ptr().add(8 * i), _mm256_cvtph_ps(h));
             }
         }
     }
@@ -152,6 +200,26 @@ mod tests {
         assert!(round_trip(KvDtype::F16) <= 2.0 * 2f32.powi(-11));
         // q8_0: half a step of max|x| / 127 per value, plus the f16 scale's rounding.
         assert!(round_trip(KvDtype::Q8) <= 1.72 / 127.0 * 0.51);
+    }
+
+    #[test]
+    fn gathering_converts_as_reading_does() {
+        let row = 64;
+        for dtype in [KvDtype::F32, KvDtype::F16, KvDtype::Q8] {
+            let mut rows = KvRows::new(dtype, 5, row);
+            for slot in 0..5 {
+                let values: Vec<f32> = (0..row).map(|i| (slot * 100 + i) as f32 / 37.0).collect();
+                rows.write(slot, &values);
+            }
+            let slots = [4, 0, 2];
+            let mut gathered = vec![0f32; 3 * 32];
+            rows.gather(&slots, row, 32, 32, &mut gathered);
+            for (j, &s) in slots.iter().enumerate() {
+                let mut one = vec![0f32; 32];
+                rows.read(s, row, 32, &mut one);
+                assert_eq!(&gathered[j * 32..(j + 1) * 32], &one[..], "{dtype:?} slot {s}");
+            }
+        }
     }
 
     #[test]

@@ -296,9 +296,7 @@ impl<'a> RowSource<'a> {
             },
             None => {
                 let mut data = vec![0f32; slots.len() * d];
-                for (out, &s) in data.chunks_exact_mut(d).zip(slots) {
-                    rows.read(s, row, from, out);
-                }
+                rows.gather(slots, row, from, d, &mut data);
                 RowSource::Converted { data, d }
             }
         }

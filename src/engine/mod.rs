@@ -2,10 +2,13 @@
 //! touches the terminal.
 
 pub mod batch;
+mod decoder;
 mod run;
 mod sampler;
 mod scaffold;
+pub mod scripted;
 
+pub use decoder::{Decoder, DecoderInfo, ModelDecoder};
 pub use run::{Run, RunOptions, RunSummary, Step, Timings, chat_prompt};
 pub use sampler::{Sampler, SamplerConfig, logprobs};
 pub use scaffold::{Scaffold, ScaffoldConfig};

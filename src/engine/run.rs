@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::decoder::{Decoder, ModelDecoder};
 use super::sampler::{Sampler, SamplerConfig, log_sum_exp, logprobs};
 use super::scaffold::{Scaffold, ScaffoldConfig};
 use crate::kv::{Eviction, KvDtype, KvPolicy, KvReading, KvStore};
@@ -190,11 +191,14 @@ impl RunSummary {
     }
 }
 
-pub struct Run<'m, S: EventSink> {
-    model: &'m Model,
+/// One run's decode loop over a [`Decoder`]: the real model with its KV store by default.
+pub struct Run<'m, S: EventSink, D: Decoder = ModelDecoder<'m>> {
+    decoder: D,
+    /// The decoder's name and context, read once.
+    name: String,
+    context: usize,
     tokenizer: &'m ModelTokenizer,
     options: RunOptions,
-    store: KvStore,
     recorder: Recorder<S>,
     sampler: Sampler,
     scaffold: Option<Scaffold>,
@@ -217,7 +221,7 @@ pub struct Run<'m, S: EventSink> {
     failure: Option<String>,
 }
 
-impl<'m, S: EventSink> Run<'m, S> {
+impl<'m, S: EventSink> Run<'m, S, ModelDecoder<'m>> {
     /// Record the header, prefill the prompt and get ready to decode, in a cache of its own.
     pub fn start(
         model: &'m Model,
@@ -225,7 +229,7 @@ impl<'m, S: EventSink> Run<'m, S> {
         prompt: &str,
         options: RunOptions,
         sink: S,
-    ) -> Result<Run<'m, S>, ModelError> {
+    ) -> Result<Self, ModelError> {
         let store = model.new_store_in(options.kv_dtype)?;
         Run::start_in(model, tokenizer, prompt, options, sink, store)
     }
@@ -238,7 +242,7 @@ impl<'m, S: EventSink> Run<'m, S> {
         options: RunOptions,
         sink: S,
         store: KvStore,
-    ) -> Result<Run<'m, S>, ModelError> {
+    ) -> Result<Self, ModelError> {
         let mut run = Run::open(model, tokenizer, options, sink, store)?;
         run.prefill(prompt)?;
         Ok(run)
@@ -252,24 +256,45 @@ impl<'m, S: EventSink> Run<'m, S> {
         tokenizer: &'m ModelTokenizer,
         options: RunOptions,
         sink: S,
-        mut store: KvStore,
-    ) -> Result<Run<'m, S>, ModelError> {
+        store: KvStore,
+    ) -> Result<Self, ModelError> {
+        Run::with_decoder(ModelDecoder { model, store }, tokenizer, options, sink)
+    }
+
+    pub fn store(&self) -> &KvStore {
+        &self.decoder.store
+    }
+
+    /// The cache, for a batch to lend its pool to and to pass to its forward pass.
+    pub fn store_mut(&mut self) -> &mut KvStore {
+        &mut self.decoder.store
+    }
+}
+
+impl<'m, S: EventSink, D: Decoder> Run<'m, S, D> {
+    /// Record the header over any decoder, without a prompt yet ([`Run::prefill`] follows).
+    pub fn with_decoder(
+        mut decoder: D,
+        tokenizer: &'m ModelTokenizer,
+        options: RunOptions,
+        sink: S,
+    ) -> Result<Self, ModelError> {
+        let info = decoder.info();
         options.sampler.check().map_err(ModelError::Input)?;
-        if options.rerotate && model.rope().depends_on_length() {
+        if options.rerotate && !info.can_rerotate {
             return Err(ModelError::Input(
                 "--rerotate cannot be used with dynamic RoPE scaling: keys written at different lengths carry different frequencies, so no fixed rotation closes a gap".into(),
             ));
         }
-        tokenizer.check_against(model.config.vocab)?;
-        let name = model.name();
+        tokenizer.check_against(info.vocab)?;
         let header = Header {
             format: FORMAT_NAME.to_string(),
             version: crate::trace::format_version(),
             created: crate::import::created_now(),
             generator: format!("memento {}", env!("CARGO_PKG_VERSION")),
             model: ModelInfo {
-                name: name.clone(),
-                shape: model.config.kv_shape(&name).with_dtype(options.kv_dtype),
+                name: info.name.clone(),
+                shape: info.shape.clone(),
             },
             tokenizer: tokenizer.info(),
             policy: options.policy,
@@ -291,12 +316,12 @@ impl<'m, S: EventSink> Run<'m, S> {
         };
         let io = ModelError::trace_write;
         let recorder = Recorder::start(&header, recorder_options, sink).map_err(io)?;
-        store.set_rerotate(options.rerotate);
-        let mut eos = model.config.eos.clone();
+        decoder.set_rerotate(options.rerotate);
+        let mut eos = info.eos.clone();
         eos.extend(tokenizer.single_token("<|im_end|>"));
         let (mut banned, mut pipe_led) = (Vec::new(), Vec::new());
         if options.scaffold.is_some() {
-            for id in 0..model.config.vocab.min(tokenizer.vocab_size()) as u32 {
+            for id in 0..info.vocab.min(tokenizer.vocab_size()) as u32 {
                 let bytes = tokenizer.token_bytes(id);
                 if eos.contains(&id) {
                     continue;
@@ -309,12 +334,13 @@ impl<'m, S: EventSink> Run<'m, S> {
             }
         }
         let run = Run {
-            model,
+            decoder,
+            name: info.name,
+            context: info.context,
             tokenizer,
             sampler: Sampler::new(options.sampler),
             scaffold: options.scaffold.clone().map(Scaffold::new),
             options,
-            store,
             recorder,
             ids: Vec::new(),
             logits: Vec::new(),
@@ -339,18 +365,18 @@ impl<'m, S: EventSink> Run<'m, S> {
         let text = chat_prompt(self.options.system.as_deref(), prompt);
         let pieces = self.tokenizer.encode(&text)?;
         let ids: Vec<u32> = pieces.iter().map(|p| p.1).collect();
-        if ids.len() >= self.model.config.context {
+        if ids.len() >= self.context {
             return Err(ModelError::Input(format!(
                 "the prompt is {} tokens, beyond the model's context of {} tokens",
                 ids.len(),
-                self.model.config.context
+                self.context
             )));
         }
         let positions: Vec<u64> = (0..ids.len() as u64).collect();
         let t0 = Instant::now();
         self.logits = self
-            .model
-            .forward(&mut self.store, &ids, &positions, LogitRows::Last)?
+            .decoder
+            .forward(&ids, &positions, LogitRows::Last)?
             .remove(0);
         self.prefill_seconds = t0.elapsed().as_secs_f64();
         let recorded: Vec<(String, Option<u32>)> =
@@ -415,13 +441,9 @@ impl<'m, S: EventSink> Run<'m, S> {
         self.end.is_some()
     }
 
-    pub fn store(&self) -> &KvStore {
-        &self.store
-    }
-
-    /// The cache, for a batch to lend its pool to and to pass to its forward pass.
-    pub fn store_mut(&mut self) -> &mut KvStore {
-        &mut self.store
+    /// The decoder (the model and its cache, by default).
+    pub fn decoder(&self) -> &D {
+        &self.decoder
     }
 
     /// Rebuild the cache of a run whose pages were taken back (a batch's preemption): one
@@ -432,8 +454,8 @@ impl<'m, S: EventSink> Run<'m, S> {
         let ids: Vec<u32> = positions.iter().map(|&p| self.ids[p as usize]).collect();
         let t0 = Instant::now();
         if let Some(last) = self
-            .model
-            .forward(&mut self.store, &ids, positions, LogitRows::Last)?
+            .decoder
+            .forward(&ids, positions, LogitRows::Last)?
             .pop()
         {
             self.logits = last;
@@ -467,8 +489,8 @@ impl<'m, S: EventSink> Run<'m, S> {
         };
         let t0 = Instant::now();
         let logits = self
-            .model
-            .forward(&mut self.store, &[step.id], &[step.pos], LogitRows::Last)?
+            .decoder
+            .forward(&[step.id], &[step.pos], LogitRows::Last)?
             .remove(0);
         self.add_decode_seconds(t0.elapsed().as_secs_f64());
         self.end_step(logits);
@@ -528,7 +550,7 @@ impl<'m, S: EventSink> Run<'m, S> {
         if self.generated >= self.options.max_tokens {
             return Ok(Some(EndReason::MaxTokens));
         }
-        if pos as usize >= self.model.config.context {
+        if pos as usize >= self.context {
             return Ok(Some(EndReason::ContextFull));
         }
         let Some((token, value)) = first_non_finite(&self.logits) else {
@@ -650,12 +672,12 @@ impl<'m, S: EventSink> Run<'m, S> {
         if self.end.is_some() {
             return Err(ModelError::Input("the run has already ended".into()));
         }
-        if self.ids.len() + ids.len() > self.model.config.context {
+        if self.ids.len() + ids.len() > self.context {
             return Err(ModelError::Input(format!(
                 "forcing {} tokens after {} goes beyond the model's context of {} tokens",
                 ids.len(),
                 self.ids.len(),
-                self.model.config.context
+                self.context
             )));
         }
         // Tokens recorded (and in `self.ids`) but not yet in the cache.
@@ -710,7 +732,7 @@ impl<'m, S: EventSink> Run<'m, S> {
             return Ok(Vec::new());
         }
         let positions: Vec<u64> = (from..from + ids.len() as u64).collect();
-        self.model.forward(&mut self.store, ids, &positions, rows)
+        self.decoder.forward(ids, &positions, rows)
     }
 
     /// Apply the accountant's decisions to the real cache. Restart also recomputes the
@@ -719,17 +741,16 @@ impl<'m, S: EventSink> Run<'m, S> {
     /// pass (the token just sampled).
     fn apply(&mut self, evictions: &[Eviction], pending: u64) -> Result<(), ModelError> {
         for e in evictions {
-            self.model.evict(&mut self.store, e.span.clone());
+            self.decoder.evict(e.span.clone());
             if let Some(r) = &e.recompute {
-                self.store.truncate_from(r.start);
+                self.decoder.truncate_from(r.start);
                 let ids = self.ids[r.start as usize..r.end as usize].to_vec();
                 let positions: Vec<u64> = r.clone().collect();
-                self.model
-                    .forward(&mut self.store, &ids, &positions, LogitRows::None)?;
+                self.decoder.forward(&ids, &positions, LogitRows::None)?;
             }
         }
         debug_assert_eq!(
-            self.store.len() as u64 + pending,
+            self.decoder.cached() as u64 + pending,
             self.recorder.accountant().live(),
             "the cache and the accountant disagree"
         );
@@ -748,15 +769,15 @@ impl<'m, S: EventSink> Run<'m, S> {
     pub fn finish(self, reason: Option<EndReason>) -> Result<(S, RunSummary), ModelError> {
         let end = self.end.or(reason).unwrap_or(EndReason::Stopped);
         let t = self.elapsed();
-        let memory = self.store.memory();
-        let final_live = self.store.len() as u64;
+        let memory = self.decoder.memory();
+        let final_live = self.decoder.cached() as u64;
         let timings = self.timings();
         let (sink, state) = self
             .recorder
             .finish(end, Some(t), Some(timings.spent()))
             .map_err(ModelError::trace_write)?;
         let mut summary = RunSummary::from_totals(
-            self.model.name(),
+            self.name,
             self.options.policy.label(),
             self.scaffold.is_some(),
             end,

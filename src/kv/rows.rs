@@ -217,7 +217,11 @@ mod tests {
             for (j, &s) in slots.iter().enumerate() {
                 let mut one = vec![0f32; 32];
                 rows.read(s, row, 32, &mut one);
-                assert_eq!(&gathered[j * 32..(j + 1) * 32], &one[..], "{dtype:?} slot {s}");
+                assert_eq!(
+                    &gathered[j * 32..(j + 1) * 32],
+                    &one[..],
+                    "{dtype:?} slot {s}"
+                );
             }
         }
     }

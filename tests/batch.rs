@@ -53,6 +53,26 @@ fn alone(
     run.finish(None).unwrap()
 }
 
+/// `count` held-out problems of the organism's task.
+fn held_out(task: &Task, seed: u64, count: u64) -> Vec<String> {
+    (0..count)
+        .map(|i| task.problem(Split::Heldout, seed, i).prompt)
+        .collect()
+}
+
+/// Each prompt decoded by a run of its own.
+fn each_alone(
+    model: &Model,
+    tok: &ModelTokenizer,
+    prompts: &[String],
+    o: &RunOptions,
+) -> Vec<(MemorySink, RunSummary)> {
+    prompts
+        .iter()
+        .map(|p| alone(model, tok, p, o.clone()))
+        .collect()
+}
+
 /// Decode `prompts` in one batch; returns each request's trace and summary, in request order,
 /// and how many preemptions happened.
 fn batched(
@@ -117,14 +137,9 @@ fn assert_same(alone: &[(MemorySink, RunSummary)], batched: &[(MemorySink, RunSu
 #[test]
 fn a_batch_decodes_what_each_run_decodes_alone_with_memento_eviction() {
     let (model, tok, task) = organism();
-    let prompts: Vec<String> = (0..6)
-        .map(|i| task.problem(Split::Heldout, 5, i).prompt)
-        .collect();
+    let prompts = held_out(&task, 5, 6);
     let o = options(KvPolicy::MEMENTO, &task);
-    let single: Vec<_> = prompts
-        .iter()
-        .map(|p| alone(&model, &tok, p, o.clone()))
-        .collect();
+    let single = each_alone(&model, &tok, &prompts, &o);
     assert!(
         single.iter().all(|s| s.1.evictions > 0),
         "the organism evicts"
@@ -138,14 +153,9 @@ fn a_batch_decodes_what_each_run_decodes_alone_with_memento_eviction() {
 #[test]
 fn a_tight_budget_preempts_and_recomputes_without_changing_full_context_tokens() {
     let (model, tok, task) = organism();
-    let prompts: Vec<String> = (0..5)
-        .map(|i| task.problem(Split::Heldout, 9, i).prompt)
-        .collect();
+    let prompts = held_out(&task, 9, 5);
     let o = options(KvPolicy::FULL, &task);
-    let single: Vec<_> = prompts
-        .iter()
-        .map(|p| alone(&model, &tok, p, o.clone()))
-        .collect();
+    let single = each_alone(&model, &tok, &prompts, &o);
     // Room for about two runs' peak at once.
     let peak = single.iter().map(|s| s.1.peak_live_tokens).max().unwrap() as usize;
     let pages = 2 * peak.div_ceil(16) + 1;

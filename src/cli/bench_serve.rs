@@ -192,9 +192,10 @@ pub fn run(b: ServeBench) -> anyhow::Result<()> {
                 pages: *pages,
                 series: series
                     .iter()
-                    .map(|(name, snapshots)| Series {
+                    .enumerate()
+                    .map(|(i, (name, snapshots))| Series {
                         label: name,
-                        colour: chart::colour_of(name),
+                        colour: crate::palette::Series::of(name, i).rgb(),
                         snapshots,
                     })
                     .collect(),
@@ -266,11 +267,8 @@ fn load_schedules(b: &ServeBench) -> anyhow::Result<Vec<Schedule>> {
                 .ok_or_else(|| anyhow!("the organism has no task file"))?;
             let count = (b.requests as u64).min(8);
             eprintln!("schedules: {count} traces the organism writes now");
-            let mut written = organism_schedules(&model, &tokenizer, &task, count, 2026)?;
-            for s in &mut written {
-                s.pieces = scale_pieces(&s.pieces, b.scale);
-            }
-            out.extend(written);
+            let written = organism_schedules(&model, &tokenizer, &task, count, 2026)?;
+            out.extend(written.iter().map(|s| s.scaled(b.scale)));
         } else {
             let path = PathBuf::from(source);
             let shape = KvShape::preset("qwen3-8b").expect("a preset");
@@ -286,21 +284,6 @@ fn load_schedules(b: &ServeBench) -> anyhow::Result<Vec<Schedule>> {
         return Err(anyhow!("--schedules: no schedule"));
     }
     Ok(out)
-}
-
-/// Filler counts times `scale` (at least one where there were any).
-fn scale_pieces(
-    pieces: &[crate::serving::workload::Piece],
-    scale: f64,
-) -> Vec<crate::serving::workload::Piece> {
-    use crate::serving::workload::Piece;
-    pieces
-        .iter()
-        .map(|p| match p {
-            Piece::Filler(n) => Piece::Filler(((*n as f64 * scale).round() as usize).max(1)),
-            tag => tag.clone(),
-        })
-        .collect()
 }
 
 fn print_tables(r: &Report) -> anyhow::Result<()> {

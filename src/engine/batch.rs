@@ -74,6 +74,18 @@ pub struct BatchSnapshot {
     pub preempted: Vec<u64>,
 }
 
+/// Do `f` with the batch's shared pool lent to `run`'s store, and take it back.
+fn lend<'m, S: EventSink, R>(
+    pool: &mut KvPool,
+    run: &mut Run<'m, S>,
+    f: impl FnOnce(&mut Run<'m, S>) -> R,
+) -> R {
+    run.store_mut().swap_pool(pool);
+    let out = f(run);
+    run.store_mut().swap_pool(pool);
+    out
+}
+
 /// A run of the batch, with the step whose forward pass it waits for.
 struct Active<'m, S: EventSink> {
     id: u64,
@@ -185,10 +197,7 @@ impl<'m, S: EventSink> Batch<'m, S> {
             if active.pending.is_some() {
                 continue;
             }
-            active.run.store_mut().swap_pool(&mut self.pool);
-            let chosen = active.run.begin_step();
-            active.run.store_mut().swap_pool(&mut self.pool);
-            match chosen? {
+            match lend(&mut self.pool, &mut active.run, |run| run.begin_step())? {
                 Some(step) => active.pending = Some(step),
                 None => ended.push(i),
             }
@@ -197,12 +206,14 @@ impl<'m, S: EventSink> Batch<'m, S> {
             let active = self.running.remove(i);
             self.retire(active)?;
         }
-        for active in &self.running {
-            if active.pending.is_some() {
-                let id = active.id;
-                let i = self.times.iter().position(|t| t.id == id).expect("known");
-                self.times[i].tokens.push(now);
-            }
+        let chose: Vec<u64> = self
+            .running
+            .iter()
+            .filter(|a| a.pending.is_some())
+            .map(|a| a.id)
+            .collect();
+        for id in chose {
+            self.times_of(id).tokens.push(now);
         }
         let preempted = self.make_room();
         if self.short_of_pages() {
@@ -259,10 +270,7 @@ impl<'m, S: EventSink> Batch<'m, S> {
                 },
                 Waiting::Preempted(mut a) => {
                     let positions = a.recompute.take().unwrap_or_default();
-                    a.run.store_mut().swap_pool(&mut self.pool);
-                    let done = a.run.recompute(&positions);
-                    a.run.store_mut().swap_pool(&mut self.pool);
-                    done?;
+                    lend(&mut self.pool, &mut a.run, |run| run.recompute(&positions))?;
                     *a
                 }
             };
@@ -285,10 +293,7 @@ impl<'m, S: EventSink> Batch<'m, S> {
         let store = KvStore::in_shared(&mut self.pool);
         let opened = Run::open(self.model, self.tokenizer, r.options, r.sink, store);
         let prefilled = opened.and_then(|mut run| {
-            run.store_mut().swap_pool(&mut self.pool);
-            let done = run.prefill(&r.prompt);
-            run.store_mut().swap_pool(&mut self.pool);
-            match done {
+            match lend(&mut self.pool, &mut run, |run| run.prefill(&r.prompt)) {
                 Ok(()) => Ok(run),
                 Err(e) => {
                     self.pool.remove_sequence(run.store().sequence());
@@ -395,12 +400,10 @@ impl<'m, S: EventSink> Batch<'m, S> {
 
     fn retire_as(
         &mut self,
-        mut active: Active<'m, S>,
+        active: Active<'m, S>,
         reason: Option<EndReason>,
     ) -> Result<(), ModelError> {
-        active.run.store_mut().swap_pool(&mut self.pool);
-        let memory = active.run.store().memory();
-        active.run.store_mut().swap_pool(&mut self.pool);
+        let memory = active.run.store().sequence().memory(&self.pool);
         self.pool.remove_sequence(active.run.store().sequence());
         let (sink, mut summary) = active.run.finish(reason)?;
         summary.kv_live_bytes = memory.live_bytes;

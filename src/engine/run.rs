@@ -95,6 +95,27 @@ pub struct Step {
     pub reading: KvReading,
 }
 
+impl Step {
+    /// Token `id` (its `text`) at `pos`, with what the recorder decided for it.
+    pub fn recorded(
+        pos: u64,
+        id: u32,
+        text: String,
+        scaffold: bool,
+        outcome: crate::trace::StepOutcome,
+    ) -> Step {
+        Step {
+            pos,
+            id,
+            text,
+            scaffold,
+            boundaries: outcome.boundaries,
+            evictions: outcome.evictions,
+            reading: outcome.reading,
+        }
+    }
+}
+
 /// Speeds so far, for live readouts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Timings {
@@ -489,8 +510,7 @@ impl<'m, S: EventSink, D: Decoder> Run<'m, S, D> {
         };
         let t0 = Instant::now();
         let logits = self
-            .decoder
-            .forward(&[step.id], &[step.pos], LogitRows::Last)?
+            .forward_chunk(&[step.id], step.pos, LogitRows::Last)?
             .remove(0);
         self.add_decode_seconds(t0.elapsed().as_secs_f64());
         self.end_step(logits);
@@ -523,15 +543,7 @@ impl<'m, S: EventSink, D: Decoder> Run<'m, S, D> {
         self.ids.push(id);
         self.generated += 1;
         self.text.push_str(&text);
-        Ok(Some(Step {
-            pos,
-            id,
-            text,
-            scaffold,
-            boundaries: outcome.boundaries,
-            evictions: outcome.evictions,
-            reading: outcome.reading,
-        }))
+        Ok(Some(Step::recorded(pos, id, text, scaffold, outcome)))
     }
 
     /// The logits the forward pass of [`Run::begin_step`]'s token produced.

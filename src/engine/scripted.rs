@@ -37,16 +37,6 @@ impl ScriptedDecoder {
         })
     }
 
-    /// The script's token ids.
-    pub fn script(&self) -> &[u32] {
-        &self.script
-    }
-
-    /// Logical positions cached, in order.
-    pub fn positions(&self) -> &[u64] {
-        &self.positions
-    }
-
     /// Logits choosing what follows logical position `pos`.
     fn logits_after(&self, pos: u64) -> Vec<f32> {
         let next = self

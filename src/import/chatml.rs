@@ -24,6 +24,16 @@ pub fn user_prompt_assembly(problem: &str) -> Assembly {
     prompt
 }
 
+/// The user message of a ChatML prompt (`<|im_start|>user\n…<|im_end|>`), which the engine's
+/// prompt wraps again; `None` when it has no user turn.
+pub fn user_message(prompt: &str) -> Option<String> {
+    let prompt = split_at_assistant(prompt).map_or(prompt, |(p, _)| p);
+    let start = prompt.rfind("<|im_start|>user\n")? + "<|im_start|>user\n".len();
+    let rest = &prompt[start..];
+    let end = rest.find("<|im_end|>").unwrap_or(rest.len());
+    Some(rest[..end].to_string())
+}
+
 /// Split a raw transcript that carries its own ChatML into (prompt, response) after the
 /// first `<|im_start|>assistant` line; `None` when it has no assistant header.
 pub fn split_at_assistant(text: &str) -> Option<(&str, &str)> {
@@ -52,5 +62,15 @@ mod tests {
         let (prompt, response) = split_at_assistant(text).unwrap();
         assert!(prompt.ends_with("assistant\n"));
         assert_eq!(response, "<think>x");
+    }
+
+    #[test]
+    fn the_user_message_is_taken_out_of_its_chatml() {
+        assert_eq!(
+            user_message("<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n")
+                .as_deref(),
+            Some("What is 2+2?")
+        );
+        assert_eq!(user_message("no chat here"), None);
     }
 }

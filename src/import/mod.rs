@@ -11,7 +11,9 @@ mod transcript;
 use std::path::{Path, PathBuf};
 
 pub use assembly::Assembly;
-pub use chatml::{ASSISTANT_HEADER, split_at_assistant, user_prompt, user_prompt_assembly};
+pub use chatml::{
+    ASSISTANT_HEADER, split_at_assistant, user_message, user_prompt, user_prompt_assembly,
+};
 pub use rows::{RowKind, RowSelect, detect_row_kind};
 pub use transcript::{Locator, RecordSettings, Transcript, created_now, record, record_into};
 

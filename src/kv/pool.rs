@@ -273,10 +273,6 @@ pub struct SeqCache {
 }
 
 impl SeqCache {
-    pub fn id(&self) -> SeqId {
-        self.id
-    }
-
     pub fn set_rerotate(&mut self, on: bool) {
         self.rerotate = on;
     }
@@ -499,7 +495,7 @@ impl SeqCache {
 
     /// Bytes this sequence's tokens and pages take.
     pub fn memory(&self, pool: &KvPool) -> KvMemory {
-        let pages = pool.pages.table(self.id).map_or(0, |t| t.pages.len());
+        let pages = pool.pages_of(self);
         KvMemory {
             live_bytes: self.len() as u64 * pool.slot_bytes(),
             reserved_bytes: pages as u64 * pool.page_bytes(),

@@ -219,15 +219,7 @@ impl ActiveRun for FakeRun {
         self.at += 1;
         self.text.push_str(&text);
         self.decode_seconds += t0.elapsed().as_secs_f64();
-        Ok(Some(Step {
-            pos,
-            id,
-            text,
-            scaffold,
-            boundaries: outcome.boundaries,
-            evictions: outcome.evictions,
-            reading: outcome.reading,
-        }))
+        Ok(Some(Step::recorded(pos, id, text, scaffold, outcome)))
     }
 
     fn timings(&self) -> Timings {

@@ -152,16 +152,6 @@ impl Model {
     /// Evict `span` from `store`, re-rotating later keys when the store compacts positions.
     pub fn evict(&self, store: &mut KvStore, span: std::ops::Range<u64>) -> usize {
         let (pool, seq) = store.parts_mut();
-        self.evict_in(pool, seq, span)
-    }
-
-    /// [`Model::evict`] for a sequence of a shared pool.
-    pub fn evict_in(
-        &self,
-        pool: &mut crate::kv::KvPool,
-        seq: &mut crate::kv::SeqCache,
-        span: std::ops::Range<u64>,
-    ) -> usize {
         let rope = &self.rope;
         let turn = |rows: &mut [f32], delta: u64| rope.unrotate(rows, delta);
         seq.evict(pool, span, Some(&turn))

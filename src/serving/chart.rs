@@ -8,7 +8,7 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use crate::engine::batch::BatchSnapshot;
-use crate::palette::{self, Rgb};
+use crate::palette::Rgb;
 
 /// One mode's run under one budget.
 pub struct Series<'a> {
@@ -21,15 +21,6 @@ pub struct Series<'a> {
 pub struct BudgetRow<'a> {
     pub pages: usize,
     pub series: Vec<Series<'a>>,
-}
-
-/// The colour of a mode's series.
-pub fn colour_of(mode: &str) -> Rgb {
-    match mode {
-        "full" => palette::FULL,
-        "memento" => palette::MEMENTO,
-        _ => palette::POLICY,
-    }
 }
 
 /// A panel: what it shows, the budget line to draw (0: none), and the value of a snapshot.

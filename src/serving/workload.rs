@@ -6,6 +6,7 @@
 //! would.
 
 use crate::engine::{Run, RunOptions, SamplerConfig};
+use crate::import::user_message;
 use crate::kv::KvPolicy;
 use crate::model::{Model, ModelError, ModelTokenizer};
 use crate::structure::{Edge, SpanKind};
@@ -48,17 +49,19 @@ fn tag(span: SpanKind, edge: Edge) -> Option<&'static str> {
     })
 }
 
+/// `n` filler tokens times `scale`: at least one where there were any.
+fn scaled(n: usize, scale: f64) -> usize {
+    if n == 0 {
+        0
+    } else {
+        ((n as f64 * scale).round() as usize).max(1)
+    }
+}
+
 impl Schedule {
     /// The schedule of a trace's generated tokens: the tokens between its tags become filler
     /// (their count times `scale`, at least one where there were any).
     pub fn from_timeline(source: String, timeline: &Timeline, scale: f64) -> Schedule {
-        let scaled = |n: u64| {
-            if n == 0 {
-                0
-            } else {
-                ((n as f64 * scale).round() as usize).max(1)
-            }
-        };
         let mut pieces = Vec::new();
         let mut cursor = timeline.prompt_len();
         for b in timeline.boundaries() {
@@ -68,14 +71,14 @@ impl Schedule {
             if span.from < cursor {
                 continue;
             }
-            let gap = scaled(span.from - cursor);
+            let gap = scaled((span.from - cursor) as usize, scale);
             if gap > 0 {
                 pieces.push(Piece::Filler(gap));
             }
             pieces.push(Piece::Tag(text));
             cursor = span.to;
         }
-        let tail = scaled(timeline.next_pos().saturating_sub(cursor));
+        let tail = scaled(timeline.next_pos().saturating_sub(cursor) as usize, scale);
         if tail > 0 {
             pieces.push(Piece::Filler(tail));
         }
@@ -86,6 +89,21 @@ impl Schedule {
                 .map(prompt_of)
                 .unwrap_or_else(|| "Think it through in blocks.".to_string()),
             pieces,
+        }
+    }
+
+    /// The same schedule with every filler count times `scale` (at least one token each).
+    pub fn scaled(&self, scale: f64) -> Schedule {
+        Schedule {
+            pieces: self
+                .pieces
+                .iter()
+                .map(|p| match p {
+                    Piece::Filler(n) => Piece::Filler(scaled(*n, scale)),
+                    tag => tag.clone(),
+                })
+                .collect(),
+            ..self.clone()
         }
     }
 
@@ -124,12 +142,11 @@ impl Schedule {
 
 /// The user's turn inside a recorded chat prompt, or the whole text when it has no turns.
 fn prompt_of(text: &str) -> String {
-    let user = text
-        .split("<|im_start|>user\n")
-        .nth(1)
-        .and_then(|rest| rest.split("<|im_end|>").next())
-        .unwrap_or(text);
-    user.trim().to_string()
+    user_message(text)
+        .as_deref()
+        .unwrap_or(text)
+        .trim()
+        .to_string()
 }
 
 /// `count` schedules written by the model organism: held-out problems of its task decoded

@@ -10,7 +10,7 @@ use rand::seq::SliceRandom;
 
 use super::TrainError;
 use super::example::Example;
-use crate::import::{ImportOptions, read_transcripts, split_at_assistant};
+use crate::import::{ImportOptions, read_transcripts, user_message};
 use crate::model::ModelTokenizer;
 use crate::task::{Split, Task};
 
@@ -120,30 +120,5 @@ impl Source {
                 .collect(),
             Source::Files { examples, .. } => Ok(examples.iter().take(count).cloned().collect()),
         }
-    }
-}
-
-/// The user message of a ChatML prompt (`<|im_start|>user\n…<|im_end|>`), which the engine's
-/// prompt wraps again.
-fn user_message(prompt: &str) -> Option<String> {
-    let prompt = split_at_assistant(prompt).map_or(prompt, |(p, _)| p);
-    let start = prompt.rfind("<|im_start|>user\n")? + "<|im_start|>user\n".len();
-    let rest = &prompt[start..];
-    let end = rest.find("<|im_end|>").unwrap_or(rest.len());
-    Some(rest[..end].to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_user_message_is_taken_out_of_its_chatml() {
-        assert_eq!(
-            user_message("<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n")
-                .as_deref(),
-            Some("What is 2+2?")
-        );
-        assert_eq!(user_message("no chat here"), None);
     }
 }

@@ -32,6 +32,11 @@ const FILES: [(&str, &[u8]); 4] = [
     ),
 ];
 
+/// The organism's `tokenizer.json`, as compiled in (the scripted decoder spells with it).
+pub fn tokenizer_json() -> &'static [u8] {
+    FILES[1].1
+}
+
 /// A short digest of every file, naming the cached copy: a rebuilt binary with other weights
 /// writes a directory of its own.
 fn digest() -> String {

@@ -1,4 +1,5 @@
-//! The live workbench driven by actions, headless, on the deterministic fake engine: every
+//! The live workbench driven by actions, headless, on the real decode loop over the scripted
+//! decoder (no weights, deterministic): every
 //! decode control, recording, compare runs, and the views drawn into a test backend.
 
 use std::path::Path;
@@ -7,7 +8,8 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use memento::live::{FakeEngine, LiveMsg, ModeChoice, Worker, WorkerState, partner_of};
+use memento::engine::scripted::ScriptShape;
+use memento::live::{LiveMsg, ModeChoice, ScriptedEngine, Worker, WorkerState, partner_of};
 use memento::structure::{Edge, SpanKind};
 use memento::timeline::Timeline;
 use memento::trace::{EndReason, Event, read_trace};
@@ -30,14 +32,19 @@ struct Bench {
     dir: tempfile::TempDir,
 }
 
-fn bench_with(engine: FakeEngine) -> Bench {
+/// The scripted engine with `shape`, each decode step taking `delay`.
+fn engine(shape: ScriptShape, delay: Duration) -> Box<ScriptedEngine> {
+    Box::new(ScriptedEngine::new(shape, delay).expect("the scripted engine"))
+}
+
+fn bench_with(shape: ScriptShape, delay: Duration) -> Bench {
     let dir = tempfile::tempdir().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let emit = Arc::new(move |m: LiveMsg| {
         let _ = tx.send(m);
     });
-    let worker = Worker::spawn(Box::new(engine), Some(dir.path().to_path_buf()), emit);
-    let wb = Workbench::new("fake".into(), History::in_memory(), Theme::dark());
+    let worker = Worker::spawn(engine(shape, delay), Some(dir.path().to_path_buf()), emit);
+    let wb = Workbench::new("scripted".into(), History::in_memory(), Theme::dark());
     Bench {
         wb,
         worker,
@@ -47,7 +54,7 @@ fn bench_with(engine: FakeEngine) -> Bench {
 }
 
 fn bench() -> Bench {
-    bench_with(FakeEngine::default())
+    bench_with(ScriptShape::default(), Duration::from_millis(1))
 }
 
 impl Bench {
@@ -156,11 +163,13 @@ fn step_in_a_compare_run_advances_each_stream_once() {
 
 #[test]
 fn pause_holds() {
-    let mut b = bench_with(FakeEngine {
-        blocks: 40,
-        token_delay: Duration::from_millis(2),
-        ..FakeEngine::default()
-    });
+    let mut b = bench_with(
+        ScriptShape {
+            blocks: 40,
+            ..ScriptShape::default()
+        },
+        Duration::from_millis(2),
+    );
     b.start(PROMPT, false, false);
     b.until("a few tokens are decoded", |wb| {
         wb.apps().next().is_some_and(|a| a.len() >= 10)
@@ -219,10 +228,13 @@ fn step_block_stops_at_the_blocks_end() {
 
 #[test]
 fn stop_ends_the_stream_and_writes_the_trace() {
-    let mut b = bench_with(FakeEngine {
-        blocks: 40,
-        ..FakeEngine::default()
-    });
+    let mut b = bench_with(
+        ScriptShape {
+            blocks: 40,
+            ..ScriptShape::default()
+        },
+        Duration::from_millis(1),
+    );
     b.start(PROMPT, false, false);
     b.until("tokens arrive", |wb| {
         wb.apps().next().is_some_and(|a| a.len() >= 30)
@@ -331,6 +343,28 @@ fn the_settings_choose_the_mode_of_the_next_run() {
     );
 }
 
+/// Restart mode goes through the run's recompute (the memento's entries rebuilt with the
+/// block gone): the workbench shows the same evictions as memento mode and the trace records
+/// the mode.
+#[test]
+fn a_restart_mode_run_evicts_and_recomputes_through_the_real_run() {
+    let mut b = bench();
+    b.wb.settings.mode = ModeChoice::Restart;
+    b.start(PROMPT, false, false);
+    b.until("the run finishes", |wb| wb.state == WorkerState::Finished);
+    b.drain(Duration::from_millis(50));
+    let app = b.wb.streams[0].app.as_ref().unwrap();
+    assert!(app.timeline.header.policy.restart);
+    assert_eq!(app.timeline.evictions().len(), 4);
+    assert_eq!(app.len(), 93);
+    let summary = b.wb.streams[0].summary.as_ref().unwrap();
+    assert_eq!(summary.end, EndReason::Eos);
+    // The decoder's own count of cached entries, not the recorder's.
+    assert_eq!(summary.final_live_tokens, app.timeline.state().live);
+    // Restart evicts each block with both its delimiters: 12 words and 2 tags.
+    assert_eq!(summary.final_live_tokens, 32 + 93 - 4 * 14);
+}
+
 fn key(code: KeyCode) -> KeyEvent {
     KeyEvent::new(code, KeyModifiers::NONE)
 }
@@ -358,10 +392,13 @@ fn typing_a_prompt_and_pressing_enter_runs_it() {
 
 #[test]
 fn dropping_the_workbench_ends_the_trace() {
-    let mut b = bench_with(FakeEngine {
-        blocks: 100,
-        ..FakeEngine::default()
-    });
+    let mut b = bench_with(
+        ScriptShape {
+            blocks: 100,
+            ..ScriptShape::default()
+        },
+        Duration::from_millis(1),
+    );
     b.start(PROMPT, false, false);
     b.until("tokens arrive", |wb| {
         wb.apps().next().is_some_and(|a| a.len() >= 5)
@@ -557,11 +594,11 @@ fn a_recording_that_cannot_happen_is_reported_and_not_claimed() {
         let _ = tx.send(m);
     });
     let worker = Worker::spawn(
-        Box::new(FakeEngine::default()),
+        engine(ScriptShape::default(), Duration::from_millis(1)),
         Some(blocked.join("sessions")),
         emit,
     );
-    let wb = Workbench::new("fake".into(), History::in_memory(), Theme::dark());
+    let wb = Workbench::new("scripted".into(), History::in_memory(), Theme::dark());
     let mut b = Bench {
         wb,
         worker,
@@ -641,14 +678,26 @@ fn every_workbench_screen_at_every_size_keeps_its_numbers_whole() {
     let sizes = [(80, 24), (120, 36), (200, 60)];
     let single = after_first_eviction();
     let compare = compare_finished();
+    // The chat prompt is 32 tokens of the organism's vocabulary; after the first memento 22
+    // tokens are generated and the 12 of the block evicted: 32 + 22 − 12 = 42 live, 42 × 45 KiB.
+    let prompt = single.wb.streams[0]
+        .app
+        .as_ref()
+        .unwrap()
+        .timeline
+        .prompt_len();
+    assert_eq!(prompt, 32);
     for (w, h) in sizes {
         let s = screen(&single, w, h);
-        for number in ["KV 15 (675.0 KiB)", "live 15 tok", "▼ 1 (−"] {
+        for number in ["KV 42 (1.8 MiB)", "live 42 tok", "▼ 1 (−"] {
             assert!(s.contains(number), "{w}×{h} lacks {number}:\n{s}");
         }
         insta::assert_snapshot!(format!("single_{w}x{h}"), s);
         let s = screen(&compare, w, h);
-        for number in ["53 / 98 = 0.54×", "KV 50", "pk 53", "ended: end of answer"] {
+        // Full: 32 + 93 = 125 at the end. Memento: its peak, 80, is just before the fourth
+        // memento closes (32 + 84 written − 3 blocks × 12 evicted); 77 live at the end
+        // (125 − 4 × 12).
+        for number in ["80 / 125 = 0.64×", "KV 77", "pk 80", "ended: end of answer"] {
             assert!(s.contains(number), "{w}×{h} lacks {number}:\n{s}");
         }
         insta::assert_snapshot!(format!("compare_{w}x{h}"), s);

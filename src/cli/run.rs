@@ -8,8 +8,9 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use super::args::{ModelArgs, SamplerArgs, load_model};
+use crate::engine::scripted::ScriptShape;
 use crate::live::{
-    DecodeEngine, FakeEngine, LiveMsg, ModeChoice, ModelEngine, RunSettings, ScaffoldChoice,
+    DecodeEngine, LiveMsg, ModeChoice, ModelEngine, RunSettings, ScaffoldChoice, ScriptedEngine,
     Worker, sessions_dir,
 };
 use crate::task::{ProblemDraw, Task};
@@ -61,7 +62,8 @@ pub struct RunArgs {
     /// On closing, write each stream's mode, trace and summary to FILE as JSON
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
-    /// A deterministic stand-in for the model (for trying the controls and for tests)
+    /// The real decode loop over a scripted decoder without weights (for trying the controls
+    /// and for tests)
     #[arg(long, hide = true)]
     pub fake_engine: bool,
 }
@@ -122,10 +124,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         bail!("the workbench needs a terminal; for scripts use `memento generate` instead");
     }
     let engine: Box<dyn DecodeEngine + Send> = match &path {
-        None => Box::new(FakeEngine {
-            token_delay: std::time::Duration::from_millis(20),
-            ..FakeEngine::default()
-        }),
+        None => Box::new(ScriptedEngine::new(
+            ScriptShape::default(),
+            std::time::Duration::from_millis(20),
+        )?),
         Some(path) => {
             let (model, tokenizer) = load_model(path)?;
             Box::new(ModelEngine { model, tokenizer })

@@ -1,6 +1,6 @@
 //! What the worker needs from a model: start a run that records into a sink, then step it.
 
-use crate::engine::{Run, RunOptions, RunSummary, Step, Timings};
+use crate::engine::{Decoder, Run, RunOptions, RunSummary, Step, Timings};
 use crate::model::{Model, ModelError, ModelTokenizer};
 use crate::trace::{EndReason, EventSink};
 
@@ -54,7 +54,7 @@ impl DecodeEngine for ModelEngine {
     }
 }
 
-impl<S: EventSink> ActiveRun for Run<'_, S> {
+impl<S: EventSink, D: Decoder> ActiveRun for Run<'_, S, D> {
     fn step(&mut self) -> Result<Option<Step>, ModelError> {
         Run::step(self)
     }

@@ -1,4 +1,5 @@
-//! The tokenizer a model runs with: its own vocabulary, nothing added.
+//! The tokenizer a model runs with: its own vocabulary, nothing added (only the scripted
+//! decoder, which has no embedding, adds whole words).
 //!
 //! MEMENTO's tags and `<think>` are single tokens when the vocabulary has them (the released
 //! checkpoints). A model without them (SmolLM2) cannot embed new ids, so for it the tags are
@@ -59,6 +60,51 @@ impl ModelTokenizer {
             byte_of: byte_level_inverse(),
             vocab_size,
         })
+    }
+
+    /// From a `tokenizer.json` held in memory, recorded in traces as `name`.
+    pub fn from_json(bytes: &[u8], name: &str) -> Result<ModelTokenizer, ModelError> {
+        let mut tokenizer = Tokenizer::from_bytes(bytes)
+            .map_err(|e| ModelError::Input(format!("{name}: not a valid tokenizer.json: {e}")))?;
+        crate::tokenize::match_present_tags(&mut tokenizer)
+            .map_err(|e| ModelError::Input(format!("tokenizer: {e}")))?;
+        let vocab_size = tokenizer.get_vocab_size(true);
+        Ok(ModelTokenizer {
+            tokenizer,
+            info: TokenizerInfo::Model {
+                name: name.to_string(),
+                vocab_size: vocab_size as u64,
+            },
+            byte_of: byte_level_inverse(),
+            vocab_size,
+        })
+    }
+
+    /// Add each of `words` as one ordinary token (ids after the vocabulary's), for a decoder
+    /// without weights that writes whole words; returns their ids in order. A model's own
+    /// tokenizer never gets words added: its embedding has no rows for them.
+    pub fn add_words(&mut self, words: &[&str]) -> Result<Vec<u32>, ModelError> {
+        let added: Vec<tokenizers::AddedToken> = words
+            .iter()
+            .map(|w| tokenizers::AddedToken::from(w.to_string(), false))
+            .collect();
+        self.tokenizer
+            .add_tokens(added)
+            .map_err(|e| ModelError::Input(format!("adding words to the tokenizer: {e}")))?;
+        self.vocab_size = self.tokenizer.get_vocab_size(true);
+        if let TokenizerInfo::Model { vocab_size, .. } = &mut self.info {
+            *vocab_size = self.vocab_size as u64;
+        }
+        words
+            .iter()
+            .map(|w| match self.encode(w)?.as_slice() {
+                [(_, id)] => Ok(*id),
+                pieces => Err(ModelError::Input(format!(
+                    "the word {w:?} is {} tokens after adding it, not one",
+                    pieces.len()
+                ))),
+            })
+            .collect()
     }
 
     pub fn info(&self) -> TokenizerInfo {

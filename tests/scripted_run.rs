@@ -64,3 +64,73 @@ fn restart_recomputes_through_the_decoder_and_full_evicts_nothing() {
     let (_, evictions, _) = scripted(KvPolicy::FULL);
     assert_eq!(evictions, 0);
 }
+
+/// A trace sink whose disk fills after `room` events.
+struct FillingDisk {
+    room: usize,
+}
+
+impl memento::trace::EventSink for FillingDisk {
+    fn header(&mut self, _: &memento::trace::Header) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn event(&mut self, _: &memento::trace::Event) -> std::io::Result<()> {
+        if self.room == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "no space left on device",
+            ));
+        }
+        self.room -= 1;
+        Ok(())
+    }
+}
+
+/// The engine's own errors: a trace that cannot be written ends the run with a trace error
+/// (not a model error), and a request the run cannot carry out says so.
+#[test]
+fn the_engine_names_a_failed_trace_write_and_a_request_it_cannot_carry_out() {
+    use memento::engine::EngineError;
+    let tok = tokenizer();
+    let eos = tok.single_token("<|im_end|>").unwrap();
+    let options = RunOptions {
+        policy: KvPolicy::MEMENTO,
+        max_tokens: 500,
+        ..RunOptions::default()
+    };
+    let decoder = ScriptedDecoder::new(&tok, SCRIPT, eos).unwrap();
+    let mut run =
+        Run::with_decoder(decoder, &tok, options.clone(), FillingDisk { room: 3 }).unwrap();
+    run.prefill("Compute (2 + 3) * 4.").unwrap();
+    let err = loop {
+        match run.step() {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the run ended although its trace could not be written"),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, EngineError::TraceWrite(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "writing the trace: no space left on device"
+    );
+
+    // Forcing tokens into a run that has ended is a request error.
+    let decoder = ScriptedDecoder::new(&tok, SCRIPT, eos).unwrap();
+    let mut run = Run::with_decoder(decoder, &tok, options.clone(), MemorySink::default()).unwrap();
+    run.prefill("Compute (2 + 3) * 4.").unwrap();
+    while run.step().unwrap().is_some() {}
+    let err = run.force_all(&[eos]).unwrap_err();
+    assert!(matches!(err, EngineError::Request(_)), "{err:?}");
+    assert!(err.to_string().contains("already ended"), "{err}");
+
+    // A bad sampler setting is refused before anything is recorded.
+    let mut bad = options;
+    bad.sampler.temperature = -1.0;
+    let decoder = ScriptedDecoder::new(&tok, SCRIPT, eos).unwrap();
+    let err = Run::with_decoder(decoder, &tok, bad, MemorySink::default())
+        .err()
+        .expect("a negative temperature is refused");
+    assert!(matches!(err, EngineError::Request(_)), "{err:?}");
+}

@@ -3,8 +3,8 @@
 //! token that ends a memento, the memento's KV entries in the memento arm are compared with
 //! the restart arm's recomputed ones.
 
-use crate::engine::{Run, RunOptions, SamplerConfig};
-use crate::model::{Model, ModelError, ModelTokenizer};
+use crate::engine::{EngineError, Run, RunOptions, SamplerConfig};
+use crate::model::{Model, ModelTokenizer};
 use crate::trace::NullSink;
 
 use super::arms::Arm;
@@ -30,7 +30,7 @@ pub fn teacher_force<'m>(
     arms: &[Arm],
     system: Option<&str>,
     mut inspect: Option<Inspect<'_, 'm>>,
-) -> Result<Forced, ModelError> {
+) -> Result<Forced, EngineError> {
     let mut runs = Vec::with_capacity(arms.len());
     for arm in arms {
         let options = RunOptions {
@@ -55,7 +55,7 @@ pub fn teacher_force<'m>(
         .first()
         .is_some_and(|r| r.recorder().prompt_len() != stream.prompt_len)
     {
-        return Err(ModelError::Input(
+        return Err(EngineError::Request(
             "the prompt tokenizes differently than when the stream was generated".into(),
         ));
     }
@@ -90,7 +90,7 @@ pub fn teacher_force<'m>(
         for (a, run) in runs.iter_mut().enumerate() {
             run.force_ids(&[id]);
             let step = run.step()?.ok_or_else(|| {
-                ModelError::Input(format!("arm {} ended before the stream did", arms[a].name))
+                EngineError::Request(format!("arm {} ended before the stream did", arms[a].name))
             })?;
             if Some(a) == restart {
                 recomputed = step

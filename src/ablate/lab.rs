@@ -4,9 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Run, RunOptions, SamplerConfig, ScaffoldConfig};
+use crate::engine::{EngineError, Run, RunOptions, SamplerConfig, ScaffoldConfig};
 use crate::kv::KvPolicy;
-use crate::model::{Model, ModelError, ModelTokenizer};
+use crate::model::{Model, ModelTokenizer};
 use crate::trace::NullSink;
 
 use super::answer;
@@ -56,7 +56,7 @@ pub struct ItemOutput {
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
     #[error("item {item}: {source}")]
-    Model { item: String, source: ModelError },
+    Model { item: String, source: EngineError },
     #[error(transparent)]
     Results(#[from] ResultsError),
 }
@@ -82,7 +82,7 @@ impl<'m> Lab<'m> {
         &self,
         problem: &Problem,
         trace: Option<&std::path::Path>,
-    ) -> Result<ItemOutput, ModelError> {
+    ) -> Result<ItemOutput, EngineError> {
         let first_seed = self.config.seeds.first().copied().unwrap_or(0);
         let stream = Stream::generate(
             self.model,
@@ -147,7 +147,7 @@ impl<'m> Lab<'m> {
     }
 
     /// A free-running answer under `arm`.
-    fn answer(&self, problem: &Problem, arm: &Arm, seed: u64) -> Result<AnswerRow, ModelError> {
+    fn answer(&self, problem: &Problem, arm: &Arm, seed: u64) -> Result<AnswerRow, EngineError> {
         let mut run = Run::start(
             self.model,
             self.tokenizer,

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use crate::engine::{Run, RunOptions, RunSummary};
-use crate::model::{Model, ModelError, ModelTokenizer};
+use crate::engine::{EngineError, Run, RunOptions, RunSummary};
+use crate::model::{Model, ModelTokenizer};
 use crate::timeline::{Timeline, TokenSpan};
 use crate::trace::{MemorySink, Tee, TraceWriter};
 
@@ -29,12 +29,12 @@ impl Stream {
         prompt: &str,
         options: RunOptions,
         trace: Option<&Path>,
-    ) -> Result<Stream, ModelError> {
+    ) -> Result<Stream, EngineError> {
         // The trace file is written event by event, as every run's is.
         let writer = trace
             .map(TraceWriter::create)
             .transpose()
-            .map_err(|e| ModelError::Input(format!("writing the item's trace: {e}")))?;
+            .map_err(EngineError::TraceWrite)?;
         let mut run = Run::start(
             model,
             tokenizer,
@@ -48,9 +48,9 @@ impl Stream {
         let (Tee(_, sink), summary) = run.finish(None)?;
         let header = sink
             .header
-            .ok_or_else(|| ModelError::Input("the run recorded no header".into()))?;
+            .ok_or_else(|| EngineError::Request("the run recorded no header".into()))?;
         let timeline = Timeline::from_events(header, sink.events)
-            .map_err(|e| ModelError::Input(format!("the generated stream: {e}")))?;
+            .map_err(|e| EngineError::Request(format!("the generated stream: {e}")))?;
         let tokens = timeline.tokens();
         let spans = (0..tokens.len())
             .map(|i| match tokens.span(i) {

@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::error::EngineError;
 use super::run::{Run, RunOptions, RunSummary, Step, chat_prompt};
 use crate::kv::{KvDtype, KvPool, KvStore};
 use crate::model::{BatchInput, LogitRows, Model, ModelError, ModelTokenizer};
@@ -118,14 +119,14 @@ impl<'m, S: EventSink> Batch<'m, S> {
         model: &'m Model,
         tokenizer: &'m ModelTokenizer,
         config: BatchConfig,
-    ) -> Result<Batch<'m, S>, ModelError> {
+    ) -> Result<Batch<'m, S>, EngineError> {
         let pool = KvPool::with_budget(
             config.dtype,
             model.kv_layout(),
             config.pages,
             config.page_tokens.max(1),
         )
-        .map_err(ModelError::Input)?;
+        .map_err(EngineError::Request)?;
         Ok(Batch {
             model,
             tokenizer,
@@ -144,9 +145,9 @@ impl<'m, S: EventSink> Batch<'m, S> {
     }
 
     /// Queue a request (it arrives now).
-    pub fn submit(&mut self, request: Request<S>) -> Result<(), ModelError> {
+    pub fn submit(&mut self, request: Request<S>) -> Result<(), EngineError> {
         if request.options.rerotate {
-            return Err(ModelError::Input(
+            return Err(EngineError::Request(
                 "--rerotate is not available in a batch: a preempted run's recompute would rotate keys again".into(),
             ));
         }
@@ -189,7 +190,7 @@ impl<'m, S: EventSink> Batch<'m, S> {
 
     /// One scheduler step: admit, choose every run's next token, preempt if pages run short,
     /// one forward pass for the batch, retire the runs that ended.
-    pub fn step(&mut self) -> Result<BatchSnapshot, ModelError> {
+    pub fn step(&mut self) -> Result<BatchSnapshot, EngineError> {
         self.admit()?;
         let now = self.now();
         let mut ended = Vec::new();
@@ -239,7 +240,7 @@ impl<'m, S: EventSink> Batch<'m, S> {
     }
 
     /// Admit waiting requests in order while their pages fit.
-    fn admit(&mut self) -> Result<(), ModelError> {
+    fn admit(&mut self) -> Result<(), EngineError> {
         while self.running.len() < self.config.max_running {
             let Some(front) = self.waiting.front() else {
                 break;
@@ -281,7 +282,7 @@ impl<'m, S: EventSink> Batch<'m, S> {
         Ok(())
     }
 
-    fn prompt_tokens(&self, r: &Request<S>) -> Result<usize, ModelError> {
+    fn prompt_tokens(&self, r: &Request<S>) -> Result<usize, EngineError> {
         let text = chat_prompt(r.options.system.as_deref(), &r.prompt);
         Ok(self.tokenizer.encode(&text)?.len())
     }
@@ -289,7 +290,7 @@ impl<'m, S: EventSink> Batch<'m, S> {
     /// Start a request's run in a sequence of the pool: the header, the prefill, the script.
     /// A request the model refuses (a prompt beyond its context, bad sampler settings) is
     /// refused here, with the reason in its times; `None` then.
-    fn start(&mut self, r: Request<S>) -> Result<Option<Active<'m, S>>, ModelError> {
+    fn start(&mut self, r: Request<S>) -> Result<Option<Active<'m, S>>, EngineError> {
         let store = KvStore::in_shared(&mut self.pool);
         let opened = Run::open(self.model, self.tokenizer, r.options, r.sink, store);
         let prefilled = opened.and_then(|mut run| {
@@ -311,7 +312,10 @@ impl<'m, S: EventSink> Batch<'m, S> {
                     recompute: None,
                 }))
             }
-            Err(ModelError::Input(message)) => {
+            // A request that cannot run (its prompt beyond the context, untokenizable) is
+            // refused; the batch goes on.
+            Err(EngineError::Request(message))
+            | Err(EngineError::Model(ModelError::Input(message))) => {
                 self.times_of(r.id).refused = Some(message);
                 Ok(None)
             }
@@ -354,7 +358,7 @@ impl<'m, S: EventSink> Batch<'m, S> {
     }
 
     /// One forward pass over every pending token; returns how many.
-    fn forward(&mut self) -> Result<usize, ModelError> {
+    fn forward(&mut self) -> Result<usize, EngineError> {
         let t0 = Instant::now();
         let mut inputs: Vec<(usize, [u32; 1], [u64; 1])> = Vec::new();
         for (i, a) in self.running.iter().enumerate() {
@@ -394,7 +398,7 @@ impl<'m, S: EventSink> Batch<'m, S> {
     }
 
     /// A run that ended: its pages back to the pool, its trace finished.
-    fn retire(&mut self, active: Active<'m, S>) -> Result<(), ModelError> {
+    fn retire(&mut self, active: Active<'m, S>) -> Result<(), EngineError> {
         self.retire_as(active, None)
     }
 
@@ -402,7 +406,7 @@ impl<'m, S: EventSink> Batch<'m, S> {
         &mut self,
         active: Active<'m, S>,
         reason: Option<EndReason>,
-    ) -> Result<(), ModelError> {
+    ) -> Result<(), EngineError> {
         let memory = active.run.store().sequence().memory(&self.pool);
         self.pool.remove_sequence(active.run.store().sequence());
         let (sink, mut summary) = active.run.finish(reason)?;
@@ -418,14 +422,14 @@ impl<'m, S: EventSink> Batch<'m, S> {
     pub fn run_to_end(
         &mut self,
         mut on_step: impl FnMut(&BatchSnapshot),
-    ) -> Result<(), ModelError> {
+    ) -> Result<(), EngineError> {
         while !self.is_idle() {
             let snapshot = self.step()?;
             on_step(&snapshot);
             if snapshot.running == 0 && snapshot.decoded == 0 && !self.waiting.is_empty() {
                 // Nothing runs and the head of the queue cannot be admitted: only a request
                 // that can never fit does this, and admission refuses those.
-                return Err(ModelError::Input(
+                return Err(EngineError::Request(
                     "the batch cannot admit its next request".into(),
                 ));
             }

@@ -7,10 +7,11 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::decoder::{Decoder, ModelDecoder};
+use super::error::EngineError;
 use super::sampler::{Sampler, SamplerConfig, log_sum_exp, logprobs};
 use super::scaffold::{Scaffold, ScaffoldConfig};
 use crate::kv::{Eviction, KvDtype, KvPolicy, KvReading, KvStore};
-use crate::model::{LogitRows, Model, ModelError, ModelTokenizer, Utf8Stream};
+use crate::model::{LogitRows, Model, ModelTokenizer, Utf8Stream};
 use crate::structure::{Boundary, DiagnosticCode, Severity};
 use crate::trace::{
     Alternative, EndReason, EventSink, FORMAT_NAME, Header, ModelInfo, Recorder, RecorderOptions,
@@ -250,7 +251,7 @@ impl<'m, S: EventSink> Run<'m, S, ModelDecoder<'m>> {
         prompt: &str,
         options: RunOptions,
         sink: S,
-    ) -> Result<Self, ModelError> {
+    ) -> Result<Self, EngineError> {
         let store = model.new_store_in(options.kv_dtype)?;
         Run::start_in(model, tokenizer, prompt, options, sink, store)
     }
@@ -263,7 +264,7 @@ impl<'m, S: EventSink> Run<'m, S, ModelDecoder<'m>> {
         options: RunOptions,
         sink: S,
         store: KvStore,
-    ) -> Result<Self, ModelError> {
+    ) -> Result<Self, EngineError> {
         let mut run = Run::open(model, tokenizer, options, sink, store)?;
         run.prefill(prompt)?;
         Ok(run)
@@ -278,7 +279,7 @@ impl<'m, S: EventSink> Run<'m, S, ModelDecoder<'m>> {
         options: RunOptions,
         sink: S,
         store: KvStore,
-    ) -> Result<Self, ModelError> {
+    ) -> Result<Self, EngineError> {
         Run::with_decoder(ModelDecoder { model, store }, tokenizer, options, sink)
     }
 
@@ -299,11 +300,11 @@ impl<'m, S: EventSink, D: Decoder> Run<'m, S, D> {
         tokenizer: &'m ModelTokenizer,
         options: RunOptions,
         sink: S,
-    ) -> Result<Self, ModelError> {
+    ) -> Result<Self, EngineError> {
         let info = decoder.info();
-        options.sampler.check().map_err(ModelError::Input)?;
+        options.sampler.check().map_err(EngineError::Request)?;
         if options.rerotate && !info.can_rerotate {
-            return Err(ModelError::Input(
+            return Err(EngineError::Request(
                 "--rerotate cannot be used with dynamic RoPE scaling: keys written at different lengths carry different frequencies, so no fixed rotation closes a gap".into(),
             ));
         }
@@ -335,8 +336,8 @@ impl<'m, S: EventSink, D: Decoder> Run<'m, S, D> {
             snapshot_every: options.snapshot_every,
             ..RecorderOptions::default()
         };
-        let io = ModelError::trace_write;
-        let recorder = Recorder::start(&header, recorder_options, sink).map_err(io)?;
+        let recorder =
+            Recorder::start(&header, recorder_options, sink).map_err(EngineError::TraceWrite)?;
         decoder.set_rerotate(options.rerotate);
         let mut eos = info.eos.clone();
         eos.extend(tokenizer.single_token("<|im_end|>"));
@@ -382,12 +383,12 @@ impl<'m, S: EventSink, D: Decoder> Run<'m, S, D> {
     }
 
     /// Prefill the chat prompt around `prompt`, record it, and queue the scaffold's opening.
-    pub fn prefill(&mut self, prompt: &str) -> Result<(), ModelError> {
+    pub fn prefill(&mut self, prompt: &str) -> Result<(), EngineError> {
         let text = chat_prompt(self.options.system.as_deref(), prompt);
         let pieces = self.tokenizer.encode(&text)?;
         let ids: Vec<u32> = pieces.iter().map(|p| p.1).collect();
         if ids.len() >= self.context {
-            return Err(ModelError::Input(format!(
+            return Err(EngineError::Request(format!(
                 "the prompt is {} tokens, beyond the model's context of {} tokens",
                 ids.len(),
                 self.context
@@ -405,7 +406,7 @@ impl<'m, S: EventSink, D: Decoder> Run<'m, S, D> {
         let outcome = self
             .recorder
             .prompt(&text, &recorded, Some(self.elapsed()))
-            .map_err(ModelError::trace_write)?;
+            .map_err(EngineError::TraceWrite)?;
         self.ids = ids;
         // Blocks inside the prompt are compacted after prefill.
         self.apply(&outcome.evictions, 0)?;
@@ -441,7 +442,7 @@ impl<'m, S: EventSink, D: Decoder> Run<'m, S, D> {
 
     /// Queue `text` to be written next instead of sampled (teacher forcing; recorded as
     /// scaffold tokens).
-    pub fn force_text(&mut self, text: &str) -> Result<(), ModelError> {
+    pub fn force_text(&mut self, text: &str) -> Result<(), EngineError> {
         for (_, id) in self.tokenizer.encode(text)? {
             self.forced.push_back(id);
         }
@@ -471,7 +472,7 @@ impl<'m, S: EventSink, D: Decoder> Run<'m, S, D> {
     /// forward pass over the tokens at `positions` (every entry the cache held, and the token
     /// whose forward pass was pending), whose last row gives the next logits. Entries are
     /// recomputed with the evicted spans absent, as restart mode computes mementos.
-    pub fn recompute(&mut self, positions: &[u64]) -> Result<(), ModelError> {
+    pub fn recompute(&mut self, positions: &[u64]) -> Result<(), EngineError> {
         let ids: Vec<u32> = positions.iter().map(|&p| self.ids[p as usize]).collect();
         let t0 = Instant::now();
         if let Some(last) = self
@@ -504,7 +505,7 @@ impl<'m, S: EventSink, D: Decoder> Run<'m, S, D> {
     }
 
     /// Decode one token. `None` once the run has ended.
-    pub fn step(&mut self) -> Result<Option<Step>, ModelError> {
+    pub fn step(&mut self) -> Result<Option<Step>, EngineError> {
         let Some(step) = self.begin_step()? else {
             return Ok(None);
         };
@@ -521,7 +522,7 @@ impl<'m, S: EventSink, D: Decoder> Run<'m, S, D> {
     /// token (forced or sampled), record it and apply the evictions it triggers. The caller then
     /// runs the forward pass for `step.id` at `step.pos` (alone, or batched with other runs)
     /// and hands the logits to [`Run::end_step`]. `None` once the run has ended.
-    pub fn begin_step(&mut self) -> Result<Option<Step>, ModelError> {
+    pub fn begin_step(&mut self) -> Result<Option<Step>, EngineError> {
         if self.end.is_some() {
             return Ok(None);
         }
@@ -558,7 +559,7 @@ impl<'m, S: EventSink, D: Decoder> Run<'m, S, D> {
 
     /// Why the run ends before writing position `pos`, if it does: the token budget, the
     /// model's context, or logits that are not finite (recorded as a diagnostic).
-    fn stop_reason(&mut self, pos: u64) -> Result<Option<EndReason>, ModelError> {
+    fn stop_reason(&mut self, pos: u64) -> Result<Option<EndReason>, EngineError> {
         if self.generated >= self.options.max_tokens {
             return Ok(Some(EndReason::MaxTokens));
         }
@@ -580,14 +581,14 @@ impl<'m, S: EventSink, D: Decoder> Run<'m, S, D> {
                 message.clone(),
                 t,
             )
-            .map_err(ModelError::trace_write)?;
+            .map_err(EngineError::TraceWrite)?;
         self.failure = Some(message);
         Ok(Some(EndReason::Error))
     }
 
     /// The next token and whether the runtime wrote it (forced) rather than the model; `None`
     /// when the model ends its turn (the run is then over).
-    fn choose(&mut self) -> Result<Option<(u32, bool)>, ModelError> {
+    fn choose(&mut self) -> Result<Option<(u32, bool)>, EngineError> {
         // A trained model gets `<|block_end|>` forced once its block exceeds the budget.
         if self.forced.is_empty()
             && self.scaffold.is_none()
@@ -657,7 +658,7 @@ impl<'m, S: EventSink, D: Decoder> Run<'m, S, D> {
         &mut self,
         id: u32,
         scaffold: bool,
-    ) -> Result<(String, crate::trace::StepOutcome), ModelError> {
+    ) -> Result<(String, crate::trace::StepOutcome), EngineError> {
         let (logprob, top) = self.alternatives(id, scaffold);
         let text = self.utf8.push(&self.tokenizer.token_bytes(id));
         let outcome = self
@@ -671,7 +672,7 @@ impl<'m, S: EventSink, D: Decoder> Run<'m, S, D> {
                 literal: false,
                 t: Some(self.elapsed()),
             })
-            .map_err(ModelError::trace_write)?;
+            .map_err(EngineError::TraceWrite)?;
         Ok((text, outcome))
     }
 
@@ -680,12 +681,12 @@ impl<'m, S: EventSink, D: Decoder> Run<'m, S, D> {
     /// [`Run::step`] would put them), but each stretch between two evictions goes through
     /// the model as one chunk, like a prefill. No logprobs are recorded. For probes that
     /// need the cache a long forced text leaves, not the distribution at every position.
-    pub fn force_all(&mut self, ids: &[u32]) -> Result<(), ModelError> {
+    pub fn force_all(&mut self, ids: &[u32]) -> Result<(), EngineError> {
         if self.end.is_some() {
-            return Err(ModelError::Input("the run has already ended".into()));
+            return Err(EngineError::Request("the run has already ended".into()));
         }
         if self.ids.len() + ids.len() > self.context {
-            return Err(ModelError::Input(format!(
+            return Err(EngineError::Request(format!(
                 "forcing {} tokens after {} goes beyond the model's context of {} tokens",
                 ids.len(),
                 self.ids.len(),
@@ -709,7 +710,7 @@ impl<'m, S: EventSink, D: Decoder> Run<'m, S, D> {
                     literal: false,
                     t: Some(self.elapsed()),
                 })
-                .map_err(ModelError::trace_write)?;
+                .map_err(EngineError::TraceWrite)?;
             if !outcome.evictions.is_empty() {
                 // The cache must hold everything before this token when the eviction (and a
                 // restart's recompute over those ids) is applied.
@@ -739,19 +740,19 @@ impl<'m, S: EventSink, D: Decoder> Run<'m, S, D> {
         ids: &[u32],
         from: u64,
         rows: LogitRows,
-    ) -> Result<Vec<Vec<f32>>, ModelError> {
+    ) -> Result<Vec<Vec<f32>>, EngineError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let positions: Vec<u64> = (from..from + ids.len() as u64).collect();
-        self.decoder.forward(ids, &positions, rows)
+        Ok(self.decoder.forward(ids, &positions, rows)?)
     }
 
     /// Apply the accountant's decisions to the real cache. Restart also recomputes the
     /// memento's entries from its tokens alone, with the block gone.
     /// `pending` counts tokens the accountant holds that the cache gets on the next forward
     /// pass (the token just sampled).
-    fn apply(&mut self, evictions: &[Eviction], pending: u64) -> Result<(), ModelError> {
+    fn apply(&mut self, evictions: &[Eviction], pending: u64) -> Result<(), EngineError> {
         for e in evictions {
             self.decoder.evict(e.span.clone());
             if let Some(r) = &e.recompute {
@@ -770,7 +771,7 @@ impl<'m, S: EventSink, D: Decoder> Run<'m, S, D> {
     }
 
     /// Run to the end, calling `on_step` after every token.
-    pub fn run_to_end(&mut self, mut on_step: impl FnMut(&Step)) -> Result<(), ModelError> {
+    pub fn run_to_end(&mut self, mut on_step: impl FnMut(&Step)) -> Result<(), EngineError> {
         while let Some(step) = self.step()? {
             on_step(&step);
         }
@@ -778,7 +779,7 @@ impl<'m, S: EventSink, D: Decoder> Run<'m, S, D> {
     }
 
     /// Stop here (if not already ended), write the end event and summarise.
-    pub fn finish(self, reason: Option<EndReason>) -> Result<(S, RunSummary), ModelError> {
+    pub fn finish(self, reason: Option<EndReason>) -> Result<(S, RunSummary), EngineError> {
         let end = self.end.or(reason).unwrap_or(EndReason::Stopped);
         let t = self.elapsed();
         let memory = self.decoder.memory();
@@ -787,7 +788,7 @@ impl<'m, S: EventSink, D: Decoder> Run<'m, S, D> {
         let (sink, state) = self
             .recorder
             .finish(end, Some(t), Some(timings.spent()))
-            .map_err(ModelError::trace_write)?;
+            .map_err(EngineError::TraceWrite)?;
         let mut summary = RunSummary::from_totals(
             self.name,
             self.options.policy.label(),

@@ -1,7 +1,7 @@
 //! What the worker needs from a model: start a run that records into a sink, then step it.
 
-use crate::engine::{Decoder, Run, RunOptions, RunSummary, Step, Timings};
-use crate::model::{Model, ModelError, ModelTokenizer};
+use crate::engine::{Decoder, EngineError, Run, RunOptions, RunSummary, Step, Timings};
+use crate::model::{Model, ModelTokenizer};
 use crate::trace::{EndReason, EventSink};
 
 /// Every run records into this: the trace file and the UI at once.
@@ -17,15 +17,15 @@ pub trait DecodeEngine {
         prompt: &str,
         options: RunOptions,
         sink: LiveSink,
-    ) -> Result<Box<dyn ActiveRun + 'e>, ModelError>;
+    ) -> Result<Box<dyn ActiveRun + 'e>, EngineError>;
 }
 
 pub trait ActiveRun {
     /// Decode one token; `None` once the run has ended.
-    fn step(&mut self) -> Result<Option<Step>, ModelError>;
+    fn step(&mut self) -> Result<Option<Step>, EngineError>;
     fn timings(&self) -> Timings;
     /// Write the end event and summarise.
-    fn finish(self: Box<Self>, reason: Option<EndReason>) -> Result<RunSummary, ModelError>;
+    fn finish(self: Box<Self>, reason: Option<EndReason>) -> Result<RunSummary, EngineError>;
 }
 
 /// The real engine: weights loaded once, shared by every run (and both streams of a compare).
@@ -48,14 +48,14 @@ impl DecodeEngine for ModelEngine {
         prompt: &str,
         options: RunOptions,
         sink: LiveSink,
-    ) -> Result<Box<dyn ActiveRun + 'e>, ModelError> {
+    ) -> Result<Box<dyn ActiveRun + 'e>, EngineError> {
         let run = Run::start(&self.model, &self.tokenizer, prompt, options, sink)?;
         Ok(Box::new(run))
     }
 }
 
 impl<S: EventSink, D: Decoder> ActiveRun for Run<'_, S, D> {
-    fn step(&mut self) -> Result<Option<Step>, ModelError> {
+    fn step(&mut self) -> Result<Option<Step>, EngineError> {
         Run::step(self)
     }
 
@@ -63,7 +63,7 @@ impl<S: EventSink, D: Decoder> ActiveRun for Run<'_, S, D> {
         Run::timings(self)
     }
 
-    fn finish(self: Box<Self>, reason: Option<EndReason>) -> Result<RunSummary, ModelError> {
+    fn finish(self: Box<Self>, reason: Option<EndReason>) -> Result<RunSummary, EngineError> {
         Run::finish(*self, reason).map(|(_, summary)| summary)
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::engine::{ActiveRun, DecodeEngine, LiveSink};
 use crate::engine::scripted::{ScriptShape, ScriptedDecoder};
-use crate::engine::{Run, RunOptions};
+use crate::engine::{EngineError, Run, RunOptions};
 use crate::model::{ModelError, ModelTokenizer};
 
 const WORDS: [&str; 16] = [
@@ -51,11 +51,11 @@ impl DecodeEngine for ScriptedEngine {
         prompt: &str,
         options: RunOptions,
         sink: LiveSink,
-    ) -> Result<Box<dyn ActiveRun + 'e>, ModelError> {
+    ) -> Result<Box<dyn ActiveRun + 'e>, EngineError> {
         let eos = self
             .tokenizer
             .single_token("<|im_end|>")
-            .ok_or_else(|| ModelError::Input("the vocabulary has no <|im_end|>".into()))?;
+            .ok_or_else(|| EngineError::request("the vocabulary has no <|im_end|>"))?;
         let slots = self.shape.slots(&self.tokenizer)?;
         let decoder = ScriptedDecoder::from_slots(
             &self.tokenizer,

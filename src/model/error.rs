@@ -19,11 +19,6 @@ pub enum ModelError {
 }
 
 impl ModelError {
-    /// A trace that could not be written (the engine records every step as it goes).
-    pub fn trace_write(e: std::io::Error) -> ModelError {
-        ModelError::Input(format!("writing the trace: {e}"))
-    }
-
     pub fn field(field: &str, message: &str) -> ModelError {
         ModelError::Field {
             field: field.to_string(),

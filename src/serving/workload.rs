@@ -5,10 +5,10 @@
 //! tokens per block and per memento as the trace did, and its policy evicts where the trace's
 //! would.
 
-use crate::engine::{Run, RunOptions, SamplerConfig};
+use crate::engine::{EngineError, Run, RunOptions, SamplerConfig};
 use crate::import::user_message;
 use crate::kv::KvPolicy;
-use crate::model::{Model, ModelError, ModelTokenizer};
+use crate::model::{Model, ModelTokenizer};
 use crate::structure::{Edge, SpanKind};
 use crate::task::{Split, Task};
 use crate::timeline::{Timeline, TimelineSink};
@@ -113,7 +113,7 @@ impl Schedule {
         &self,
         tokenizer: &ModelTokenizer,
         offset: usize,
-    ) -> Result<Vec<u32>, ModelError> {
+    ) -> Result<Vec<u32>, EngineError> {
         let filler: Vec<u32> = tokenizer.encode(FILLER)?.into_iter().map(|p| p.1).collect();
         let mut ids = Vec::new();
         let mut at = offset;
@@ -157,7 +157,7 @@ pub fn organism_schedules(
     task: &Task,
     count: u64,
     seed: u64,
-) -> Result<Vec<Schedule>, ModelError> {
+) -> Result<Vec<Schedule>, EngineError> {
     (0..count)
         .map(|i| {
             let problem = task.problem(Split::Heldout, seed, i);
@@ -179,7 +179,7 @@ pub fn organism_schedules(
             let (sink, _) = run.finish(None)?;
             let timeline = sink
                 .finish()
-                .ok_or_else(|| ModelError::Input("the run recorded no header".into()))?;
+                .ok_or_else(|| EngineError::Request("the run recorded no header".into()))?;
             Ok(Schedule::from_timeline(
                 format!("organism #{i}"),
                 &timeline,

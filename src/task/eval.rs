@@ -5,9 +5,9 @@ use serde::Serialize;
 
 use super::{Split, Task};
 use crate::ablate::answer;
-use crate::engine::{Run, RunOptions, SamplerConfig};
+use crate::engine::{EngineError, Run, RunOptions, SamplerConfig};
 use crate::kv::KvPolicy;
-use crate::model::{Model, ModelError, ModelTokenizer};
+use crate::model::{Model, ModelTokenizer};
 use crate::structure::{Edge, SpanKind};
 use crate::trace::{EndReason, NullSink};
 
@@ -40,7 +40,7 @@ pub fn evaluate(
     policy: KvPolicy,
     max_tokens: u32,
     progress: &mut dyn FnMut(&Outcome),
-) -> Result<Vec<Outcome>, ModelError> {
+) -> Result<Vec<Outcome>, EngineError> {
     let mut out = Vec::with_capacity(count as usize);
     for i in 0..count {
         let problem = task.problem(split, seed, i);
@@ -85,7 +85,7 @@ pub fn solve(
     prompt: &str,
     policy: KvPolicy,
     max_tokens: u32,
-) -> Result<Solved, ModelError> {
+) -> Result<Solved, EngineError> {
     let options = RunOptions {
         policy,
         sampler: SamplerConfig::default(),

@@ -79,6 +79,8 @@ pub struct ProbeRow {
 pub enum ProbeError {
     #[error(transparent)]
     Model(#[from] ModelError),
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
     #[error("training the probe: {0}")]
     Train(#[from] candle_core::Error),
     #[error("passcode probe: {0}")]

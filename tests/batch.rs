@@ -1,6 +1,7 @@
 //! Continuous batching over the paged pool: a batch decodes exactly what each run decodes
-//! alone (the same tokens, logprobs within 1e-4 in f32), under memento eviction and through
-//! preemption; requests that cannot fit are refused; the pool is empty when the batch ends.
+//! alone (the same tokens, logprobs within 1e-4, in f32 and in f16 storage), under memento
+//! eviction and through preemption; requests that cannot fit are refused; the pool is empty
+//! when the batch ends.
 
 use memento::engine::batch::{Batch, BatchConfig, Request};
 use memento::engine::{Run, RunOptions, RunSummary};
@@ -147,6 +148,22 @@ fn a_batch_decodes_what_each_run_decodes_alone_with_memento_eviction() {
     let (together, preemptions, most) = batched(&model, &tok, &prompts, &o, 4096);
     assert_eq!(preemptions, 0);
     assert_eq!(most, prompts.len(), "all decode at once");
+    assert_same(&single, &together);
+}
+
+/// In f16, the default storage, a batch writes and reads the same rounded rows as a run alone
+/// and sums attention in the same order: the same tokens, logprobs within the same 1e-4.
+#[test]
+fn in_f16_storage_a_batch_decodes_what_each_run_decodes_alone() {
+    let (model, tok, task) = organism();
+    let prompts = held_out(&task, 11, 4);
+    let o = RunOptions {
+        kv_dtype: KvDtype::F16,
+        ..options(KvPolicy::MEMENTO, &task)
+    };
+    let single = each_alone(&model, &tok, &prompts, &o);
+    let (together, preemptions, most) = batched(&model, &tok, &prompts, &o, 4096);
+    assert_eq!((preemptions, most), (0, prompts.len()));
     assert_same(&single, &together);
 }
 

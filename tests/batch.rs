@@ -210,3 +210,51 @@ fn a_request_that_can_never_fit_is_refused_and_the_rest_run() {
     assert!(batch.times()[1].finished.is_some());
     assert_eq!(batch.pool().used_pages(), 0);
 }
+
+/// A cancelled request (its client went away) leaves at once with its pages; the others decode
+/// exactly what they decode alone.
+#[test]
+fn a_cancelled_request_frees_its_pages_and_the_rest_are_unchanged() {
+    let (model, tok, task) = organism();
+    let prompts = held_out(&task, 13, 3);
+    let o = options(KvPolicy::MEMENTO, &task);
+    let single = each_alone(&model, &tok, &prompts, &o);
+    let config = BatchConfig {
+        pages: 4096,
+        page_tokens: 16,
+        dtype: o.kv_dtype,
+        max_running: 64,
+    };
+    let mut batch = Batch::new(&model, &tok, config).unwrap();
+    for (i, p) in prompts.iter().enumerate() {
+        batch
+            .submit(Request {
+                id: i as u64,
+                prompt: p.clone(),
+                options: o.clone(),
+                forced: Vec::new(),
+                sink: MemorySink::default(),
+            })
+            .unwrap();
+    }
+    for _ in 0..5 {
+        batch.step().unwrap();
+    }
+    let before = batch.pool().used_pages();
+    assert!(batch.cancel(1).unwrap());
+    assert!(batch.pool().used_pages() < before, "its pages are back");
+    assert!(!batch.cancel(1).unwrap(), "only once");
+    batch.run_to_end(|_| {}).unwrap();
+    assert_eq!(batch.pool().used_pages(), 0);
+    let mut done = batch.take_finished();
+    done.sort_by_key(|d| d.0);
+    assert_eq!(done.len(), 3);
+    assert_eq!(done[1].2.end, memento::trace::EndReason::Stopped);
+    assert!(batch.times()[1].cancelled);
+    let rest: Vec<(MemorySink, RunSummary)> = done
+        .into_iter()
+        .filter(|d| d.0 != 1)
+        .map(|(_, s, m)| (s, m))
+        .collect();
+    assert_same(&[single[0].clone(), single[2].clone()], &rest);
+}

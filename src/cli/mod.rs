@@ -15,6 +15,7 @@ mod load;
 mod output;
 mod replay;
 mod run;
+mod serve;
 mod stats;
 mod synth;
 mod train;
@@ -74,6 +75,8 @@ pub enum Command {
     Bench(bench::BenchCommand),
     /// Decode a prompt with a local model, streaming the text and recording a trace
     Generate(generate::GenerateArgs),
+    /// An OpenAI-compatible HTTP server over the batched engine
+    Serve(Box<serve::ServeArgs>),
     /// Download the default model (SmolLM2-135M-Instruct Q4_1) into the cache
     Fetch(fetch::FetchArgs),
     /// Export a run to Markdown and its KV chart to SVG and PNG
@@ -95,6 +98,7 @@ impl Cli {
                 c,
                 Command::Run(_)
                     | Command::Generate(_)
+                    | Command::Serve(_)
                     | Command::Ablate(_)
                     | Command::Train(_)
                     | Command::Eval(_)
@@ -125,6 +129,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Fetch(a) => fetch::run(a),
         Command::Generate(a) => generate::run(a),
+        Command::Serve(a) => serve::run(*a),
         Command::Export(a) => export::run(a),
         Command::Ablate(a) => ablate::run(*a),
         Command::Train(a) => train::run(*a),

@@ -19,7 +19,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::error::EngineError;
-use super::run::{Run, RunOptions, RunSummary, Step, chat_prompt};
+use super::run::{Run, RunOptions, RunSummary, Step};
 use crate::kv::{KvDtype, KvPool, KvStore};
 use crate::model::{BatchInput, LogitRows, Model, ModelError, ModelTokenizer};
 use crate::trace::{EndReason, EventSink};
@@ -57,6 +57,10 @@ pub struct RequestTimes {
     pub preemptions: u32,
     /// Why it was refused, when it never ran.
     pub refused: Option<String>,
+    /// Why its run failed (its trace could not be written), when it did; the batch goes on.
+    pub failed: Option<String>,
+    /// Whether it was cancelled (its client went away).
+    pub cancelled: bool,
 }
 
 /// The batch after one step.
@@ -198,14 +202,18 @@ impl<'m, S: EventSink> Batch<'m, S> {
             if active.pending.is_some() {
                 continue;
             }
-            match lend(&mut self.pool, &mut active.run, |run| run.begin_step())? {
-                Some(step) => active.pending = Some(step),
-                None => ended.push(i),
+            match lend(&mut self.pool, &mut active.run, |run| run.begin_step()) {
+                Ok(Some(step)) => active.pending = Some(step),
+                Ok(None) => ended.push((i, None)),
+                Err(e) => ended.push((i, Some(e))),
             }
         }
-        for i in ended.into_iter().rev() {
+        for (i, error) in ended.into_iter().rev() {
             let active = self.running.remove(i);
-            self.retire(active)?;
+            match error {
+                None => self.retire(active)?,
+                Some(e) => self.fail(active, e)?,
+            }
         }
         let chose: Vec<u64> = self
             .running
@@ -283,7 +291,7 @@ impl<'m, S: EventSink> Batch<'m, S> {
     }
 
     fn prompt_tokens(&self, r: &Request<S>) -> Result<usize, EngineError> {
-        let text = chat_prompt(r.options.system.as_deref(), &r.prompt);
+        let text = r.options.model_input(&r.prompt);
         Ok(self.tokenizer.encode(&text)?.len())
     }
 
@@ -400,6 +408,61 @@ impl<'m, S: EventSink> Batch<'m, S> {
     /// A run that ended: its pages back to the pool, its trace finished.
     fn retire(&mut self, active: Active<'m, S>) -> Result<(), EngineError> {
         self.retire_as(active, None)
+    }
+
+    /// A run whose own step failed (its trace could not be written): it leaves with its
+    /// pages, the reason kept in its times, and the batch goes on. Errors of the model's
+    /// forward pass, shared by every run, still end the batch.
+    fn fail(&mut self, active: Active<'m, S>, error: EngineError) -> Result<(), EngineError> {
+        match error {
+            EngineError::TraceWrite(_) | EngineError::Request(_) => {
+                self.pool.remove_sequence(active.run.store().sequence());
+                let now = self.now();
+                let times = self.times_of(active.id);
+                times.failed = Some(error.to_string());
+                times.finished = Some(now);
+                Ok(())
+            }
+            EngineError::Model(_) => Err(error),
+        }
+    }
+
+    /// Stop request `id` wherever it is (its client went away): a waiting request leaves the
+    /// queue; a running one ends as stopped, its pages back in the pool and its trace
+    /// finished. Returns whether the request was still there.
+    pub fn cancel(&mut self, id: u64) -> Result<bool, EngineError> {
+        if let Some(i) = self.waiting.iter().position(|w| match w {
+            Waiting::New(r) => r.id == id,
+            Waiting::Preempted(a) => a.id == id,
+        }) {
+            if let Some(Waiting::Preempted(a)) = self.waiting.remove(i) {
+                // Its pages went back at preemption; its trace ends here.
+                self.retire_as(*a, Some(EndReason::Stopped))?;
+            }
+            let now = self.now();
+            let times = self.times_of(id);
+            times.cancelled = true;
+            times.finished.get_or_insert(now);
+            return Ok(true);
+        }
+        let Some(i) = self.running.iter().position(|a| a.id == id) else {
+            return Ok(false);
+        };
+        let active = self.running.remove(i);
+        self.times_of(id).cancelled = true;
+        match self.retire_as(active, Some(EndReason::Stopped)) {
+            Err(e @ EngineError::TraceWrite(_)) => {
+                self.times_of(id).failed = Some(e.to_string());
+                Ok(true)
+            }
+            other => other.map(|()| true),
+        }
+    }
+
+    /// Drop the times of a request that has finished (a long-lived server keeps only those
+    /// of the requests in flight).
+    pub fn forget(&mut self, id: u64) {
+        self.times.retain(|t| t.id != id);
     }
 
     fn retire_as(

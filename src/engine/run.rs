@@ -36,6 +36,12 @@ pub struct RunOptions {
     pub automatic: std::collections::BTreeMap<String, String>,
     /// How the KV cache stores K and V (recorded in the header's model shape).
     pub kv_dtype: KvDtype,
+    /// The prompt is the model's whole input, written as given (a completions request);
+    /// otherwise it is the user's turn of a ChatML conversation ([`chat_prompt`]).
+    pub raw_prompt: bool,
+    /// Never choose an end-of-sequence token, so the run goes on to `max_tokens` (vLLM's
+    /// `ignore_eos`, for load tests with a fixed output length).
+    pub ignore_eos: bool,
 }
 
 impl Default for RunOptions {
@@ -51,11 +57,22 @@ impl Default for RunOptions {
             top_alternatives: 5,
             automatic: Default::default(),
             kv_dtype: KvDtype::engine_default(),
+            raw_prompt: false,
+            ignore_eos: false,
         }
     }
 }
 
 impl RunOptions {
+    /// The text the model reads for `prompt`: the prompt itself when it is raw, else the
+    /// ChatML conversation around it.
+    pub fn model_input(&self, prompt: &str) -> String {
+        match self.raw_prompt {
+            true => prompt.to_string(),
+            false => chat_prompt(self.system.as_deref(), prompt),
+        }
+    }
+
     /// The sampler as the trace header records it.
     pub fn sampler_info(&self) -> SamplerInfo {
         SamplerInfo {
@@ -382,9 +399,10 @@ impl<'m, S: EventSink, D: Decoder> Run<'m, S, D> {
         Ok(run)
     }
 
-    /// Prefill the chat prompt around `prompt`, record it, and queue the scaffold's opening.
+    /// Prefill the chat prompt around `prompt` (or `prompt` itself, when the options say it is
+    /// raw), record it, and queue the scaffold's opening.
     pub fn prefill(&mut self, prompt: &str) -> Result<(), EngineError> {
-        let text = chat_prompt(self.options.system.as_deref(), prompt);
+        let text = self.options.model_input(prompt);
         let pieces = self.tokenizer.encode(&text)?;
         let ids: Vec<u32> = pieces.iter().map(|p| p.1).collect();
         if ids.len() >= self.context {
@@ -422,15 +440,22 @@ impl<'m, S: EventSink, D: Decoder> Run<'m, S, D> {
     }
 
     /// The logits with the tokens the run forbids here masked (banned ids, and the ids that
-    /// start with `|` right after a `<`, so an untrained model cannot half-spell a tag), or
-    /// `None` when the run bans nothing.
+    /// start with `|` right after a `<`, so an untrained model cannot half-spell a tag; the
+    /// end-of-sequence ids under `ignore_eos`), or `None` when the run bans nothing.
     fn masked_logits(&self) -> Option<Vec<f32>> {
-        if self.banned.is_empty() {
+        if self.banned.is_empty() && !self.options.ignore_eos {
             return None;
         }
         let mut shaped = self.logits.clone();
         for &b in &self.banned {
             shaped[b as usize] = f32::NEG_INFINITY;
+        }
+        if self.options.ignore_eos {
+            for &e in &self.eos {
+                if let Some(l) = shaped.get_mut(e as usize) {
+                    *l = f32::NEG_INFINITY;
+                }
+            }
         }
         if self.text.ends_with('<') {
             for &b in &self.pipe_led {

@@ -156,6 +156,24 @@ impl ModelTokenizer {
             .all(|t| self.single_token(t.text()).is_some())
     }
 
+    /// Whether token `id` is a special token (dropped from text by `skip_special_tokens`).
+    pub fn is_special(&self, id: u32) -> bool {
+        self.tokenizer
+            .id_to_token(id)
+            .is_some_and(|t| self.tokenizer.get_added_vocabulary().is_special_token(&t))
+    }
+
+    /// Whether token `id` was added to the vocabulary (special or not): Hugging Face's
+    /// detokenizer puts a space around these when `spaces_between_special_tokens` is on.
+    pub fn is_added(&self, id: u32) -> bool {
+        self.tokenizer.id_to_token(id).is_some_and(|t| {
+            self.tokenizer
+                .get_added_vocabulary()
+                .get_vocab()
+                .contains_key(&t)
+        })
+    }
+
     /// The raw bytes token `id` stands for.
     pub fn token_bytes(&self, id: u32) -> Vec<u8> {
         let Some(tok) = self.tokenizer.id_to_token(id) else {

@@ -16,6 +16,7 @@ pub mod live;
 pub mod model;
 pub mod organism;
 pub mod palette;
+pub mod remote;
 pub mod server;
 pub mod serving;
 pub mod stats;

@@ -13,6 +13,7 @@ use crate::live::{
     DecodeEngine, LiveMsg, ModeChoice, ModelEngine, RunSettings, ScaffoldChoice, ScriptedEngine,
     Worker, sessions_dir,
 };
+use crate::remote::{RemoteConfig, RemoteEngine};
 use crate::task::{ProblemDraw, Task};
 use crate::tui::history::{self, History};
 use crate::tui::screens::WorkbenchScreen;
@@ -62,6 +63,19 @@ pub struct RunArgs {
     /// On closing, write each stream's mode, trace and summary to FILE as JSON
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
+    /// Attach to an OpenAI-compatible server at URL (`memento serve`, or vLLM serving a MEMENTO
+    /// checkpoint) instead of running a local model: its stream is recorded and segmented
+    /// here, and the KV occupancy rebuilt under --mode (vLLM's own policy is a server flag
+    /// memento cannot read)
+    #[arg(long, value_name = "URL", conflicts_with = "fake_engine")]
+    pub remote: Option<String>,
+    /// With --remote: the model to ask for (default: the first the server lists)
+    #[arg(long, value_name = "NAME", requires = "remote")]
+    pub remote_model: Option<String>,
+    /// With --remote: the model's KV shape, a preset name (default: one named like the model,
+    /// else Qwen3-8B's)
+    #[arg(long, value_name = "PRESET", requires = "remote")]
+    pub remote_shape: Option<String>,
     /// The real decode loop over a scripted decoder without weights (for trying the controls
     /// and for tests)
     #[arg(long, hide = true)]
@@ -92,9 +106,20 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let path = match args.fake_engine {
+    let path = match args.fake_engine || args.remote.is_some() {
         true => None,
         false => Some(args.model.path()?),
+    };
+    let remote_shape = match &args.remote_shape {
+        None => None,
+        Some(name) => Some(crate::kv::KvShape::preset(name).ok_or_else(|| {
+            anyhow::anyhow!(
+                "--remote-shape: no preset {name:?}; known: {}",
+                crate::kv::KvShape::preset_names()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?),
     };
     let task = match &path {
         Some(p) => Task::of_model(p)?,
@@ -123,12 +148,21 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() {
         bail!("the workbench needs a terminal; for scripts use `memento generate` instead");
     }
-    let engine: Box<dyn DecodeEngine + Send> = match &path {
-        None => Box::new(ScriptedEngine::new(
+    let engine: Box<dyn DecodeEngine + Send> = match (&path, &args.remote) {
+        (None, Some(url)) => Box::new(
+            RemoteEngine::connect(RemoteConfig {
+                url: url.clone(),
+                model: args.remote_model.clone(),
+                shape: remote_shape,
+                top_logprobs: 5,
+            })
+            .with_context(|| format!("--remote {url}"))?,
+        ),
+        (None, None) => Box::new(ScriptedEngine::new(
             ScriptShape::default(),
             std::time::Duration::from_millis(20),
         )?),
-        Some(path) => {
+        (Some(path), _) => {
             let (model, tokenizer) = load_model(path)?;
             Box::new(ModelEngine { model, tokenizer })
         }

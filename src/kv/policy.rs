@@ -79,6 +79,17 @@ impl KvPolicy {
         }
     }
 
+    /// The mode alone, as [`KvPolicy::parse`] reads it: `full`, `memento`, `keep-N` or
+    /// `restart`.
+    pub fn mode_name(&self) -> String {
+        match (self.restart, self.keep_last_n_blocks) {
+            (true, _) => "restart".to_string(),
+            (false, n) if n < 0 => "full".to_string(),
+            (false, 0) => "memento".to_string(),
+            (false, n) => format!("keep-{n}"),
+        }
+    }
+
     /// A short name for tables and status bars.
     pub fn label(&self) -> String {
         let mut s = if self.restart {

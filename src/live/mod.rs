@@ -14,7 +14,7 @@ mod settings;
 mod worker;
 
 pub use channel_sink::ChannelSink;
-pub use engine::{ActiveRun, DecodeEngine, ModelEngine};
+pub use engine::{ActiveRun, DecodeEngine, LiveSink, ModelEngine};
 pub use protocol::{Command, Emit, LiveBody, LiveMsg, StreamInfo, WorkerState};
 pub use scripted::ScriptedEngine;
 pub use session_index::{SessionSummary, StreamSummary, list_sessions, no_runs_yet, sessions_in};

@@ -42,6 +42,9 @@ pub enum DiagnosticCode {
     /// The model's logits held NaN or an infinity: its weights or arithmetic are broken, and
     /// the run stopped rather than sample from them.
     NonFiniteLogits,
+    /// A remote stream with no MEMENTO tag at all: the server dropped special tokens (it was
+    /// not asked to keep them, or ignored the request) or the model does not write them.
+    NoStructureTags,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -517,3 +517,49 @@ fn with_record_each_request_leaves_a_whole_trace() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--record"));
 }
+
+#[test]
+fn bench_http_loads_the_server_and_reports_batchings_gain() {
+    let server = serve(&[]);
+    let out = Command::new(BIN)
+        .args(["bench", "http", "--url", &server.url])
+        .args([
+            "--requests",
+            "6",
+            "--concurrency",
+            "3",
+            "--max-tokens",
+            "24",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for (row, clients) in rows.iter().zip([1, 3]) {
+        assert_eq!(row["clients"], clients);
+        let f = &row["median_round"];
+        assert_eq!(f["completed"], 6);
+        assert_eq!(
+            f["output_tokens"],
+            6 * 24,
+            "every token counted, tags included"
+        );
+        assert!(f["ttft"]["median_ms"].as_f64().unwrap() > 0.0);
+        assert!(f["itl"]["p99_ms"].as_f64().unwrap() >= f["itl"]["median_ms"].as_f64().unwrap());
+    }
+    assert!(report["batching_gain"].as_f64().unwrap() > 0.0);
+    // Anything but loopback is refused.
+    let out = Command::new(BIN)
+        .args(["bench", "http", "--url", "http://192.0.2.1:8000"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+}

@@ -33,6 +33,8 @@ pub enum BenchCommand {
     /// Many requests at once under a fixed KV budget, full context against memento mode:
     /// throughput, TTFT, TPOT and ITL, and KV pages over time
     Serve(super::bench_serve::ServeBench),
+    /// An OpenAI-compatible server under load over loopback: 1 client against N, batching's gain
+    Http(super::bench_http::HttpBench),
     /// Decode tok/s inside the live workbench next to the same run done as `generate` does it
     Tui(super::bench_tui::TuiBench),
 }
@@ -66,6 +68,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Replay(b) => replay(b),
         BenchCommand::Decode(b) => super::bench_decode::run(b),
         BenchCommand::Serve(b) => super::bench_serve::run(b),
+        BenchCommand::Http(b) => super::bench_http::run(b),
         BenchCommand::Tui(b) => super::bench_tui::run(b),
     }
 }

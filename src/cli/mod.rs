@@ -4,6 +4,7 @@ mod ablate;
 mod args;
 mod bench;
 mod bench_decode;
+mod bench_http;
 mod bench_serve;
 mod bench_tui;
 mod eval;

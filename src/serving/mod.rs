@@ -3,5 +3,6 @@
 //! the chart of KV pages and running requests over time.
 
 pub mod chart;
+pub mod load;
 pub mod metrics;
 pub mod workload;

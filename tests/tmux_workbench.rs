@@ -240,3 +240,87 @@ fn a_normal_run_on_smollm2_shows_its_eviction_during_and_after_the_run() {
     t.keys(&["q"]);
     t.assert_restored();
 }
+
+/// Remote attach end to end: `memento serve` on loopback, the workbench attached to it in a
+/// real terminal running a compare, and the same compare run locally: the screen says the KV is
+/// reconstructed and shows the evictions, and the two recorded pairs hold the same tokens and
+/// the same evictions.
+#[test]
+fn attached_to_memento_serve_the_workbench_shows_what_a_local_run_shows() {
+    use std::io::BufRead;
+    let task = memento::task::Task::TollWalk(memento::task::WalkConfig::default());
+    let prompt = task.problem(memento::task::Split::Heldout, 41, 0).prompt;
+    let mut server = std::process::Command::new(BIN)
+        .args(["serve", "--model", "organism", "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(server.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(url) = line.strip_prefix("listening on ") {
+            break url.to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, source: &str| -> (Tmux, PathBuf) {
+        let summary = dir.path().join(format!("{name}.json"));
+        let command = format!(
+            "MEMENTO_SESSIONS_DIR={} MEMENTO_HISTORY_FILE={} {BIN} run {source} '{prompt}' --compare --max-tokens 2000 --pace 200 --exit-when-done --summary {}",
+            dir.path().join(format!("sessions-{name}")).display(),
+            dir.path().join("history.jsonl").display(),
+            summary.display()
+        );
+        (Tmux::start(name, 120, 36, &command), summary)
+    };
+    let (remote, remote_summary) = run("remote", &format!("--remote {url}"));
+    let during = remote.wait_secs("an eviction from the remote stream", 120, |s| {
+        s.contains("KV reconstructed") && s.contains("evicted: −")
+    });
+    assert!(
+        during.contains(&url[7..]),
+        "the endpoint is named:\n{during}"
+    );
+    remote.assert_restored();
+    let (local, local_summary) = run("local", "--model organism");
+    local.assert_restored();
+    let _ = server.kill();
+    let _ = server.wait();
+    let streams = |file: &PathBuf| -> Vec<(Vec<(Option<u32>, String)>, Vec<(u64, u64)>)> {
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        json.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let trace = read_trace(std::path::Path::new(s["trace"].as_str().unwrap())).unwrap();
+                let tokens = trace
+                    .events
+                    .iter()
+                    .filter_map(|e| match e {
+                        Event::Token(t) => Some((t.id, t.text.clone())),
+                        _ => None,
+                    })
+                    .collect();
+                let evictions = trace
+                    .events
+                    .iter()
+                    .filter_map(|e| match e {
+                        Event::Evict(v) => Some((v.from, v.to)),
+                        _ => None,
+                    })
+                    .collect();
+                (tokens, evictions)
+            })
+            .collect()
+    };
+    let (remote, local) = (streams(&remote_summary), streams(&local_summary));
+    assert_eq!(remote.len(), 2);
+    assert!(local[1].1.len() >= 2, "the memento stream evicts");
+    assert!(local[0].1.is_empty(), "the full stream does not");
+    assert_eq!(
+        remote, local,
+        "the same tokens and evictions, stream by stream"
+    );
+}

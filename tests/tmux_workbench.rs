@@ -287,7 +287,9 @@ fn attached_to_memento_serve_the_workbench_shows_what_a_local_run_shows() {
     local.assert_restored();
     let _ = server.kill();
     let _ = server.wait();
-    let streams = |file: &PathBuf| -> Vec<(Vec<(Option<u32>, String)>, Vec<(u64, u64)>)> {
+    // Per stream: (id, text) of each token, and the evicted spans.
+    type Stream = (Vec<(Option<u32>, String)>, Vec<(u64, u64)>);
+    let streams = |file: &PathBuf| -> Vec<Stream> {
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
         json.as_array()

@@ -347,6 +347,35 @@ fn attached_to_our_own_server_the_stream_equals_a_local_run() {
     assert_eq!(remote_evictions, local_evictions);
     assert_eq!(remote.peak_live_tokens, summary.peak_live_tokens);
     assert_eq!(remote.prompt_tokens, summary.prompt_tokens);
+    // The server's own KV usage was read beside the reconstruction: some pages in use.
+    let readings: Vec<f64> = trace
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Marker(m) if m.label == memento::remote::SERVER_KV_MARKER => {
+                m.note.as_deref()?.parse().ok()
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(!readings.is_empty(), "no reading of the server's KV usage");
+    assert!(
+        readings.iter().all(|u| *u > 0.0 && *u <= 1.0),
+        "{readings:?}"
+    );
+}
+
+#[test]
+fn the_servers_kv_usage_is_read_from_its_metrics() {
+    use memento::remote::kv_usage_in;
+    let vllm = "# HELP vllm:kv_cache_usage_perc KV-cache usage. 1 means 100 percent usage.\n\
+                # TYPE vllm:kv_cache_usage_perc gauge\n\
+                vllm:kv_cache_usage_perc{engine=\"0\",model_name=\"Qwen3-8B\"} 0.0625\n\
+                vllm:kv_cache_usage_perc{engine=\"1\",model_name=\"Qwen3-8B\"} 0.125\n\
+                vllm:kv_cache_usage_perc_other 0.9\n";
+    assert_eq!(kv_usage_in(vllm), Some(0.125));
+    assert_eq!(kv_usage_in("vllm:gpu_cache_usage_perc 0.5\n"), Some(0.5));
+    assert_eq!(kv_usage_in("vllm:num_requests_running 3\n"), None);
 }
 
 #[test]

@@ -275,15 +275,19 @@ fn attached_to_memento_serve_the_workbench_shows_what_a_local_run_shows() {
         (Tmux::start(name, 120, 36, &command), summary)
     };
     let (remote, remote_summary) = run("remote", &format!("--remote {url}"));
+    // The title names the endpoint and says the KV is reconstructed; the gauge shows the
+    // server's own reading beside it.
     let during = remote.wait_secs("an eviction from the remote stream", 120, |s| {
-        s.contains("KV reconstructed") && s.contains("evicted: −")
+        s.contains("KV reconstructed") && s.contains("evicted: −") && s.contains("· server ")
     });
     assert!(
         during.contains(&url[7..]),
         "the endpoint is named:\n{during}"
     );
+    remote.wait_secs("the remote compare's end", 180, |s| s.contains("__EXIT__"));
     remote.assert_restored();
     let (local, local_summary) = run("local", "--model organism");
+    local.wait_secs("the local compare's end", 180, |s| s.contains("__EXIT__"));
     local.assert_restored();
     let _ = server.kill();
     let _ = server.wait();

@@ -233,6 +233,9 @@ impl DecodeEngine for RemoteEngine {
             max_model_len: self.max_model_len,
             tags_seen: false,
             warned: false,
+            metrics_url: Some(format!("{}/metrics", self.config.url)),
+            last_poll: None,
+            agent: self.agent.clone(),
         };
         run.record_prompt(&chat_prompt(options.system.as_deref(), prompt))?;
         Ok(Box::new(run))
@@ -256,6 +259,32 @@ struct RemoteRun {
     /// Whether any token opened or closed a span; `warned` once the lack is recorded.
     tags_seen: bool,
     warned: bool,
+    /// The server's `/metrics`, polled about once a second while it answers.
+    metrics_url: Option<String>,
+    last_poll: Option<Instant>,
+    agent: ureq::Agent,
+}
+
+/// How often the server's own KV usage is read.
+const METRICS_EVERY: Duration = Duration::from_secs(1);
+
+/// The KV usage (a fraction) in a Prometheus or OpenMetrics text: vLLM's
+/// `vllm:kv_cache_usage_perc` (or its older `vllm:gpu_cache_usage_perc`), the largest over its
+/// label sets (one per engine).
+pub fn kv_usage_in(metrics: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|l| {
+            ["vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"]
+                .iter()
+                .any(|name| {
+                    l.strip_prefix(name)
+                        .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+                })
+        })
+        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+        .filter(|v| v.is_finite())
+        .max_by(f64::total_cmp)
 }
 
 /// Tokens after which a stream with no tag at all is called out.
@@ -271,6 +300,45 @@ fn end_of(reason: &str) -> EndReason {
 }
 
 impl RemoteRun {
+    /// Read the server's own KV usage, at most once a [`METRICS_EVERY`], and record it as a
+    /// marker; a server without `/metrics` (or without the figure) is not asked again.
+    fn poll_metrics(&mut self) -> Result<(), EngineError> {
+        let Some(url) = &self.metrics_url else {
+            return Ok(());
+        };
+        if self.last_poll.is_some_and(|t| t.elapsed() < METRICS_EVERY) {
+            return Ok(());
+        }
+        self.last_poll = Some(Instant::now());
+        let reading = self
+            .agent
+            .get(url)
+            .config()
+            .timeout_global(Some(Duration::from_secs(2)))
+            .build()
+            .call()
+            .ok()
+            .filter(|r| r.status() == 200)
+            .and_then(|mut r| {
+                r.body_mut()
+                    .with_config()
+                    .limit(4 << 20)
+                    .read_to_string()
+                    .ok()
+            })
+            .and_then(|text| kv_usage_in(&text));
+        match reading {
+            Some(usage) => self
+                .recorder
+                .marker(super::SERVER_KV_MARKER, Some(format!("{usage}")))
+                .map_err(EngineError::TraceWrite),
+            None => {
+                self.metrics_url = None;
+                Ok(())
+            }
+        }
+    }
+
     /// Record, once, that the stream carries no structure tags.
     fn warn_tagless(&mut self) -> Result<(), EngineError> {
         if self.tags_seen || self.warned || self.generated == 0 {
@@ -370,6 +438,7 @@ impl ActiveRun for RemoteRun {
                 return Ok(None);
             }
         }
+        self.poll_metrics()?;
         let token = self.queue.pop_front().expect("not empty");
         let now = Instant::now();
         self.first_token.get_or_insert(now);

@@ -94,6 +94,17 @@ fn run_scale(app: &App, at: &AtCursor) -> u64 {
     app.timeline.state().peak.max(at.state.peak).max(1)
 }
 
+/// The server's own KV usage (a fraction) last read at or before the cursor, in a remote run.
+fn server_kv_usage(app: &App) -> Option<f64> {
+    let limit = app.timeline.prompt_len() + app.cursor;
+    app.timeline
+        .markers()
+        .iter()
+        .rev()
+        .filter(|m| m.label == crate::remote::SERVER_KV_MARKER && m.pos < limit.max(1))
+        .find_map(|m| m.note.as_deref()?.parse().ok())
+}
+
 /// The live entries against the run's peak, with the context limit as text.
 fn gauge(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, at: &AtCursor) {
     let state = &at.state;
@@ -108,6 +119,14 @@ fn gauge(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, at: &AtCursor)
             Part::text(9, format!(" · peak {}", count(state.peak)), bold),
             Part::text(6, format!(" · bar = run peak {}", count(scale)), bold),
             Part::text(5, format!(" · {}", bytes(state.bytes)), bold),
+            // A remote run: the server's own reading beside the reconstruction.
+            Part::text(
+                8,
+                server_kv_usage(app)
+                    .map(|u| format!(" · server {:.1}%", u * 100.0))
+                    .unwrap_or_default(),
+                bold,
+            ),
             Part::text(
                 7,
                 format!(

@@ -163,6 +163,7 @@ fn replay_server(model: &str, stream: Vec<u8>) -> String {
 fn attach(url: &str, policy: KvPolicy, dir: &Path) -> (memento::trace::TraceFile, EndReason) {
     let engine = RemoteEngine::connect(RemoteConfig {
         url: url.to_string(),
+        compare_url: None,
         model: None,
         shape: None,
         top_logprobs: 2,
@@ -323,6 +324,7 @@ fn attached_to_our_own_server_the_stream_equals_a_local_run() {
     let server = serve();
     let engine = RemoteEngine::connect(RemoteConfig {
         url: server.1.clone(),
+        compare_url: None,
         model: None,
         shape: None,
         top_logprobs: 2,
@@ -408,4 +410,47 @@ fn a_stream_without_any_tag_is_called_out() {
         "{}",
         warning.message
     );
+}
+
+/// Two servers compared (say, vLLM without block masking and with it): the first stream of a
+/// session goes to the first, the second to the other.
+#[test]
+fn a_compare_over_two_servers_sends_each_stream_to_its_own() {
+    let first = replay_server("m", std::fs::read(fixture("chat-one-token.sse")).unwrap());
+    let second = replay_server(
+        "m",
+        std::fs::read(fixture("chat-several-tokens.sse")).unwrap(),
+    );
+    let engine = RemoteEngine::connect(RemoteConfig {
+        url: first.clone(),
+        compare_url: Some(second.clone()),
+        model: None,
+        shape: None,
+        top_logprobs: 2,
+    })
+    .unwrap();
+    assert!(
+        engine.name().contains(&format!("{first} vs {second}")),
+        "{}",
+        engine.name()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut counts = Vec::new();
+    for (stream, policy) in [(0, KvPolicy::FULL), (1, KvPolicy::MEMENTO)] {
+        let path = dir.path().join(format!("{stream}.trace.jsonl"));
+        let options = RunOptions {
+            policy,
+            max_tokens: 100,
+            ..RunOptions::default()
+        };
+        let sink = Box::new(TraceWriter::create(&path).unwrap());
+        let mut run = engine.start_stream("2+2?", options, sink, stream).unwrap();
+        while run.step().unwrap().is_some() {}
+        run.finish(None).unwrap();
+        let trace = read_trace(&path).unwrap();
+        let source = trace.header.source.clone().unwrap().path.unwrap();
+        assert!(source.starts_with([&first, &second][stream]), "{source}");
+        counts.push(memento::timeline::Timeline::from_file(trace).unwrap().len());
+    }
+    assert_eq!(counts, [9, 10]);
 }

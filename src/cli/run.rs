@@ -69,6 +69,10 @@ pub struct RunArgs {
     /// memento cannot read)
     #[arg(long, value_name = "URL", conflicts_with = "fake_engine")]
     pub remote: Option<String>,
+    /// With --remote and --compare: a second server for the memento stream (say, vLLM with
+    /// block masking), the full stream going to --remote's (the same model without it)
+    #[arg(long, value_name = "URL", requires = "remote")]
+    pub remote_compare: Option<String>,
     /// With --remote: the model to ask for (default: the first the server lists)
     #[arg(long, value_name = "NAME", requires = "remote")]
     pub remote_model: Option<String>,
@@ -152,6 +156,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         (None, Some(url)) => Box::new(
             RemoteEngine::connect(RemoteConfig {
                 url: url.clone(),
+                compare_url: args.remote_compare.clone(),
                 model: args.remote_model.clone(),
                 shape: remote_shape,
                 top_logprobs: 5,

@@ -18,6 +18,18 @@ pub trait DecodeEngine {
         options: RunOptions,
         sink: LiveSink,
     ) -> Result<Box<dyn ActiveRun + 'e>, EngineError>;
+    /// [`DecodeEngine::start`] for stream `stream` of a session (0, or 1 for a compare run's
+    /// second): an engine over two servers sends each stream to its own.
+    fn start_stream<'e>(
+        &'e self,
+        prompt: &str,
+        options: RunOptions,
+        sink: LiveSink,
+        stream: usize,
+    ) -> Result<Box<dyn ActiveRun + 'e>, EngineError> {
+        let _ = stream;
+        self.start(prompt, options, sink)
+    }
 }
 
 pub trait ActiveRun {

@@ -240,7 +240,7 @@ impl<'e> WorkerLoop<'e> {
                 None => Box::new(channel),
             };
             let options = settings.options(*mode, self.engine.has_memento_tags());
-            match self.engine.start(prompt, options, sink) {
+            match self.engine.start_stream(prompt, options, sink, stream) {
                 Ok(r) => {
                     (self.emit)(LiveMsg::new(
                         run,

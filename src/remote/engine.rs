@@ -27,6 +27,9 @@ use crate::trace::{
 pub struct RemoteConfig {
     /// The server's base URL (`http://host:port`), without `/v1`.
     pub url: String,
+    /// A second server for a compare run's second (memento) stream, when two servers are
+    /// compared (one without block masking, one with); the first stream goes to `url`.
+    pub compare_url: Option<String>,
     /// The model to ask for (default: the first `/v1/models` lists).
     pub model: Option<String>,
     /// The model's KV shape, for bytes (default: a preset named like the model, else
@@ -36,11 +39,19 @@ pub struct RemoteConfig {
     pub top_logprobs: u32,
 }
 
-pub struct RemoteEngine {
-    config: RemoteConfig,
+/// One server and its model.
+#[derive(Debug, Clone)]
+struct Target {
+    url: String,
     model: String,
     max_model_len: Option<u64>,
     shape: KvShape,
+}
+
+pub struct RemoteEngine {
+    config: RemoteConfig,
+    /// The server of each stream of a session (the last serves any further stream).
+    targets: Vec<Target>,
     agent: ureq::Agent,
 }
 
@@ -52,66 +63,75 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
+/// Ask the server at `url` for its model (`/v1/models`).
+fn target(agent: &ureq::Agent, url: &str, config: &RemoteConfig) -> Result<Target, EngineError> {
+    let base = url.trim_end_matches('/').to_string();
+    let models_url = format!("{base}/v1/models");
+    let mut response = agent
+        .get(&models_url)
+        .call()
+        .map_err(|e| EngineError::request(format!("{models_url}: {e}")))?;
+    if response.status() != 200 {
+        return Err(EngineError::request(format!(
+            "{models_url}: HTTP {}",
+            response.status()
+        )));
+    }
+    let text = response
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_string()
+        .map_err(|e| EngineError::request(format!("{models_url}: {e}")))?;
+    let body: Value = serde_json::from_str(&text)
+        .map_err(|e| EngineError::request(format!("{models_url}: not JSON: {e}")))?;
+    let cards = body["data"].as_array().cloned().unwrap_or_default();
+    let card = match &config.model {
+        Some(m) => cards.iter().find(|c| c["id"] == json!(m)).cloned(),
+        None => cards.first().cloned(),
+    };
+    let Some(card) = card else {
+        return Err(EngineError::request(format!(
+            "{models_url}: the server does not serve {}",
+            config.model.as_deref().unwrap_or("any model")
+        )));
+    };
+    let model = card["id"].as_str().unwrap_or_default().to_string();
+    let shape = config
+        .shape
+        .clone()
+        .or_else(|| {
+            let last = model.rsplit('/').next().unwrap_or(&model);
+            KvShape::preset(last)
+        })
+        .or_else(|| KvShape::preset("qwen3-8b"))
+        .expect("a built-in shape");
+    Ok(Target {
+        url: base,
+        model,
+        max_model_len: card["max_model_len"].as_u64(),
+        shape,
+    })
+}
+
 impl RemoteEngine {
-    /// Ask the server for its model (`/v1/models`): fails with the reason when it cannot be
+    /// Ask each server for its model (`/v1/models`): fails with the reason when one cannot be
     /// reached or serves no model.
     pub fn connect(config: RemoteConfig) -> Result<RemoteEngine, EngineError> {
-        let base = config.url.trim_end_matches('/').to_string();
         let agent = agent();
-        let models_url = format!("{base}/v1/models");
-        let mut response = agent
-            .get(&models_url)
-            .call()
-            .map_err(|e| EngineError::request(format!("{models_url}: {e}")))?;
-        if response.status() != 200 {
-            return Err(EngineError::request(format!(
-                "{models_url}: HTTP {}",
-                response.status()
-            )));
+        let mut targets = vec![target(&agent, &config.url, &config)?];
+        if let Some(url) = &config.compare_url {
+            targets.push(target(&agent, url, &config)?);
         }
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(1 << 20)
-            .read_to_string()
-            .map_err(|e| EngineError::request(format!("{models_url}: {e}")))?;
-        let body: Value = serde_json::from_str(&text)
-            .map_err(|e| EngineError::request(format!("{models_url}: not JSON: {e}")))?;
-        let cards = body["data"].as_array().cloned().unwrap_or_default();
-        let card = match &config.model {
-            Some(m) => cards.iter().find(|c| c["id"] == json!(m)).cloned(),
-            None => cards.first().cloned(),
-        };
-        let Some(card) = card else {
-            return Err(EngineError::request(format!(
-                "{models_url}: the server does not serve {}",
-                config.model.as_deref().unwrap_or("any model")
-            )));
-        };
-        let model = card["id"].as_str().unwrap_or_default().to_string();
-        let shape = config
-            .shape
-            .clone()
-            .or_else(|| {
-                let last = model.rsplit('/').next().unwrap_or(&model);
-                KvShape::preset(last)
-            })
-            .or_else(|| KvShape::preset("qwen3-8b"))
-            .expect("a built-in shape");
         Ok(RemoteEngine {
-            config: RemoteConfig {
-                url: base,
-                ..config
-            },
-            model,
-            max_model_len: card["max_model_len"].as_u64(),
-            shape,
+            config,
+            targets,
             agent,
         })
     }
 
     /// The request body for `prompt` under `options`.
-    fn body(&self, prompt: &str, options: &RunOptions) -> Value {
+    fn body(&self, target: &Target, prompt: &str, options: &RunOptions) -> Value {
         let mut messages = Vec::new();
         if let Some(system) = &options.system {
             messages.push(json!({"role": "system", "content": system}));
@@ -119,7 +139,7 @@ impl RemoteEngine {
         messages.push(json!({"role": "user", "content": prompt}));
         let s = &options.sampler;
         json!({
-            "model": self.model,
+            "model": target.model,
             "messages": messages,
             "max_tokens": options.max_tokens,
             "temperature": s.temperature,
@@ -147,7 +167,12 @@ impl RemoteEngine {
 
 impl DecodeEngine for RemoteEngine {
     fn name(&self) -> String {
-        format!("{} at {} (KV reconstructed)", self.model, self.config.url)
+        let urls: Vec<&str> = self.targets.iter().map(|t| t.url.as_str()).collect();
+        format!(
+            "{} at {} (KV reconstructed)",
+            self.targets[0].model,
+            urls.join(" vs ")
+        )
     }
 
     fn has_memento_tags(&self) -> bool {
@@ -160,13 +185,26 @@ impl DecodeEngine for RemoteEngine {
         options: RunOptions,
         sink: LiveSink,
     ) -> Result<Box<dyn ActiveRun + 'e>, EngineError> {
-        let url = format!("{}/v1/chat/completions", self.config.url);
+        self.start_stream(prompt, options, sink, 0)
+    }
+
+    /// Stream `stream` of a session goes to its server: the second of a compare run to
+    /// `--remote-compare`'s, when one is given.
+    fn start_stream<'e>(
+        &'e self,
+        prompt: &str,
+        options: RunOptions,
+        sink: LiveSink,
+        stream: usize,
+    ) -> Result<Box<dyn ActiveRun + 'e>, EngineError> {
+        let target = &self.targets[stream.min(self.targets.len() - 1)];
+        let url = format!("{}/v1/chat/completions", target.url);
         let started = Instant::now();
         let response = self
             .agent
             .post(&url)
             .header("content-type", "application/json")
-            .send(self.body(prompt, &options).to_string().as_bytes())
+            .send(self.body(target, prompt, &options).to_string().as_bytes())
             .map_err(|e| EngineError::request(format!("{url}: {e}")))?;
         if response.status() != 200 {
             let status = response.status();
@@ -192,11 +230,11 @@ impl DecodeEngine for RemoteEngine {
             created: crate::import::created_now(),
             generator: format!("memento {} (remote attach)", env!("CARGO_PKG_VERSION")),
             model: ModelInfo {
-                name: self.model.clone(),
-                shape: self.shape.clone(),
+                name: target.model.clone(),
+                shape: target.shape.clone(),
             },
             tokenizer: TokenizerInfo::Model {
-                name: format!("{} (remote)", self.model),
+                name: format!("{} (remote)", target.model),
                 vocab_size: 0,
             },
             policy: options.policy,
@@ -230,10 +268,10 @@ impl DecodeEngine for RemoteEngine {
             label: options.policy.label(),
             url,
             finish_seen: None,
-            max_model_len: self.max_model_len,
+            max_model_len: target.max_model_len,
             tags_seen: false,
             warned: false,
-            metrics_url: Some(format!("{}/metrics", self.config.url)),
+            metrics_url: Some(format!("{}/metrics", target.url)),
             last_poll: None,
             agent: self.agent.clone(),
         };

@@ -780,3 +780,32 @@ fn the_title_shows_the_sampler_as_the_run_applied_it() {
     let set = screen(&b, 160, 48);
     assert!(set.contains("greedy · seed 0 · max 256"), "{set}");
 }
+
+/// The engine's own findings reach the screen: a remote stream with no tags at all says so in
+/// the notice line, not only in its trace.
+#[test]
+fn an_engine_warning_is_said_on_screen() {
+    use memento::live::LiveBody;
+    use memento::structure::{DiagnosticCode, Severity};
+    use memento::trace::DiagnosticEvent;
+    let mut b = bench();
+    b.start_held(false);
+    let warning = DiagnosticEvent {
+        seq: 1000,
+        t: None,
+        at: 40,
+        severity: Severity::Warning,
+        code: DiagnosticCode::NoStructureTags,
+        message: "300 tokens and not one MEMENTO tag".into(),
+    };
+    b.wb.on_live(LiveMsg::new(
+        b.wb.run,
+        LiveBody::Event {
+            stream: 0,
+            event: Box::new(Event::Diagnostic(warning)),
+        },
+    ));
+    let notice = b.wb.chrome.notice.clone().unwrap_or_default();
+    assert!(notice.contains("not one MEMENTO tag"), "{notice}");
+    assert!(screen(&b, 120, 36).contains("not one MEMENTO tag"));
+}

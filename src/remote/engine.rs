@@ -97,7 +97,8 @@ fn target(agent: &ureq::Agent, url: &str, config: &RemoteConfig) -> Result<Targe
         )));
     };
     let model = card["id"].as_str().unwrap_or_default().to_string();
-    let shape = config
+    let max_model_len = card["max_model_len"].as_u64();
+    let mut shape = config
         .shape
         .clone()
         .or_else(|| {
@@ -106,10 +107,14 @@ fn target(agent: &ureq::Agent, url: &str, config: &RemoteConfig) -> Result<Targe
         })
         .or_else(|| KvShape::preset("qwen3-8b"))
         .expect("a built-in shape");
+    // The gauge's context is the server's: vLLM's max_model_len caps the logical length.
+    if let Some(max) = max_model_len {
+        shape.context_tokens = max;
+    }
     Ok(Target {
         url: base,
         model,
-        max_model_len: card["max_model_len"].as_u64(),
+        max_model_len,
         shape,
     })
 }

@@ -15,6 +15,7 @@ use super::settings_panel::SettingsPanel;
 use super::theme::Theme;
 use crate::engine::{RunSummary, Timings};
 use crate::live::{Command, LiveBody, LiveMsg, RunSettings, WorkerState};
+use crate::structure::DiagnosticCode;
 use crate::task::ProblemDraw;
 use crate::timeline::Timeline;
 use crate::trace::{EndReason, Event};
@@ -329,8 +330,19 @@ impl Workbench {
                     return;
                 };
                 let old_len = app.len();
-                if let Event::Evict(e) = event.as_ref() {
-                    s.last_eviction = Some((old_len, e.freed));
+                match event.as_ref() {
+                    Event::Evict(e) => s.last_eviction = Some((old_len, e.freed)),
+                    // The engine's own findings (a remote stream with no tags at all, logits
+                    // gone NaN) are said on screen, not only in the trace.
+                    Event::Diagnostic(d)
+                        if matches!(
+                            d.code,
+                            DiagnosticCode::NoStructureTags | DiagnosticCode::NonFiniteLogits
+                        ) =>
+                    {
+                        self.chrome.notice = Some(format!("{}: {}", s.label, d.message));
+                    }
+                    _ => {}
                 }
                 if let Err(e) = app.timeline.push(*event) {
                     self.chrome.notice = Some(format!("stream {}: {e}", s.label));

@@ -7,7 +7,6 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
 use memento::engine::{Run, RunOptions};
 use memento::kv::KvPolicy;
@@ -238,39 +237,8 @@ fn several_tokens_per_chunk_and_reasoning_content_are_recorded_token_by_token() 
     assert_eq!(timeline.len(), 3);
 }
 
-struct Server(Child, String);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve() -> Server {
-    let mut child = Command::new(BIN)
-        .args([
-            "--threads",
-            "2",
-            "serve",
-            "--model",
-            "organism",
-            "--port",
-            "0",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next().unwrap().unwrap();
-        if let Some(url) = line.strip_prefix("listening on ") {
-            break url.to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Server(child, url)
-}
+#[path = "common/server.rs"]
+mod server;
 
 /// (id, text) of every token.
 type Tokens = Vec<(Option<u32>, String)>;
@@ -321,9 +289,9 @@ fn attached_to_our_own_server_the_stream_equals_a_local_run() {
     let (local_tokens, local_evictions) = tokens_and_evictions(&sink.events);
     assert!(!local_evictions.is_empty());
 
-    let server = serve();
+    let server = server::serve(BIN, &[]);
     let engine = RemoteEngine::connect(RemoteConfig {
-        url: server.1.clone(),
+        url: server.url.clone(),
         compare_url: None,
         model: None,
         shape: None,

@@ -5,7 +5,7 @@
 //! while the running requests finish.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use memento::task::{Split, Task};
@@ -13,55 +13,12 @@ use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_memento");
 
-struct Server {
-    child: Child,
-    url: String,
-    _cache: tempfile::TempDir,
-}
+#[path = "common/server.rs"]
+mod server;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Start `memento serve` on a free port with `args`; returns once it listens.
-fn serve(args: &[&str]) -> Server {
-    let cache = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .env("MEMENTO_CACHE_DIR", cache.path())
-        .args([
-            "--threads",
-            "2",
-            "serve",
-            "--model",
-            "organism",
-            "--port",
-            "0",
-        ])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("the server printed its address")
-            .unwrap();
-        if let Some(url) = line.strip_prefix("listening on ") {
-            break url.to_string();
-        }
-    };
-    // Keep draining its stdout so it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server {
-        child,
-        url,
-        _cache: cache,
-    }
+/// `memento serve` on the organism with `args`.
+fn serve(args: &[&str]) -> server::Server {
+    server::serve(BIN, args)
 }
 
 fn agent() -> ureq::Agent {

@@ -2,6 +2,8 @@
 //! and SmolLM2 (type a prompt, run a compare, watch a block get evicted, quit, and open the
 //! recorded pair again).
 
+#[path = "common/server.rs"]
+mod server;
 #[path = "common/tmux.rs"]
 mod tmux;
 
@@ -247,22 +249,10 @@ fn a_normal_run_on_smollm2_shows_its_eviction_during_and_after_the_run() {
 /// the same evictions.
 #[test]
 fn attached_to_memento_serve_the_workbench_shows_what_a_local_run_shows() {
-    use std::io::BufRead;
     let task = memento::task::Task::TollWalk(memento::task::WalkConfig::default());
     let prompt = task.problem(memento::task::Split::Heldout, 41, 0).prompt;
-    let mut server = std::process::Command::new(BIN)
-        .args(["serve", "--model", "organism", "--port", "0"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(server.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next().unwrap().unwrap();
-        if let Some(url) = line.strip_prefix("listening on ") {
-            break url.to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let server = server::serve(BIN, &[]);
+    let url = server.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let run = |name: &str, source: &str| -> (Tmux, PathBuf) {
         let summary = dir.path().join(format!("{name}.json"));
@@ -289,8 +279,7 @@ fn attached_to_memento_serve_the_workbench_shows_what_a_local_run_shows() {
     let (local, local_summary) = run("local", "--model organism");
     local.wait_secs("the local compare's end", 180, |s| s.contains("__EXIT__"));
     local.assert_restored();
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     // Per stream: (id, text) of each token, and the evicted spans.
     type Stream = (Vec<(Option<u32>, String)>, Vec<(u64, u64)>);
     let streams = |file: &PathBuf| -> Vec<Stream> {

@@ -73,6 +73,51 @@ impl RunOptions {
         }
     }
 
+    /// The trace header of a run under these options, from an engine: `generator_note` (after
+    /// memento's version), the source's `format` and `path` (a remote endpoint).
+    pub fn header(
+        &self,
+        model: ModelInfo,
+        tokenizer: crate::trace::TokenizerInfo,
+        generator_note: &str,
+        format: Option<String>,
+        path: Option<String>,
+    ) -> Header {
+        Header {
+            format: FORMAT_NAME.to_string(),
+            version: crate::trace::format_version(),
+            created: crate::import::created_now(),
+            generator: format!("memento {}{generator_note}", env!("CARGO_PKG_VERSION")),
+            model,
+            tokenizer,
+            policy: self.policy,
+            source: Some(SourceInfo {
+                kind: SourceKind::Engine,
+                format,
+                path,
+                row: None,
+                id: None,
+                seed: Some(self.sampler.seed),
+                answer: None,
+            }),
+            snapshot_every: Some(self.snapshot_every),
+            sampler: Some(self.sampler_info()),
+        }
+    }
+
+    /// Start recording `header` into `sink`, snapshotting as these options say.
+    pub fn recorder<S: EventSink>(
+        &self,
+        header: &Header,
+        sink: S,
+    ) -> Result<Recorder<S>, EngineError> {
+        let options = RecorderOptions {
+            snapshot_every: self.snapshot_every,
+            ..RecorderOptions::default()
+        };
+        Recorder::start(header, options, sink).map_err(EngineError::TraceWrite)
+    }
+
     /// The sampler as the trace header records it.
     pub fn sampler_info(&self) -> SamplerInfo {
         SamplerInfo {
@@ -326,35 +371,13 @@ impl<'m, S: EventSink, D: Decoder> Run<'m, S, D> {
             ));
         }
         tokenizer.check_against(info.vocab)?;
-        let header = Header {
-            format: FORMAT_NAME.to_string(),
-            version: crate::trace::format_version(),
-            created: crate::import::created_now(),
-            generator: format!("memento {}", env!("CARGO_PKG_VERSION")),
-            model: ModelInfo {
-                name: info.name.clone(),
-                shape: info.shape.clone(),
-            },
-            tokenizer: tokenizer.info(),
-            policy: options.policy,
-            source: Some(SourceInfo {
-                kind: SourceKind::Engine,
-                format: options.scaffold.as_ref().map(|_| "scaffolded".to_string()),
-                path: None,
-                row: None,
-                id: None,
-                seed: Some(options.sampler.seed),
-                answer: None,
-            }),
-            snapshot_every: Some(options.snapshot_every),
-            sampler: Some(options.sampler_info()),
+        let model = ModelInfo {
+            name: info.name.clone(),
+            shape: info.shape.clone(),
         };
-        let recorder_options = RecorderOptions {
-            snapshot_every: options.snapshot_every,
-            ..RecorderOptions::default()
-        };
-        let recorder =
-            Recorder::start(&header, recorder_options, sink).map_err(EngineError::TraceWrite)?;
+        let format = options.scaffold.as_ref().map(|_| "scaffolded".to_string());
+        let header = options.header(model, tokenizer.info(), "", format, None);
+        let recorder = options.recorder(&header, sink)?;
         decoder.set_rerotate(options.rerotate);
         let mut eos = info.eos.clone();
         eos.extend(tokenizer.single_token("<|im_end|>"));

@@ -17,10 +17,7 @@ use super::chunk::{RemoteToken, SseReader, parse_chunk};
 use crate::engine::{EngineError, RunOptions, RunSummary, Step, Timings, chat_prompt};
 use crate::kv::KvShape;
 use crate::live::{ActiveRun, DecodeEngine, LiveSink};
-use crate::trace::{
-    Alternative, EndReason, FORMAT_NAME, Header, ModelInfo, Recorder, RecorderOptions, SourceInfo,
-    SourceKind, TokenInput, TokenizerInfo,
-};
+use crate::trace::{Alternative, EndReason, ModelInfo, Recorder, TokenInput, TokenizerInfo};
 
 /// How to reach the server and what to assume of its model.
 #[derive(Debug, Clone)]
@@ -229,38 +226,22 @@ impl DecodeEngine for RemoteEngine {
         }
         let reader: Box<dyn std::io::BufRead + Send> =
             Box::new(BufReader::new(response.into_body().into_reader()));
-        let header = Header {
-            format: FORMAT_NAME.to_string(),
-            version: crate::trace::format_version(),
-            created: crate::import::created_now(),
-            generator: format!("memento {} (remote attach)", env!("CARGO_PKG_VERSION")),
-            model: ModelInfo {
-                name: target.model.clone(),
-                shape: target.shape.clone(),
-            },
-            tokenizer: TokenizerInfo::Model {
-                name: format!("{} (remote)", target.model),
-                vocab_size: 0,
-            },
-            policy: options.policy,
-            source: Some(SourceInfo {
-                kind: SourceKind::Engine,
-                format: Some("remote".into()),
-                path: Some(url.clone()),
-                row: None,
-                id: None,
-                seed: Some(options.sampler.seed),
-                answer: None,
-            }),
-            snapshot_every: Some(options.snapshot_every),
-            sampler: Some(options.sampler_info()),
+        let model = ModelInfo {
+            name: target.model.clone(),
+            shape: target.shape.clone(),
         };
-        let recorder_options = RecorderOptions {
-            snapshot_every: options.snapshot_every,
-            ..RecorderOptions::default()
+        let tokenizer = TokenizerInfo::Model {
+            name: format!("{} (remote)", target.model),
+            vocab_size: 0,
         };
-        let recorder =
-            Recorder::start(&header, recorder_options, sink).map_err(EngineError::TraceWrite)?;
+        let header = options.header(
+            model,
+            tokenizer,
+            " (remote attach)",
+            Some("remote".into()),
+            Some(url.clone()),
+        );
+        let recorder = options.recorder(&header, sink)?;
         let mut run = RemoteRun {
             events: SseReader::new(reader),
             recorder,

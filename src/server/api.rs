@@ -265,6 +265,33 @@ impl Common {
         })
     }
 
+    /// The generation of `prompt` under `options`, with `logprobs` alternatives per token
+    /// when asked for, and this request's streaming and spelling choices.
+    fn generation(
+        &self,
+        prompt: String,
+        mut options: RunOptions,
+        logprobs: Option<u32>,
+        defaults: &Defaults,
+    ) -> Result<Generation, BadRequest> {
+        if let Some(k) = logprobs {
+            check_logprobs(k, defaults)?;
+            options.top_alternatives = options.top_alternatives.max(k as usize);
+        }
+        Ok(Generation {
+            prompt,
+            options,
+            stream: self.stream,
+            include_usage: self
+                .stream_options
+                .as_ref()
+                .is_some_and(|s| s.include_usage),
+            text: self.text_options(),
+            return_token_ids: self.return_token_ids,
+            logprobs,
+        })
+    }
+
     fn text_options(&self) -> TextOptions {
         TextOptions {
             skip_special_tokens: self.skip_special_tokens.unwrap_or(true),
@@ -339,23 +366,7 @@ impl ChatRequest {
             }
             (false, _) => None,
         };
-        if let Some(k) = logprobs {
-            check_logprobs(k, defaults)?;
-            options.top_alternatives = options.top_alternatives.max(k as usize);
-        }
-        Ok(Generation {
-            prompt,
-            options,
-            stream: self.common.stream,
-            include_usage: self
-                .common
-                .stream_options
-                .as_ref()
-                .is_some_and(|s| s.include_usage),
-            text: self.common.text_options(),
-            return_token_ids: self.common.return_token_ids,
-            logprobs,
-        })
+        self.common.generation(prompt, options, logprobs, defaults)
     }
 }
 
@@ -384,26 +395,11 @@ impl CompletionRequest {
         if prompt.is_empty() {
             return Err(BadRequest("`prompt` is empty".into()));
         }
-        let mut options = self
+        let options = self
             .common
             .options(self.common.max_tokens, defaults, true)?;
-        if let Some(k) = self.logprobs {
-            check_logprobs(k, defaults)?;
-            options.top_alternatives = options.top_alternatives.max(k as usize);
-        }
-        Ok(Generation {
-            prompt,
-            options,
-            stream: self.common.stream,
-            include_usage: self
-                .common
-                .stream_options
-                .as_ref()
-                .is_some_and(|s| s.include_usage),
-            text: self.common.text_options(),
-            return_token_ids: self.common.return_token_ids,
-            logprobs: self.logprobs,
-        })
+        self.common
+            .generation(prompt, options, self.logprobs, defaults)
     }
 }
 

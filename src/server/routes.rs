@@ -174,33 +174,37 @@ fn check_model(app: &AppState, model: Option<&str>) -> Result<(), ApiError> {
 }
 
 async fn chat(State(app): State<Arc<AppState>>, body: Bytes) -> Response {
-    let request = match parse(&body).map(|v| ChatRequest::from_value(&v)) {
-        Ok(Ok(r)) => r,
-        Ok(Err(BadRequest(m))) => return bad_request(m).into_response(),
-        Err(e) => return e.into_response(),
-    };
-    if let Err(e) = check_model(&app, request.model.as_deref()) {
-        return e.into_response();
-    }
-    match request.generation(&app.defaults) {
-        Ok(g) => generate(app, Api::Chat, g).await,
-        Err(BadRequest(m)) => bad_request(m).into_response(),
-    }
+    answer(app, Api::Chat, &body).await
 }
 
 async fn completions(State(app): State<Arc<AppState>>, body: Bytes) -> Response {
-    let request = match parse(&body).map(|v| CompletionRequest::from_value(&v)) {
-        Ok(Ok(r)) => r,
-        Ok(Err(BadRequest(m))) => return bad_request(m).into_response(),
-        Err(e) => return e.into_response(),
+    answer(app, Api::Completion, &body).await
+}
+
+/// A request through `api`: read, checked, and generated (or the error that stopped it).
+async fn answer(app: Arc<AppState>, api: Api, body: &Bytes) -> Response {
+    match generation_of(&app, api, body) {
+        Ok(g) => generate(app, api, g).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The body as `api`'s request, for the served model, and the run it asks for.
+fn generation_of(app: &AppState, api: Api, body: &Bytes) -> Result<Generation, ApiError> {
+    let value = parse(body)?;
+    let bad = |BadRequest(m)| bad_request(m);
+    let (model, generation) = match api {
+        Api::Chat => {
+            let r = ChatRequest::from_value(&value).map_err(bad)?;
+            (r.model.clone(), r.generation(&app.defaults))
+        }
+        Api::Completion => {
+            let r = CompletionRequest::from_value(&value).map_err(bad)?;
+            (r.model.clone(), r.generation(&app.defaults))
+        }
     };
-    if let Err(e) = check_model(&app, request.model.as_deref()) {
-        return e.into_response();
-    }
-    match request.generation(&app.defaults) {
-        Ok(g) => generate(app, Api::Completion, g).await,
-        Err(BadRequest(m)) => bad_request(m).into_response(),
-    }
+    check_model(app, model.as_deref())?;
+    generation.map_err(bad)
 }
 
 /// One request's stream of updates, read into pieces, with the request's clock.

@@ -74,15 +74,14 @@ fn each_alone(
         .collect()
 }
 
-/// Decode `prompts` in one batch; returns each request's trace and summary, in request order,
-/// and how many preemptions happened.
-fn batched(
-    model: &Model,
-    tok: &ModelTokenizer,
+/// A batch of `pages` pages (16 tokens each) with `prompts` submitted as requests 0, 1, ….
+fn submitted<'m>(
+    model: &'m Model,
+    tok: &'m ModelTokenizer,
     prompts: &[String],
     o: &RunOptions,
     pages: usize,
-) -> (Vec<(MemorySink, RunSummary)>, u32, usize) {
+) -> Batch<'m, MemorySink> {
     let config = BatchConfig {
         pages,
         page_tokens: 16,
@@ -101,6 +100,19 @@ fn batched(
             })
             .unwrap();
     }
+    batch
+}
+
+/// Decode `prompts` in one batch; returns each request's trace and summary, in request order,
+/// and how many preemptions happened.
+fn batched(
+    model: &Model,
+    tok: &ModelTokenizer,
+    prompts: &[String],
+    o: &RunOptions,
+    pages: usize,
+) -> (Vec<(MemorySink, RunSummary)>, u32, usize) {
+    let mut batch = submitted(model, tok, prompts, o, pages);
     let mut most_running = 0;
     batch
         .run_to_end(|s| most_running = most_running.max(s.running))
@@ -219,24 +231,7 @@ fn a_cancelled_request_frees_its_pages_and_the_rest_are_unchanged() {
     let prompts = held_out(&task, 13, 3);
     let o = options(KvPolicy::MEMENTO, &task);
     let single = each_alone(&model, &tok, &prompts, &o);
-    let config = BatchConfig {
-        pages: 4096,
-        page_tokens: 16,
-        dtype: o.kv_dtype,
-        max_running: 64,
-    };
-    let mut batch = Batch::new(&model, &tok, config).unwrap();
-    for (i, p) in prompts.iter().enumerate() {
-        batch
-            .submit(Request {
-                id: i as u64,
-                prompt: p.clone(),
-                options: o.clone(),
-                forced: Vec::new(),
-                sink: MemorySink::default(),
-            })
-            .unwrap();
-    }
+    let mut batch = submitted(&model, &tok, &prompts, &o, 4096);
     for _ in 0..5 {
         batch.step().unwrap();
     }

@@ -240,27 +240,9 @@ fn several_tokens_per_chunk_and_reasoning_content_are_recorded_token_by_token() 
 #[path = "common/server.rs"]
 mod server;
 
-/// (id, text) of every token.
-type Tokens = Vec<(Option<u32>, String)>;
-
-/// The tokens and the evicted spans of a trace's events.
-fn tokens_and_evictions(events: &[Event]) -> (Tokens, Vec<(u64, u64)>) {
-    let tokens = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Token(t) => Some((t.id, t.text.clone())),
-            _ => None,
-        })
-        .collect();
-    let evictions = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Evict(v) => Some((v.from, v.to)),
-            _ => None,
-        })
-        .collect();
-    (tokens, evictions)
-}
+#[path = "common/stream_parts.rs"]
+mod stream_parts;
+use stream_parts::tokens_and_evictions;
 
 #[test]
 fn attached_to_our_own_server_the_stream_equals_a_local_run() {

@@ -102,13 +102,17 @@ fn generated(prompt: &str) -> String {
         .arg(prompt)
         .output()
         .unwrap();
+    json_of(&out)["text"].as_str().unwrap().to_string()
+}
+
+/// The JSON a command printed, once it succeeded.
+fn json_of(out: &std::process::Output) -> Value {
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
-    summary["text"].as_str().unwrap().to_string()
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Chat content as `memento generate` writes it: the tags kept, nothing added between.
@@ -491,12 +495,7 @@ fn bench_http_loads_the_server_and_reports_batchings_gain() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = json_of(&out);
     let rows = report["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
     for (row, clients) in rows.iter().zip([1, 3]) {

@@ -4,6 +4,8 @@
 
 #[path = "common/server.rs"]
 mod server;
+#[path = "common/stream_parts.rs"]
+mod stream_parts;
 #[path = "common/tmux.rs"]
 mod tmux;
 
@@ -281,7 +283,7 @@ fn attached_to_memento_serve_the_workbench_shows_what_a_local_run_shows() {
     local.assert_restored();
     drop(server);
     // Per stream: (id, text) of each token, and the evicted spans.
-    type Stream = (Vec<(Option<u32>, String)>, Vec<(u64, u64)>);
+    type Stream = (stream_parts::Tokens, Vec<(u64, u64)>);
     let streams = |file: &PathBuf| -> Vec<Stream> {
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
@@ -290,23 +292,7 @@ fn attached_to_memento_serve_the_workbench_shows_what_a_local_run_shows() {
             .iter()
             .map(|s| {
                 let trace = read_trace(std::path::Path::new(s["trace"].as_str().unwrap())).unwrap();
-                let tokens = trace
-                    .events
-                    .iter()
-                    .filter_map(|e| match e {
-                        Event::Token(t) => Some((t.id, t.text.clone())),
-                        _ => None,
-                    })
-                    .collect();
-                let evictions = trace
-                    .events
-                    .iter()
-                    .filter_map(|e| match e {
-                        Event::Evict(v) => Some((v.from, v.to)),
-                        _ => None,
-                    })
-                    .collect();
-                (tokens, evictions)
+                stream_parts::tokens_and_evictions(&trace.events)
             })
             .collect()
     };

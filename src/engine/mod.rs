@@ -11,6 +11,6 @@ pub mod scripted;
 
 pub use decoder::{Decoder, DecoderInfo, ModelDecoder};
 pub use error::EngineError;
-pub use run::{Run, RunOptions, RunSummary, Step, Timings, chat_prompt};
+pub use run::{Run, RunOptions, RunSummary, Step, Timings, chat_conversation, chat_prompt};
 pub use sampler::{Sampler, SamplerConfig, logprobs};
 pub use scaffold::{Scaffold, ScaffoldConfig};

@@ -135,13 +135,20 @@ impl RunOptions {
 
 /// The ChatML prompt (DESIGN §1.1): no system message unless one is given.
 pub fn chat_prompt(system: Option<&str>, user: &str) -> String {
-    let mut s = String::new();
-    if let Some(system) = system {
-        s.push_str(&format!("<|im_start|>system\n{system}<|im_end|>\n"));
+    match system {
+        Some(system) => chat_conversation(&[("system", system), ("user", user)]),
+        None => chat_conversation(&[("user", user)]),
     }
-    s.push_str(&format!(
-        "<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
-    ));
+}
+
+/// A whole conversation of (role, text) turns in ChatML, ending where the assistant's turn
+/// begins.
+pub fn chat_conversation(turns: &[(&str, &str)]) -> String {
+    let mut s = String::new();
+    for (role, text) in turns {
+        s.push_str(&format!("<|im_start|>{role}\n{text}<|im_end|>\n"));
+    }
+    s.push_str("<|im_start|>assistant\n");
     s
 }
 

@@ -52,14 +52,10 @@ impl Default for ScriptShape {
 impl ScriptShape {
     /// Tokens in the whole script: `2 + blocks × (block_words + memento_words + 5) + 1 +
     /// answer_words`.
-    pub fn len(&self) -> u64 {
+    pub fn tokens(&self) -> u64 {
         2 + self.blocks as u64 * (self.block_words as u64 + self.memento_words as u64 + 5)
             + 1
             + self.answer_words as u64
-    }
-
-    pub fn is_empty(&self) -> bool {
-        false
     }
 
     /// The slots, with the tags as `tokenizer` spells them (each must be one token).
@@ -298,8 +294,8 @@ mod tests {
         let (t, _) = tokenizer();
         let shape = ScriptShape::default();
         let slots = shape.slots(&t).unwrap();
-        assert_eq!(slots.len() as u64, shape.len());
-        assert_eq!(shape.len(), 93);
+        assert_eq!(slots.len() as u64, shape.tokens());
+        assert_eq!(shape.tokens(), 93);
         let words = slots.iter().filter(|s| **s == Slot::Word).count();
         assert_eq!(words, 4 * (12 + 4) + 6);
     }

@@ -26,7 +26,7 @@ pub struct ModelTokenizer {
 impl ModelTokenizer {
     /// From a GGUF file's metadata or an HF directory's `tokenizer.json`.
     pub fn load(path: &Path) -> Result<ModelTokenizer, ModelError> {
-        let (mut tokenizer, info) = if path.is_dir() {
+        let (tokenizer, info) = if path.is_dir() {
             let file = path.join("tokenizer.json");
             let t = crate::tokenize::read_tokenizer_json(&file).map_err(|message| {
                 ModelError::File {
@@ -51,6 +51,14 @@ impl ModelTokenizer {
             };
             (g.tokenizer, info)
         };
+        ModelTokenizer::with_tags(tokenizer, info)
+    }
+
+    /// `tokenizer` with MEMENTO's tags matched whole where its vocabulary has them.
+    fn with_tags(
+        mut tokenizer: Tokenizer,
+        info: TokenizerInfo,
+    ) -> Result<ModelTokenizer, ModelError> {
         crate::tokenize::match_present_tags(&mut tokenizer)
             .map_err(|e| ModelError::Input(format!("tokenizer: {e}")))?;
         let vocab_size = tokenizer.get_vocab_size(true);
@@ -64,20 +72,13 @@ impl ModelTokenizer {
 
     /// From a `tokenizer.json` held in memory, recorded in traces as `name`.
     pub fn from_json(bytes: &[u8], name: &str) -> Result<ModelTokenizer, ModelError> {
-        let mut tokenizer = Tokenizer::from_bytes(bytes)
+        let tokenizer = Tokenizer::from_bytes(bytes)
             .map_err(|e| ModelError::Input(format!("{name}: not a valid tokenizer.json: {e}")))?;
-        crate::tokenize::match_present_tags(&mut tokenizer)
-            .map_err(|e| ModelError::Input(format!("tokenizer: {e}")))?;
-        let vocab_size = tokenizer.get_vocab_size(true);
-        Ok(ModelTokenizer {
-            tokenizer,
-            info: TokenizerInfo::Model {
-                name: name.to_string(),
-                vocab_size: vocab_size as u64,
-            },
-            byte_of: byte_level_inverse(),
-            vocab_size,
-        })
+        let info = TokenizerInfo::Model {
+            name: name.to_string(),
+            vocab_size: tokenizer.get_vocab_size(true) as u64,
+        };
+        ModelTokenizer::with_tags(tokenizer, info)
     }
 
     /// Add each of `words` as one ordinary token (ids after the vocabulary's), for a decoder

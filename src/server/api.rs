@@ -349,7 +349,11 @@ impl ChatRequest {
         let (prompt, raw) = match rest {
             [("user", user)] => (user.clone(), false),
             [] => return Err(BadRequest("`messages`: no user message".into())),
-            _ => (chatml(&turns), true),
+            _ => {
+                let turns: Vec<(&str, &str)> =
+                    turns.iter().map(|(r, t)| (*r, t.as_str())).collect();
+                (crate::engine::chat_conversation(&turns), true)
+            }
         };
         let mut options = self.common.options(
             self.max_completion_tokens.or(self.common.max_tokens),
@@ -368,16 +372,6 @@ impl ChatRequest {
         };
         self.common.generation(prompt, options, logprobs, defaults)
     }
-}
-
-/// A whole conversation in ChatML, ending where the assistant's turn begins.
-fn chatml(turns: &[(&str, String)]) -> String {
-    let mut s = String::new();
-    for (role, text) in turns {
-        s.push_str(&format!("<|im_start|>{role}\n{text}<|im_end|>\n"));
-    }
-    s.push_str("<|im_start|>assistant\n");
-    s
 }
 
 impl CompletionRequest {

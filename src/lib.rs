@@ -10,6 +10,7 @@ pub mod cli;
 pub mod engine;
 pub mod export;
 pub mod fetch;
+pub mod gpu;
 pub mod import;
 pub mod kv;
 pub mod live;

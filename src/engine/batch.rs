@@ -124,7 +124,8 @@ impl<'m, S: EventSink> Batch<'m, S> {
         tokenizer: &'m ModelTokenizer,
         config: BatchConfig,
     ) -> Result<Batch<'m, S>, EngineError> {
-        let pool = KvPool::with_budget(
+        let pool = KvPool::with_budget_in(
+            &model.kv_placement(),
             config.dtype,
             model.kv_layout(),
             config.pages,

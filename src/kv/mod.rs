@@ -2,6 +2,7 @@
 //! paged KV pool (bookkeeping, typed rows, per-sequence caches) and one run's store over it.
 
 mod accountant;
+mod device_rows;
 pub mod pages;
 mod policy;
 mod pool;
@@ -11,8 +12,9 @@ mod simulate;
 mod store;
 
 pub use accountant::{Eviction, EvictionReason, KvAccountant, KvReading};
+pub use device_rows::{DeviceRows, KvWrite, SlotCopy, tensor_dtype};
 pub use policy::KvPolicy;
-pub use pool::{DtypeScope, KvMemory, KvPool, Rerotate, SeqCache};
+pub use pool::{DtypeScope, KvMemory, KvPlacement, KvPool, Rerotate, SeqCache};
 pub use rows::{KvRows, Q8_BLOCK, row_bytes};
 pub use shape::{KvDtype, KvShape, SlidingWindow};
 pub use simulate::{KvSeries, simulate, step_index};

@@ -76,6 +76,8 @@ pub enum PoolError {
     DuplicateSequence(SeqId),
     #[error("{needed} more pages needed, {free} free")]
     OutOfPages { needed: usize, free: usize },
+    #[error("the device could not grow the KV pool: {0}")]
+    Device(String),
     #[error("slots {start}..{end} are not within the sequence's {len}")]
     OutOfRange {
         start: usize,

@@ -14,9 +14,23 @@
 
 use std::ops::Range;
 
+use candle_core::Device;
+
 use super::KvDtype;
-use super::pages::{PagePool, PoolError, SeqId, Slot};
+use super::device_rows::DeviceRows;
+use super::pages::{PageId, PagePool, PoolError, SeqId, Slot};
 use super::rows::{KvRows, Q8_BLOCK, row_bytes};
+
+/// Where a pool keeps its K and V rows.
+#[derive(Debug, Clone, Default)]
+pub enum KvPlacement {
+    /// Host memory ([`KvRows`]: f32, f16 or q8_0), attended by the CPU kernel.
+    #[default]
+    Host,
+    /// candle tensors on a device ([`DeviceRows`]: f32, f16 or bf16), attended by the paged
+    /// kernels: the GPU path, or on the CPU its reference.
+    Tensors(Device),
+}
 
 /// Rotates one layer's key rows back by `delta` positions (RoPE's inverse at distance
 /// `delta`); supplied by the model, which knows its RoPE layout.
@@ -37,6 +51,11 @@ pub struct KvPool {
     row: usize,
     keys: Vec<KvRows>,
     values: Vec<KvRows>,
+    /// The rows, when they live in device tensors (then `keys` and `values` are empty).
+    tensors: Option<DeviceRows>,
+    /// The first device failure of a pool operation that cannot return one (an eviction's
+    /// copies): the next forward pass reports it.
+    fault: Option<String>,
     /// A pool that grows when a sequence needs more pages (one run's own cache), rather than
     /// refusing (a serving budget).
     growable: bool,
@@ -50,24 +69,48 @@ impl KvPool {
     /// A pool of `pages` pages of `page_tokens` tokens: a fixed budget.
     pub fn with_budget(
         dtype: KvDtype,
+        shape: (usize, usize, usize),
+        pages: usize,
+        page_tokens: usize,
+    ) -> Result<KvPool, String> {
+        KvPool::with_budget_in(&KvPlacement::Host, dtype, shape, pages, page_tokens)
+    }
+
+    /// [`KvPool::with_budget`] with its rows where `placement` says.
+    pub fn with_budget_in(
+        placement: &KvPlacement,
+        dtype: KvDtype,
         (layers, kv_heads, head_dim): (usize, usize, usize),
         pages: usize,
         page_tokens: usize,
     ) -> Result<KvPool, String> {
-        dtype.check_storage(head_dim)?;
         let row = kv_heads * head_dim;
         let slots = pages * page_tokens;
+        let (keys, values, tensors) = match placement {
+            KvPlacement::Host => {
+                dtype.check_storage(head_dim)?;
+                let rows = || -> Vec<KvRows> {
+                    (0..layers)
+                        .map(|_| KvRows::new(dtype, slots, row))
+                        .collect()
+                };
+                (rows(), rows(), None)
+            }
+            KvPlacement::Tensors(device) => (
+                Vec::new(),
+                Vec::new(),
+                Some(DeviceRows::new(device, dtype, layers, slots, row)?),
+            ),
+        };
         Ok(KvPool {
             pages: PagePool::new(pages, page_tokens),
             dtype,
             layers,
             row,
-            keys: (0..layers)
-                .map(|_| KvRows::new(dtype, slots, row))
-                .collect(),
-            values: (0..layers)
-                .map(|_| KvRows::new(dtype, slots, row))
-                .collect(),
+            keys,
+            values,
+            tensors,
+            fault: None,
             growable: false,
             next_seq: 0,
         })
@@ -79,9 +122,42 @@ impl KvPool {
         shape: (usize, usize, usize),
         page_tokens: usize,
     ) -> Result<KvPool, String> {
-        let mut pool = KvPool::with_budget(dtype, shape, 0, page_tokens)?;
+        KvPool::growable_in(&KvPlacement::Host, dtype, shape, page_tokens)
+    }
+
+    /// [`KvPool::growable`] with its rows where `placement` says.
+    pub fn growable_in(
+        placement: &KvPlacement,
+        dtype: KvDtype,
+        shape: (usize, usize, usize),
+        page_tokens: usize,
+    ) -> Result<KvPool, String> {
+        let mut pool = KvPool::with_budget_in(placement, dtype, shape, 0, page_tokens)?;
         pool.growable = true;
         Ok(pool)
+    }
+
+    /// Where the rows live.
+    pub fn placement(&self) -> KvPlacement {
+        match &self.tensors {
+            Some(t) => KvPlacement::Tensors(t.device().clone()),
+            None => KvPlacement::Host,
+        }
+    }
+
+    /// The rows as device tensors, when the pool keeps them so.
+    pub fn tensors(&self) -> Option<&DeviceRows> {
+        self.tensors.as_ref()
+    }
+
+    /// The first device failure since the last call, if any (see [`KvPool::tensors`]).
+    pub fn take_fault(&mut self) -> Option<String> {
+        self.fault.take()
+    }
+
+    /// `seq`'s page table: its pages, in slot order.
+    pub fn page_table(&self, seq: &SeqCache) -> &[PageId] {
+        self.pages.table(seq.id).map_or(&[], |t| t.pages.as_slice())
     }
 
     pub fn dtype(&self) -> KvDtype {
@@ -128,7 +204,7 @@ impl KvPool {
         self.slot_bytes() * self.page_tokens() as u64
     }
 
-    /// Keys of `layer` for every physical slot.
+    /// Keys of `layer` for every physical slot (a host pool's).
     pub fn keys(&self, layer: usize) -> &KvRows {
         &self.keys[layer]
     }
@@ -185,8 +261,12 @@ impl KvPool {
         let needed = self.pages.pages_to_grow(seq, n);
         if self.growable && needed > self.pages.free_pages() {
             let extra = (needed - self.pages.free_pages()).max(self.pages.total_pages() / 2);
+            let slots = (self.pages.total_pages() + extra) * self.page_tokens();
+            if let Some(t) = &mut self.tensors {
+                t.grow(slots)
+                    .map_err(|e| PoolError::Device(crate::model::candle_message(&e).to_string()))?;
+            }
             self.pages.grow(extra);
-            let slots = self.pages.total_pages() * self.page_tokens();
             for rows in self.keys.iter_mut().chain(self.values.iter_mut()) {
                 rows.resize(slots, self.row);
             }
@@ -361,9 +441,27 @@ impl SeqCache {
         Ok(rope)
     }
 
+    /// Physical slots the last `begin_append` reserved, in order.
+    pub fn pending_slots(&self) -> &[usize] {
+        &self.pending
+    }
+
     /// Write one layer's K and V rows (`t × row` each) for the slots the last `begin_append`
     /// reserved.
     pub fn write_layer(&self, pool: &mut KvPool, layer: usize, k: &[f32], v: &[f32]) {
+        if let Some(t) = &pool.tensors {
+            let slots: Vec<u32> = self.pending.iter().map(|&s| s as u32).collect();
+            let rows =
+                |x: &[f32]| candle_core::Tensor::from_slice(x, (slots.len(), pool.row), t.device());
+            let done = rows(k)
+                .and_then(|k| Ok((k, rows(v)?)))
+                .and_then(|(k, v)| t.write(layer, &slots, &k, &v));
+            if let Err(e) = done {
+                pool.fault
+                    .get_or_insert_with(|| crate::model::candle_message(&e).to_string());
+            }
+            return;
+        }
         let row = pool.row;
         for (i, &slot) in self.pending.iter().enumerate() {
             pool.keys[layer].write(slot, &k[i * row..(i + 1) * row]);
@@ -385,6 +483,10 @@ impl SeqCache {
         }
         self.evicted += n as u64;
         if let (true, Some(turn)) = (self.rerotate, rerotate) {
+            if pool.tensors.is_some() {
+                self.rerotate_tensors(pool, &span, n as u64, turn);
+                return n;
+            }
             let row = pool.row;
             let physical = pool.physical_slots(self);
             let mut key = vec![0f32; row];
@@ -401,6 +503,46 @@ impl SeqCache {
             }
         }
         n
+    }
+
+    /// [`SeqCache::evict`]'s re-rotation for a pool of device tensors: the keys after the span
+    /// come to the host, turn, and go back.
+    fn rerotate_tensors(
+        &mut self,
+        pool: &mut KvPool,
+        span: &Range<u64>,
+        n: u64,
+        turn: Rerotate<'_>,
+    ) {
+        let physical = pool.physical_slots(self);
+        let later: Vec<usize> = (0..self.logical.len())
+            .filter(|&i| self.logical[i] >= span.end)
+            .collect();
+        let slots: Vec<u32> = later.iter().map(|&i| physical[i] as u32).collect();
+        let t = pool.tensors.as_ref().expect("a pool of device tensors");
+        let row = pool.row;
+        let mut done = Ok(());
+        for layer in 0..pool.layers {
+            done = t.read(layer, &slots).and_then(|(mut k, v)| {
+                for key in k.chunks_exact_mut(row) {
+                    turn(key, n);
+                }
+                let device = t.device();
+                let k = candle_core::Tensor::from_vec(k, (slots.len(), row), device)?;
+                let v = candle_core::Tensor::from_vec(v, (slots.len(), row), device)?;
+                t.write(layer, &slots, &k, &v)
+            });
+            if done.is_err() {
+                break;
+            }
+        }
+        if let Err(e) = done {
+            pool.fault
+                .get_or_insert_with(|| crate::model::candle_message(&e).to_string());
+        }
+        for &i in &later {
+            self.rope[i] -= n;
+        }
     }
 
     /// Drop every slot from logical position `from` on (a rewind), e.g. to recompute them.
@@ -422,7 +564,23 @@ impl SeqCache {
                 .evict(self.id, first..last + 1)
                 .expect("the slots of a sequence of this pool");
             let row = pool.row;
-            for m in &e.moves {
+            if let Some(t) = &pool.tensors {
+                let moves: Vec<(u32, u32)> = e
+                    .moves
+                    .iter()
+                    .map(|m| {
+                        (
+                            pool.physical(m.from_slot) as u32,
+                            pool.physical(m.to_slot) as u32,
+                        )
+                    })
+                    .collect();
+                if let Err(err) = t.copy_slots(&moves) {
+                    pool.fault
+                        .get_or_insert_with(|| crate::model::candle_message(&err).to_string());
+                }
+            }
+            for m in e.moves.iter().filter(|_| pool.tensors.is_none()) {
                 let (from, to) = (pool.physical(m.from_slot), pool.physical(m.to_slot));
                 for layer in 0..pool.layers {
                     pool.keys[layer].copy_slot(from, to, row);
@@ -485,6 +643,10 @@ impl SeqCache {
         slots.sort_unstable();
         let row = pool.row;
         let physical = pool.physical_slots(self);
+        if let Some(t) = &pool.tensors {
+            let wanted: Vec<u32> = slots.iter().map(|&(_, i)| physical[i] as u32).collect();
+            return t.read(layer, &wanted).ok();
+        }
         let (mut k, mut v) = (vec![0f32; slots.len() * row], vec![0f32; slots.len() * row]);
         for (j, &(_, i)) in slots.iter().enumerate() {
             pool.keys[layer].read(physical[i], row, 0, &mut k[j * row..(j + 1) * row]);

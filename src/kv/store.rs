@@ -7,7 +7,7 @@
 use std::ops::Range;
 
 use super::KvDtype;
-use super::pool::{KvMemory, KvPool, Rerotate, SeqCache};
+use super::pool::{KvMemory, KvPlacement, KvPool, Rerotate, SeqCache};
 
 #[derive(Debug, Clone)]
 pub struct KvStore {
@@ -33,7 +33,17 @@ impl KvStore {
         shape: (usize, usize, usize),
         page_tokens: usize,
     ) -> Result<KvStore, String> {
-        let mut pool = KvPool::growable(dtype, shape, page_tokens.max(1))?;
+        KvStore::with_dtype_in(&KvPlacement::Host, dtype, shape, page_tokens)
+    }
+
+    /// [`KvStore::with_dtype`] with the rows where `placement` says.
+    pub fn with_dtype_in(
+        placement: &KvPlacement,
+        dtype: KvDtype,
+        shape: (usize, usize, usize),
+        page_tokens: usize,
+    ) -> Result<KvStore, String> {
+        let mut pool = KvPool::growable_in(placement, dtype, shape, page_tokens.max(1))?;
         let seq = pool.add_sequence();
         Ok(KvStore { pool, seq })
     }
@@ -42,7 +52,8 @@ impl KvStore {
     /// stand-in until the batch lends it the pool with [`KvStore::swap_pool`].
     pub fn in_shared(pool: &mut KvPool) -> KvStore {
         let seq = pool.add_sequence();
-        let stand_in = KvPool::growable(
+        let stand_in = KvPool::growable_in(
+            &pool.placement(),
             pool.dtype(),
             (pool.layers(), 1, pool.row()),
             pool.page_tokens(),

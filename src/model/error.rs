@@ -14,6 +14,8 @@ pub enum ModelError {
     Unsupported(String),
     #[error("{0}")]
     Input(String),
+    #[error("device: {0}")]
+    Device(String),
     #[error("tensor computation failed: {0}")]
     Compute(#[from] candle_core::Error),
 }

@@ -33,12 +33,12 @@ pub struct BatchInput<'a> {
 }
 
 /// Where one sequence's rows sit in a batch, and what it needs per layer.
-struct BatchRows {
-    first: usize,
-    t: usize,
-    rope: Vec<u64>,
-    /// The cache entries its queries read, in position order.
-    entries: Vec<usize>,
+pub(super) struct BatchRows {
+    pub(super) first: usize,
+    pub(super) t: usize,
+    pub(super) rope: Vec<u64>,
+    /// The cache entries its queries read, in position order (the host path's).
+    pub(super) entries: Vec<usize>,
 }
 
 impl Model {
@@ -72,8 +72,17 @@ impl Model {
         batch: &mut [BatchInput<'_>],
     ) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
         let c = &self.config;
+        if let Some(fault) = pool.take_fault() {
+            return Err(ModelError::Device(fault));
+        }
+        let tensors = pool.tensors().is_some();
         for input in batch.iter() {
             self.check_input(input)?;
+            if tensors && input.seq.hidden().iter().any(|&h| h) {
+                return Err(ModelError::Input(
+                    "a cache with masked spans is attended on the host pool only".into(),
+                ));
+            }
         }
         let mut placed: Vec<BatchRows> = Vec::with_capacity(batch.len());
         let mut first = 0;
@@ -84,7 +93,11 @@ impl Model {
                         first,
                         t: input.ids.len(),
                         rope,
-                        entries: input.seq.attention_order(pool),
+                        entries: if tensors {
+                            Vec::new()
+                        } else {
+                            input.seq.attention_order(pool)
+                        },
                     });
                     first += input.ids.len();
                 }
@@ -105,8 +118,15 @@ impl Model {
         }
         let ids_t = Tensor::new(ids.as_slice(), &self.device)?;
         let mut x = self.weights.embedding.index_select(&ids_t, 0)?;
-        for (layer, w) in self.weights.layers.iter().enumerate() {
-            x = self.layer(layer, w, &x, total, batch, &placed, pool)?;
+        if let Some(rows) = pool.tensors() {
+            let step = self.tensor_step(pool, batch, &placed, x.dtype())?;
+            for (layer, w) in self.weights.layers.iter().enumerate() {
+                x = self.layer_tensors(layer, w, &x, &step, rows)?;
+            }
+        } else {
+            for (layer, w) in self.weights.layers.iter().enumerate() {
+                x = self.layer(layer, w, &x, total, batch, &placed, pool)?;
+            }
         }
         // The rows that need logits, through the final norm and LM head together.
         let mut wanted: Vec<u32> = Vec::new();
@@ -125,7 +145,11 @@ impl Model {
         } else {
             let x = x.index_select(&Tensor::new(wanted.as_slice(), &self.device)?, 0)?;
             let x = candle_nn::ops::rms_norm(&x, &self.weights.final_norm, c.rms_eps as f32)?;
-            self.weights.lm_head.forward(&x)?.to_vec2::<f32>()?
+            self.weights
+                .lm_head
+                .forward(&x)?
+                .to_dtype(candle_core::DType::F32)?
+                .to_vec2::<f32>()?
         }
         .into_iter();
         Ok(counts
@@ -211,7 +235,11 @@ impl Model {
             })
             .collect();
         match self.attention {
-            AttentionKernel::Host => attend(&q, &queries, &shape, pool, layer, &mut att),
+            // A host pool under the paged kernel (a pool made before the switch): the host
+            // kernel is the one that reads host rows.
+            AttentionKernel::Host | AttentionKernel::Paged => {
+                attend(&q, &queries, &shape, pool, layer, &mut att)
+            }
             AttentionKernel::CandleOps => {
                 for s in &queries {
                     let rows = s.first * qw..(s.first + s.t) * qw;
@@ -229,7 +257,7 @@ impl Model {
 }
 
 /// RMS-normalise each head of `x` (`t × heads·d`) with the shared weight `w` (`d`).
-fn head_norm(
+pub(super) fn head_norm(
     x: &Tensor,
     w: &Tensor,
     t: usize,

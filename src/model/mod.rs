@@ -5,12 +5,14 @@ mod attention;
 mod config;
 mod error;
 mod forward;
+mod forward_tensors;
 mod gguf_audit;
 mod gguf_meta;
 mod gguf_types;
 mod linear;
 mod load_gguf;
 mod load_hf;
+mod paged_attention;
 pub mod q4_1;
 mod rope;
 mod rope_scaling;
@@ -26,10 +28,11 @@ pub use config::{Arch, ModelConfig, RopeStyle};
 pub use error::ModelError;
 pub(crate) use error::candle_message;
 pub use forward::{BatchInput, LogitRows, argmax};
+pub use paged_attention::{PagedAttention, PagedSequence};
 pub use rope::{Rope, RopeScaling};
 pub use tokenizer::{ModelTokenizer, Utf8Stream};
 
-use crate::kv::KvStore;
+use crate::kv::{KvPlacement, KvStore};
 use weights::Weights;
 
 /// Which kind of file a model came from.
@@ -47,6 +50,9 @@ pub enum AttentionKernel {
     Host,
     /// candle tensor ops in the reference models' order: for op-for-op comparisons.
     CandleOps,
+    /// The GPU path's: the pool in device tensors, attended through the page tables by the
+    /// paged kernels (on the CPU, their CPU reference). A CUDA model always takes it.
+    Paged,
 }
 
 /// Which implementation multiplies by quantized weights.
@@ -77,7 +83,23 @@ impl Model {
 
     /// [`Model::load`] with a choice of quantized matmul kernel.
     pub fn load_with(path: &Path, matmul: MatmulKernel) -> Result<Model, ModelError> {
-        let device = Device::Cpu;
+        Model::load_on(path, matmul, &Device::Cpu)
+    }
+
+    /// Load onto `device`. On a GPU every weight is a device tensor (candle's quantized matmul
+    /// for GGUF types; dense f32 for safetensors) and the KV cache takes the paged path.
+    pub fn load_on(
+        path: &Path,
+        matmul: MatmulKernel,
+        device: &Device,
+    ) -> Result<Model, ModelError> {
+        let device = device.clone();
+        // Our Q4_1 kernel is a CPU one.
+        let matmul = if device.is_cpu() {
+            matmul
+        } else {
+            MatmulKernel::Candle
+        };
         if !path.exists() {
             return Err(ModelError::File {
                 path: path.to_path_buf(),
@@ -99,22 +121,46 @@ impl Model {
             path: path.to_path_buf(),
             weights,
             rope,
+            attention: if device.is_cpu() {
+                AttentionKernel::default()
+            } else {
+                AttentionKernel::Paged
+            },
             device,
-            attention: AttentionKernel::default(),
         })
     }
 
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Where this model's KV pools keep their rows: device tensors on the paged path, else
+    /// host rows.
+    pub fn kv_placement(&self) -> KvPlacement {
+        match (self.attention, &self.device) {
+            (AttentionKernel::Paged, d) => KvPlacement::Tensors(d.clone()),
+            (_, d) if !d.is_cpu() => KvPlacement::Tensors(d.clone()),
+            _ => KvPlacement::Host,
+        }
+    }
+
+    /// Choose the attention kernel; a model on a GPU keeps the paged one.
     pub fn set_attention(&mut self, kernel: AttentionKernel) {
-        self.attention = kernel;
+        if self.device.is_cpu() {
+            self.attention = kernel;
+        }
     }
 
     /// An empty f32 KV store shaped for this model (the exact reference).
     pub fn new_store(&self) -> KvStore {
-        KvStore::new(
-            self.config.layers,
-            self.config.kv_heads,
-            self.config.head_dim,
+        KvStore::with_dtype_in(
+            &self.kv_placement(),
+            crate::kv::KvDtype::F32,
+            self.kv_layout(),
+            crate::kv::KvPool::DEFAULT_PAGE_TOKENS,
         )
+        .expect("f32 stores any head dim")
     }
 
     /// (layers, KV heads, head dim): the shape of a KV pool for this model.
@@ -128,7 +174,8 @@ impl Model {
 
     /// An empty KV store holding K and V in `dtype` (f32, f16 or q8_0).
     pub fn new_store_in(&self, dtype: crate::kv::KvDtype) -> Result<KvStore, ModelError> {
-        KvStore::with_dtype(
+        KvStore::with_dtype_in(
+            &self.kv_placement(),
             dtype,
             self.kv_layout(),
             crate::kv::KvPool::DEFAULT_PAGE_TOKENS,

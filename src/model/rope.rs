@@ -215,6 +215,27 @@ impl Rope {
         self.turn_rows(rows, positions, &freqs, -1.0);
     }
 
+    /// The cosines and sines (each `positions.len() × head_dim/2`, magnitude included) that
+    /// [`Rope::apply`] turns row `r` by: the tables of a tensor RoPE (the GPU path's).
+    pub fn tables(&self, positions: &[u64]) -> (Vec<f32>, Vec<f32>) {
+        let freqs = self.chunk_freqs(positions);
+        let half = freqs.len();
+        let mut cos = vec![0f32; positions.len() * half];
+        let mut sin = vec![0f32; positions.len() * half];
+        for ((&pos, c), s) in positions
+            .iter()
+            .zip(cos.chunks_exact_mut(half))
+            .zip(sin.chunks_exact_mut(half))
+        {
+            angles(&freqs, pos as f32, self.magnitude, c, s);
+        }
+        (cos, sin)
+    }
+
+    pub fn style(&self) -> RopeStyle {
+        self.style
+    }
+
     /// Rotate every head in `rows` back by `delta` positions (no magnitude change: the keys
     /// already carry it).
     pub fn unrotate(&self, rows: &mut [f32], delta: u64) {

@@ -1,6 +1,8 @@
 //! Shared test helpers: tiny random models written as real safetensors directories.
 #![allow(dead_code)]
 
+pub mod gguf;
+
 use std::collections::HashMap;
 use std::path::Path;
 

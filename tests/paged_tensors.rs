@@ -1,0 +1,191 @@
+//! The GPU path's code on the CPU: a model whose KV pool lives in device tensors and is attended
+//! through page tables by the paged kernels' CPU halves (`AttentionKernel::Paged`) computes what
+//! the host path computes, through prefill, decode, evictions (with and without re-rotation),
+//! batching and f16 storage. On a GPU the same code runs the CUDA halves; `memento gpu-check`
+//! holds those to these CPU results.
+
+mod common;
+
+use memento::engine::batch::{Batch, BatchConfig, Request};
+use memento::engine::{Run, RunOptions};
+use memento::kv::{KvDtype, KvPlacement, KvPolicy};
+use memento::model::{AttentionKernel, LogitRows, Model, ModelTokenizer};
+use memento::task::{Split, Task};
+use memento::trace::{Event, MemorySink};
+
+fn paged(path: &std::path::Path) -> Model {
+    let mut model = Model::load(path).unwrap();
+    model.set_attention(AttentionKernel::Paged);
+    assert!(matches!(model.kv_placement(), KvPlacement::Tensors(_)));
+    model
+}
+
+fn max_abs(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()))
+}
+
+/// Prefill 64 tokens (every row's logits), evict a span, decode 12 more: the two paths agree
+/// at every step, and the eviction changed what follows.
+fn paths_agree(host: &Model, tensors: &Model, rerotate: bool) -> f32 {
+    let vocab = host.config.vocab as u32;
+    let ids: Vec<u32> = (0..64u32).map(|i| (i * 31 + 7) % vocab).collect();
+    let positions: Vec<u64> = (0..64).collect();
+    let mut a = host.new_store();
+    let mut b = tensors.new_store();
+    a.sequence_mut().set_rerotate(rerotate);
+    b.sequence_mut().set_rerotate(rerotate);
+    let la = host
+        .forward(&mut a, &ids, &positions, LogitRows::All)
+        .unwrap();
+    let lb = tensors
+        .forward(&mut b, &ids, &positions, LogitRows::All)
+        .unwrap();
+    let mut worst = la
+        .iter()
+        .zip(&lb)
+        .fold(0f32, |m, (x, y)| m.max(max_abs(x, y)));
+    assert_eq!(host.evict(&mut a, 20..45), 25);
+    assert_eq!(tensors.evict(&mut b, 20..45), 25);
+    assert_eq!(a.len(), b.len());
+    let mut next = 5u32;
+    for pos in 64..76u64 {
+        let x = host
+            .forward(&mut a, &[next], &[pos], LogitRows::Last)
+            .unwrap()
+            .remove(0);
+        let y = tensors
+            .forward(&mut b, &[next], &[pos], LogitRows::Last)
+            .unwrap()
+            .remove(0);
+        worst = worst.max(max_abs(&x, &y));
+        next = memento::model::argmax(&x);
+    }
+    worst
+}
+
+#[test]
+fn tensor_path_equals_host_path_on_a_qwen3_through_an_eviction() {
+    let (dir, host, _) = common::tiny_model(3);
+    let tensors = paged(dir.path());
+    for rerotate in [false, true] {
+        let worst = paths_agree(&host, &tensors, rerotate);
+        assert!(
+            worst < 1e-4,
+            "rerotate {rerotate}: logits differ by {worst}"
+        );
+    }
+}
+
+/// A Llama-family GGUF: interleaved RoPE (llama.cpp's layout), GQA 4/2, f32 weights. (Not
+/// SmolLM2 itself: its Q4_1 matmuls round activations to 8 bits, so a different summation order
+/// in attention moves its logits by tenths on any two paths, the host's and candle's ops too.)
+#[test]
+fn tensor_path_equals_host_path_on_a_llama_gguf() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny-llama.gguf");
+    common::gguf::write_gguf(&path, "llama", Vec::new(), Vec::new(), &[]);
+    let host = Model::load(&path).unwrap();
+    assert_eq!(
+        host.config.rope_style,
+        memento::model::RopeStyle::Interleaved
+    );
+    let tensors = paged(&path);
+    for rerotate in [false, true] {
+        let worst = paths_agree(&host, &tensors, rerotate);
+        assert!(
+            worst < 1e-4,
+            "rerotate {rerotate}: logits differ by {worst}"
+        );
+    }
+}
+
+#[test]
+fn masked_caches_stay_on_the_host() {
+    let (dir, _, _) = common::tiny_model(4);
+    let tensors = paged(dir.path());
+    let mut store = tensors.new_store();
+    tensors
+        .forward(&mut store, &[1, 2, 3], &[0, 1, 2], LogitRows::None)
+        .unwrap();
+    store.sequence_mut().mask(0..1);
+    let e = tensors
+        .forward(&mut store, &[4], &[3], LogitRows::Last)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("masked spans") && e.contains("host"), "{e}");
+}
+
+fn organism() -> (std::path::PathBuf, ModelTokenizer, Task) {
+    let dir = memento::organism::ensure().expect("the organism");
+    let task = Task::of_model(&dir).unwrap().expect("the organism's task");
+    let tok = ModelTokenizer::load(&dir).unwrap();
+    (dir, tok, task)
+}
+
+fn tokens(sink: &MemorySink) -> (Vec<u32>, Vec<f64>) {
+    sink.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Token(t) => Some((t.id?, t.logprob.map_or(f64::NAN, f64::from))),
+            _ => None,
+        })
+        .unzip()
+}
+
+/// A batch of memento runs in f16 on the tensor pool: each request decodes what a host run
+/// of it decodes alone (same tokens, evictions and end; logprobs within 1e-3), and every page
+/// comes back.
+#[test]
+fn a_batch_on_the_tensor_pool_decodes_what_host_runs_decode() {
+    let (dir, tok, task) = organism();
+    let host = Model::load(&dir).unwrap();
+    let tensors = paged(&dir);
+    let o = RunOptions {
+        policy: KvPolicy::MEMENTO,
+        max_tokens: task.max_tokens(),
+        kv_dtype: KvDtype::F16,
+        ..RunOptions::default()
+    };
+    let prompts: Vec<String> = (0..4)
+        .map(|i| task.problem(Split::Heldout, 21, i).prompt)
+        .collect();
+    let config = BatchConfig {
+        pages: 2048,
+        page_tokens: 16,
+        dtype: KvDtype::F16,
+        max_running: 8,
+    };
+    let mut batch = Batch::new(&tensors, &tok, config).unwrap();
+    for (i, p) in prompts.iter().enumerate() {
+        batch
+            .submit(Request {
+                id: i as u64,
+                prompt: p.clone(),
+                options: o.clone(),
+                forced: Vec::new(),
+                sink: MemorySink::default(),
+            })
+            .unwrap();
+    }
+    batch.run_to_end(|_| {}).unwrap();
+    assert_eq!(batch.pool().used_pages(), 0);
+    assert!(batch.pool().tensors().is_some());
+    let mut done = batch.take_finished();
+    done.sort_by_key(|d| d.0);
+    for ((_, sink, summary), prompt) in done.iter().zip(&prompts) {
+        let mut run = Run::start(&host, &tok, prompt, o.clone(), MemorySink::default()).unwrap();
+        run.run_to_end(|_| {}).unwrap();
+        let (alone, alone_summary) = run.finish(None).unwrap();
+        let ((ia, la), (ib, lb)) = (tokens(&alone), tokens(sink));
+        assert_eq!(ia, ib, "tokens");
+        let worst = la
+            .iter()
+            .zip(&lb)
+            .fold(0f64, |m, (x, y)| m.max((x - y).abs()));
+        assert!(worst <= 1e-3, "logprobs differ by {worst}");
+        assert!(summary.evictions > 0, "the organism evicts");
+        assert_eq!(summary.evictions, alone_summary.evictions);
+        assert_eq!(summary.end, alone_summary.end);
+    }
+}

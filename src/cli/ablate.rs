@@ -166,7 +166,7 @@ pub fn run(a: AblateArgs) -> anyhow::Result<()> {
             }
         }
     };
-    let (model, tokenizer) = load_model(&path)?;
+    let (model, tokenizer) = load_model(&path, a.model.device)?;
     let scaffolded = a.scaffold.resolve(tokenizer.has_memento_tags());
     let sampler = SamplerConfig {
         temperature: a.temperature,

@@ -101,6 +101,11 @@ pub struct ModelArgs {
     /// (SmolLM2-135M-Instruct Q4_1, fetched on first use)
     #[arg(long, value_name = "PATH|NAME")]
     pub model: Option<std::path::PathBuf>,
+    /// Where the model runs: cpu, cuda, cuda:N, or auto (the first GPU when this build has CUDA
+    /// and the machine has one, else the CPU)
+    #[arg(long, value_name = "cpu|cuda[:N]|auto", default_value = "auto",
+          value_parser = crate::gpu::DeviceChoice::parse)]
+    pub device: crate::gpu::DeviceChoice,
 }
 
 impl ModelArgs {
@@ -124,15 +129,22 @@ impl ModelArgs {
 
     /// Load the model and its tokenizer.
     pub fn load(&self) -> anyhow::Result<(crate::model::Model, crate::model::ModelTokenizer)> {
-        load_model(&self.path()?)
+        load_model(&self.path()?, self.device)
     }
 }
 
-/// Load the model at `path` and its tokenizer, checked against each other.
+/// Load the model at `path` onto `device`, and its tokenizer, checked against each other.
 pub fn load_model(
     path: &std::path::Path,
+    device: crate::gpu::DeviceChoice,
 ) -> anyhow::Result<(crate::model::Model, crate::model::ModelTokenizer)> {
-    let model = crate::model::Model::load(path)?;
+    let device = device
+        .open()
+        .map_err(|e| anyhow!("--device {device}: {e}"))?;
+    let model = crate::model::Model::load_on(path, Default::default(), &device)?;
+    if !device.is_cpu() {
+        eprintln!("device: {}", crate::gpu::describe_device(&device));
+    }
     let tokenizer = crate::model::ModelTokenizer::load(path)?;
     tokenizer.check_against(model.config.vocab)?;
     Ok((model, tokenizer))

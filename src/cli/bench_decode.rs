@@ -116,7 +116,7 @@ struct Report {
 pub fn run(b: DecodeBench) -> anyhow::Result<()> {
     // The peer, llama.cpp, reads GGUF: SmolLM2 unless another model is named.
     let path = b.model.path_or(NamedModel::Smollm2)?;
-    let (model, tokenizer) = load_model(&path)?;
+    let (model, tokenizer) = load_model(&path, b.model.device)?;
     // Both peers run with the same count: memento's (`--threads`, else the free cores).
     let thread_choice = crate::threads::current();
     let threads = thread_choice.count;

@@ -99,7 +99,7 @@ pub fn run(b: ServeBench) -> anyhow::Result<()> {
         return Err(anyhow!("--scale {}: expected a positive number", b.scale));
     }
     let path = b.model.path_or(NamedModel::Smollm2)?;
-    let (model, tokenizer) = load_model(&path)?;
+    let (model, tokenizer) = load_model(&path, b.model.device)?;
     let schedules = load_schedules(&b)?;
     let dtype = KvDtype::engine_default();
     let thread_choice = crate::threads::current();
@@ -262,7 +262,7 @@ fn load_schedules(b: &ServeBench) -> anyhow::Result<Vec<Schedule>> {
     for source in &b.schedules {
         if source == "organism" {
             let dir = crate::organism::ensure()?;
-            let (model, tokenizer) = load_model(&dir)?;
+            let (model, tokenizer) = load_model(&dir, b.model.device)?;
             let task = crate::task::Task::of_model(&dir)?
                 .ok_or_else(|| anyhow!("the organism has no task file"))?;
             let count = (b.requests as u64).min(8);

@@ -66,9 +66,9 @@ pub fn run(b: TuiBench) -> anyhow::Result<()> {
     // SmolLM2 unless another model is named: the README's timings are on it. Two copies of
     // the weights: one for the plain loop here, one owned by the worker.
     let path = b.model.path_or(NamedModel::Smollm2)?;
-    let (model, tokenizer) = load_model(&path)?;
+    let (model, tokenizer) = load_model(&path, b.model.device)?;
     let plain = ModelEngine { model, tokenizer };
-    let (model, tokenizer) = load_model(&path)?;
+    let (model, tokenizer) = load_model(&path, b.model.device)?;
     let name = plain.name();
     let (tx, rx) = std::sync::mpsc::channel();
     let emit_live = Arc::new(move |m: LiveMsg| {

@@ -144,7 +144,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             crate::task::TASK_FILE
         )
     })?;
-    let (model, tokenizer) = super::args::load_model(&path)?;
+    let (model, tokenizer) = super::args::load_model(&path, args.model.device)?;
     let terminal = std::io::stderr().is_terminal();
     let mut modes = Vec::new();
     for (label, policy) in &policies {

@@ -82,7 +82,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let max_tokens = args
         .max_tokens
         .unwrap_or(crate::task::default_max_tokens(task.as_ref()));
-    let (model, tokenizer) = load_model(&path)?;
+    let (model, tokenizer) = load_model(&path, args.model.device)?;
     let scaffolded = args.scaffold.resolve(tokenizer.has_memento_tags());
     let mut scaffold = scaffolded.then(ScaffoldConfig::default);
     if args.max_block_tokens > 0 {

@@ -168,7 +168,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             std::time::Duration::from_millis(20),
         )?),
         (Some(path), _) => {
-            let (model, tokenizer) = load_model(path)?;
+            let (model, tokenizer) = load_model(path, args.model.device)?;
             Box::new(ModelEngine { model, tokenizer })
         }
     };
@@ -178,6 +178,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let sessions = sessions_dir()?;
     let name = engine.name();
+    let device = engine.device();
     let (tx, rx) = std::sync::mpsc::channel();
     let to_ui = tx.clone();
     let emit = Arc::new(move |msg: LiveMsg| {
@@ -188,6 +189,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     wb.settings = settings;
     wb.exit_when_done = args.exit_when_done;
     wb.threads = Some(crate::threads::current().to_string());
+    wb.device = device;
     wb.problems = task.map(|t| ProblemDraw::new(t, args.problem_seed));
     match &prompt {
         Some(p) => wb.editor.set_text(p),

@@ -67,7 +67,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let path = args.model.path()?;
     let task = crate::task::Task::of_model(&path)?;
-    let (model, tokenizer) = load_model(&path)?;
+    let (model, tokenizer) = load_model(&path, args.model.device)?;
     let scaffolded = args.scaffold.resolve(tokenizer.has_memento_tags());
     let config = ServeConfig {
         host: args.host,

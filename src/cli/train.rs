@@ -112,6 +112,7 @@ impl TrainArgs {
             Some(dir) => Init::Checkpoint(
                 super::args::ModelArgs {
                     model: Some(dir.clone()),
+                    device: crate::gpu::DeviceChoice::Cpu,
                 }
                 .path()?,
             ),

@@ -2,6 +2,7 @@
 //! use through candle's device). Each takes candle CUDA storages whose shapes the calling op has
 //! already checked, and picks the kernel for their type: f32, f16 or bf16.
 
+use candle_core::backend::BackendStorage;
 use candle_core::cuda::cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg};
 use candle_core::cuda::{CudaDType, WrapErr};
 use candle_core::{CudaDevice, CudaStorage, DType, Layout, Result, bail};

@@ -9,6 +9,11 @@ pub type LiveSink = Box<dyn EventSink + Send>;
 
 pub trait DecodeEngine {
     fn name(&self) -> String;
+    /// The device the model runs on, for the status bar (`cpu`, `cuda:0 NVIDIA H200`); `None`
+    /// for an engine with no model of its own (scripted, remote).
+    fn device(&self) -> Option<String> {
+        None
+    }
     /// True when the vocabulary has the memento tokens (scaffolding is then off by default).
     fn has_memento_tags(&self) -> bool;
     /// Record the header, prefill `prompt` and get ready to decode.
@@ -49,6 +54,10 @@ pub struct ModelEngine {
 impl DecodeEngine for ModelEngine {
     fn name(&self) -> String {
         self.model.name()
+    }
+
+    fn device(&self) -> Option<String> {
+        Some(crate::gpu::describe_device(self.model.device()))
     }
 
     fn has_memento_tags(&self) -> bool {

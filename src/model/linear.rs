@@ -25,6 +25,19 @@ impl Linear {
         Linear { weight, bias }
     }
 
+    /// Bytes of weight (and bias) one forward reads.
+    pub fn bytes(&self) -> u64 {
+        let dense = |t: &Tensor| (t.elem_count() * t.dtype().size_in_bytes()) as u64;
+        let weight = match &self.weight {
+            Weight::Quantized(QMatMul::QTensor(q)) => q.storage_size_in_bytes() as u64,
+            Weight::Quantized(QMatMul::Tensor(t) | QMatMul::TensorF16(t)) => dense(t),
+            // Q4_1 blocks: 32 values in 16 bytes of nibbles plus an f16 scale and minimum.
+            Weight::Q4_1(w) => (w.n() * w.k() / 32 * 20) as u64,
+            Weight::Dense(t) => dense(t),
+        };
+        weight + self.bias.as_ref().map_or(0, dense)
+    }
+
     /// `x`: `(t, in)` → `(t, out)`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor, ModelError> {
         let y = match &self.weight {

@@ -14,6 +14,7 @@ mod load_gguf;
 mod load_hf;
 mod paged_attention;
 pub mod q4_1;
+mod random;
 mod rope;
 mod rope_scaling;
 pub(crate) mod simd;
@@ -29,6 +30,7 @@ pub use error::ModelError;
 pub(crate) use error::candle_message;
 pub use forward::{BatchInput, LogitRows, argmax};
 pub use paged_attention::{PagedAttention, PagedSequence};
+pub use random::shape as named_shape;
 pub use rope::{Rope, RopeScaling};
 pub use tokenizer::{ModelTokenizer, Utf8Stream};
 

@@ -87,6 +87,8 @@ pub struct Workbench {
     /// The engine's CPU threads and why, e.g. `1 thread (auto: 2 cores, 1 busy)`, shown under
     /// the settings (they are fixed for the process: `--threads`).
     pub threads: Option<String>,
+    /// The device the engine's model runs on, shown beside its decode speed.
+    pub device: Option<String>,
 }
 
 impl Workbench {
@@ -113,6 +115,7 @@ impl Workbench {
             prompt: None,
             model,
             threads: None,
+            device: None,
             errors: Vec::new(),
             exit_when_done: false,
             problems: None,

@@ -263,8 +263,9 @@ fn readout(s: &LiveStream) -> Vec<String> {
     ]
 }
 
-/// The single stream's numbers, by priority: the KV figures last to go.
-fn readout_parts(s: &LiveStream, style: Style) -> Vec<Part> {
+/// The single stream's numbers, by priority: the KV figures last to go. The decode speed
+/// names the device it was measured on, when the engine has one.
+fn readout_parts(s: &LiveStream, device: Option<&str>, style: Style) -> Vec<Part> {
     let state = s
         .app
         .as_ref()
@@ -272,7 +273,14 @@ fn readout_parts(s: &LiveStream, style: Style) -> Vec<Part> {
         .unwrap_or_default();
     let t = &s.timings;
     vec![
-        Part::text(80, format!(" decode {:.1} tok/s", t.decode_tok_s()), style),
+        Part::text(
+            80,
+            match device {
+                Some(d) => format!(" {d} decode {:.1} tok/s", t.decode_tok_s()),
+                None => format!(" decode {:.1} tok/s", t.decode_tok_s()),
+            },
+            style,
+        ),
         Part::text(85, format!("{} tok", count(state.generated)), style),
         Part::text(70, plural(state.blocks_closed, "block"), style),
         Part::text(
@@ -299,7 +307,7 @@ fn status(frame: &mut Frame, area: Rect, wb: &Workbench) {
     let mut readout = Vec::new();
     if wb.chrome.notice.is_some() {
     } else if let [single] = wb.streams.as_slice() {
-        readout = readout_parts(single, base);
+        readout = readout_parts(single, wb.device.as_deref(), base);
     } else if wb.streams.len() > 1 && wb.state == WorkerState::Finished {
         let names: Vec<String> = wb
             .trace_paths()

@@ -45,6 +45,10 @@ pub struct ServeBench {
     /// KV budgets in pages (default: 2, 4 and 8 times the pages of the longest request)
     #[arg(long, value_delimiter = ',', value_name = "PAGES")]
     pub budgets: Vec<usize>,
+    /// Serve a model of this shape with random weights instead of --model (qwen3-8b,
+    /// qwen3-0.6b, tiny-qwen3): serving speed does not depend on the weights' values
+    #[arg(long, value_name = "NAME", conflicts_with = "model")]
+    pub shape: Option<String>,
     /// Tokens per KV page
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub page_tokens: u32,
@@ -94,12 +98,39 @@ struct Report {
     rows: Vec<Row>,
 }
 
+/// A random-weight model of a named shape on the chosen device (bf16 on a GPU, f32 on the
+/// CPU), with the organism's tokenizer (its ids are within any shape's vocabulary).
+fn random_model(
+    shape: &str,
+    device: crate::gpu::DeviceChoice,
+) -> anyhow::Result<(crate::model::Model, crate::model::ModelTokenizer)> {
+    let config = crate::model::named_shape(shape)?;
+    let device = device
+        .open()
+        .map_err(|e| anyhow!("--device {device}: {e}"))?;
+    let dtype = if device.is_cpu() {
+        candle_core::DType::F32
+    } else {
+        candle_core::DType::BF16
+    };
+    eprintln!(
+        "model: random {shape} ({dtype:?}) on {}",
+        crate::gpu::describe_device(&device)
+    );
+    let model = crate::model::Model::random(config, shape, &device, dtype, 2026)?;
+    let tokenizer = crate::model::ModelTokenizer::load(&crate::organism::ensure()?)?;
+    tokenizer.check_against(model.config.vocab)?;
+    Ok((model, tokenizer))
+}
+
 pub fn run(b: ServeBench) -> anyhow::Result<()> {
     if !(b.scale > 0.0 && b.scale.is_finite()) {
         return Err(anyhow!("--scale {}: expected a positive number", b.scale));
     }
-    let path = b.model.path_or(NamedModel::Smollm2)?;
-    let (model, tokenizer) = load_model(&path, b.model.device)?;
+    let (model, tokenizer) = match &b.shape {
+        Some(shape) => random_model(shape, b.model.device)?,
+        None => load_model(&b.model.path_or(NamedModel::Smollm2)?, b.model.device)?,
+    };
     let schedules = load_schedules(&b)?;
     let dtype = KvDtype::engine_default();
     let thread_choice = crate::threads::current();

@@ -11,6 +11,7 @@ mod eval;
 mod export;
 mod fetch;
 mod generate;
+mod gpu_check;
 mod import;
 mod load;
 mod output;
@@ -88,6 +89,8 @@ pub enum Command {
     Train(Box<train::TrainArgs>),
     /// A model on its own task: accuracy per KV mode, blocks, mementos and peak KV
     Eval(Box<eval::EvalArgs>),
+    /// The GPU path against the CPU: kernels, models, tokens, and batch-1 decode bandwidth
+    GpuCheck(gpu_check::GpuCheckArgs),
 }
 
 impl Cli {
@@ -103,6 +106,7 @@ impl Cli {
                     | Command::Ablate(_)
                     | Command::Train(_)
                     | Command::Eval(_)
+                    | Command::GpuCheck(_)
                     | Command::Bench(
                         bench::BenchCommand::Decode(_)
                             | bench::BenchCommand::Serve(_)
@@ -135,6 +139,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ablate(a) => ablate::run(*a),
         Command::Train(a) => train::run(*a),
         Command::Eval(a) => eval::run(*a),
+        Command::GpuCheck(a) => gpu_check::run(a),
     }
 }
 

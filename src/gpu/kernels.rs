@@ -8,6 +8,7 @@ use candle_core::cuda::{CudaDType, WrapErr};
 use candle_core::{CudaDevice, CudaStorage, DType, Layout, Result, bail};
 use half::{bf16, f16};
 
+use crate::kv::StepSlots;
 use crate::model::PagedAttention;
 
 const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/paged_kv.ptx"));
@@ -20,6 +21,48 @@ const ATTENTION_THREADS: u32 = 128;
 pub const MAX_GROUP: usize = 8;
 /// Head dims the attention kernel is built for.
 pub const HEAD_DIMS: [usize; 3] = [32, 64, 128];
+
+/// A u32 array on the device: per-step metadata uploaded once and read by every layer's
+/// kernels (one upload per step, not one per layer and kernel).
+pub struct DeviceU32(CudaSlice<u32>);
+
+impl DeviceU32 {
+    pub fn upload(values: &[u32], dev: &CudaDevice) -> Result<DeviceU32> {
+        // An empty upload is not an allocation cudarc makes; keep one element.
+        let values = if values.is_empty() {
+            &[0u32][..]
+        } else {
+            values
+        };
+        Ok(DeviceU32(dev.clone_htod(values)?))
+    }
+}
+
+impl std::fmt::Debug for DeviceU32 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DeviceU32({} values)", self.0.len())
+    }
+}
+
+/// A step's page tables, lengths, query starts and row→sequence map on the device.
+#[derive(Debug)]
+pub struct AttentionMeta {
+    tables: DeviceU32,
+    lens: DeviceU32,
+    starts: DeviceU32,
+    row_seq: DeviceU32,
+}
+
+impl AttentionMeta {
+    pub fn upload(op: &PagedAttention, dev: &CudaDevice) -> Result<AttentionMeta> {
+        Ok(AttentionMeta {
+            tables: DeviceU32::upload(&op.block_tables, dev)?,
+            lens: DeviceU32::upload(&op.seq_lens, dev)?,
+            starts: DeviceU32::upload(&op.q_starts, dev)?,
+            row_seq: DeviceU32::upload(&op.row_sequences(), dev)?,
+        })
+    }
+}
 
 fn suffix(dtype: DType) -> Result<&'static str> {
     match dtype {
@@ -48,7 +91,7 @@ pub fn kv_write(
     offset: usize,
     source: &CudaStorage,
     source_offset: usize,
-    slots: &[u32],
+    slots: &StepSlots,
     row: usize,
 ) -> Result<()> {
     if target.dtype() != source.dtype() {
@@ -71,7 +114,7 @@ fn write_typed<T: CudaDType + DeviceRepr>(
     offset: usize,
     source: &CudaStorage,
     source_offset: usize,
-    slots: &[u32],
+    slots: &StepSlots,
     row: usize,
 ) -> Result<()> {
     if slots.is_empty() {
@@ -83,7 +126,15 @@ fn write_typed<T: CudaDType + DeviceRepr>(
         MODULE,
         PTX,
     )?;
-    let slots_dev = dev.clone_htod(slots)?;
+    let uploaded;
+    let slots_dev = match slots.on_device() {
+        Some(d) => d,
+        None => {
+            uploaded = DeviceU32::upload(slots.as_slice(), &dev)?;
+            &uploaded
+        }
+    };
+    let slots_dev = &slots_dev.0;
     let src = source.as_cuda_slice::<T>()?.slice(source_offset..);
     let dst = target.as_cuda_slice_mut::<T>()?;
     let (n, row32) = (slots.len() as u32, row as u32);
@@ -91,7 +142,7 @@ fn write_typed<T: CudaDType + DeviceRepr>(
     launch.arg(dst);
     launch.arg(&offset);
     launch.arg(&src);
-    launch.arg(&slots_dev);
+    launch.arg(slots_dev);
     launch.arg(&n);
     launch.arg(&row32);
     // SAFETY: the argument list matches kv_write_* in paged_kv.cu; the op checked that every
@@ -215,10 +266,20 @@ fn attention_typed<T: CudaDType + DeviceRepr>(
         dev.get_or_load_custom_func(&format!("paged_attention_part_{name}_{d}"), MODULE, PTX)?;
     let reduce_fn =
         dev.get_or_load_custom_func(&format!("paged_attention_reduce_{name}_{d}"), MODULE, PTX)?;
-    let tables = dev.clone_htod(&op.block_tables)?;
-    let lens = dev.clone_htod(&op.seq_lens)?;
-    let starts = dev.clone_htod(&op.q_starts)?;
-    let row_seq = dev.clone_htod(&op.row_sequences())?;
+    let uploaded;
+    let meta = match op.meta() {
+        Some(m) => m,
+        None => {
+            uploaded = AttentionMeta::upload(op, &dev)?;
+            &uploaded
+        }
+    };
+    let (tables, lens, starts, row_seq) = (
+        &meta.tables.0,
+        &meta.lens.0,
+        &meta.starts.0,
+        &meta.row_seq.0,
+    );
     // SAFETY: every element of the three partial buffers is written by the partition kernel
     // (an empty partition writes max −inf, sum 0, values 0) before the merge reads it.
     let part_max: CudaSlice<f32> = unsafe { dev.alloc::<f32>(items * parts) }?;
@@ -244,11 +305,11 @@ fn attention_typed<T: CudaDType + DeviceRepr>(
     launch.arg(&k_view);
     launch.arg(&v_view);
     launch.arg(&cache_offset);
-    launch.arg(&tables);
+    launch.arg(tables);
     launch.arg(&max_pages);
-    launch.arg(&lens);
-    launch.arg(&starts);
-    launch.arg(&row_seq);
+    launch.arg(lens);
+    launch.arg(starts);
+    launch.arg(row_seq);
     launch.arg(&heads);
     launch.arg(&kv_heads);
     launch.arg(&page_tokens);

@@ -105,10 +105,20 @@ impl DeviceRows {
         k: &Tensor,
         v: &Tensor,
     ) -> candle_core::Result<()> {
-        let op = KvWrite {
-            layer,
-            slots: slots.to_vec(),
-        };
+        let slots = StepSlots::new(slots.to_vec(), self.device())?;
+        self.write_step(layer, &slots, k, v)
+    }
+
+    /// [`DeviceRows::write`] with slots already on the device: a forward pass uploads its
+    /// step's slots once for all its layers.
+    pub fn write_step(
+        &self,
+        layer: usize,
+        slots: &StepSlots,
+        k: &Tensor,
+        v: &Tensor,
+    ) -> candle_core::Result<()> {
+        let op = KvWrite { layer, slots };
         self.keys
             .inplace_op2(&k.to_dtype(self.dtype())?.contiguous()?, &op)?;
         self.values
@@ -150,14 +160,58 @@ pub fn tensor_dtype(dtype: KvDtype) -> Result<DType, String> {
     }
 }
 
-/// Writes new rows into a layer's slots: target `(layers, slots, row)`, source `(n, row)` of the
-/// same type, `slots[i]` the slot of source row i.
-pub struct KvWrite {
-    pub layer: usize,
-    pub slots: Vec<u32>,
+/// The slots one step writes, on the host and (on a GPU) on the device.
+#[derive(Debug)]
+pub struct StepSlots {
+    slots: Vec<u32>,
+    #[cfg(feature = "cuda")]
+    device: Option<crate::gpu::kernels::DeviceU32>,
 }
 
-impl KvWrite {
+impl StepSlots {
+    /// `slots`, uploaded once when `device` is a GPU.
+    pub fn new(slots: Vec<u32>, device: &Device) -> candle_core::Result<StepSlots> {
+        #[cfg(feature = "cuda")]
+        let uploaded = match device {
+            Device::Cuda(d) => Some(crate::gpu::kernels::DeviceU32::upload(&slots, d)?),
+            _ => None,
+        };
+        #[cfg(not(feature = "cuda"))]
+        let _ = device;
+        Ok(StepSlots {
+            slots,
+            #[cfg(feature = "cuda")]
+            device: uploaded,
+        })
+    }
+
+    pub fn as_slice(&self) -> &[u32] {
+        &self.slots
+    }
+
+    /// The slots on the GPU, when they were uploaded.
+    #[cfg(feature = "cuda")]
+    pub(crate) fn on_device(&self) -> Option<&crate::gpu::kernels::DeviceU32> {
+        self.device.as_ref()
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+}
+
+/// Writes new rows into a layer's slots: target `(layers, slots, row)`, source `(n, row)` of the
+/// same type, `slots[i]` the slot of source row i.
+pub struct KvWrite<'a> {
+    pub layer: usize,
+    pub slots: &'a StepSlots,
+}
+
+impl KvWrite<'_> {
     /// (slots, row) of the target, checked against the source and the slot list.
     fn check(&self, target: &Layout, source: &Layout) -> candle_core::Result<(usize, usize)> {
         let (layers, slots, row) = target.shape().dims3()?;
@@ -172,14 +226,14 @@ impl KvWrite {
                 self.layer
             )
         }
-        if let Some(&bad) = self.slots.iter().find(|&&s| s as usize >= slots) {
+        if let Some(&bad) = self.slots.as_slice().iter().find(|&&s| s as usize >= slots) {
             bail!("kv_write: slot {bad} outside a pool of {slots} slots")
         }
         Ok((slots, row))
     }
 }
 
-impl InplaceOp2 for KvWrite {
+impl InplaceOp2 for KvWrite<'_> {
     fn name(&self) -> &'static str {
         "kv-write"
     }
@@ -201,10 +255,14 @@ impl InplaceOp2 for KvWrite {
         }
         let from = sl.start_offset();
         match (target, source) {
-            (CpuStorage::F32(t), CpuStorage::F32(s)) => put(t, &s[from..], &self.slots, base, row),
-            (CpuStorage::F16(t), CpuStorage::F16(s)) => put(t, &s[from..], &self.slots, base, row),
+            (CpuStorage::F32(t), CpuStorage::F32(s)) => {
+                put(t, &s[from..], self.slots.as_slice(), base, row)
+            }
+            (CpuStorage::F16(t), CpuStorage::F16(s)) => {
+                put(t, &s[from..], self.slots.as_slice(), base, row)
+            }
             (CpuStorage::BF16(t), CpuStorage::BF16(s)) => {
-                put(t, &s[from..], &self.slots, base, row)
+                put(t, &s[from..], self.slots.as_slice(), base, row)
             }
             _ => bail!("kv_write: the target and source types differ or are not f32/f16/bf16"),
         }
@@ -221,7 +279,7 @@ impl InplaceOp2 for KvWrite {
     ) -> candle_core::Result<()> {
         let (slots, row) = self.check(tl, sl)?;
         let offset = tl.start_offset() + self.layer * slots * row;
-        crate::gpu::kernels::kv_write(target, offset, source, sl.start_offset(), &self.slots, row)
+        crate::gpu::kernels::kv_write(target, offset, source, sl.start_offset(), self.slots, row)
     }
 }
 

@@ -12,7 +12,7 @@ mod simulate;
 mod store;
 
 pub use accountant::{Eviction, EvictionReason, KvAccountant, KvReading};
-pub use device_rows::{DeviceRows, KvWrite, SlotCopy, tensor_dtype};
+pub use device_rows::{DeviceRows, KvWrite, SlotCopy, StepSlots, tensor_dtype};
 pub use policy::KvPolicy;
 pub use pool::{DtypeScope, KvMemory, KvPlacement, KvPool, Rerotate, SeqCache};
 pub use rows::{KvRows, Q8_BLOCK, row_bytes};

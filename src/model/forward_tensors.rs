@@ -11,14 +11,14 @@ use super::forward::{BatchInput, BatchRows};
 use super::paged_attention::{PagedAttention, PagedSequence};
 use super::weights::LayerWeights;
 use super::{Model, RopeStyle};
-use crate::kv::{DeviceRows, KvPool};
+use crate::kv::{DeviceRows, KvPool, StepSlots};
 
 /// What every layer of one tensor forward shares: RoPE tables per row, the rows' slots, and
 /// the page tables attention reads.
 pub(super) struct TensorStep {
     cos: Tensor,
     sin: Tensor,
-    slots: Vec<u32>,
+    slots: StepSlots,
     attention: PagedAttention,
 }
 
@@ -55,17 +55,18 @@ impl Model {
                 new: rows.t,
             })
             .collect();
-        let attention = PagedAttention::new(
+        let mut attention = PagedAttention::new(
             0,
             (c.heads, c.kv_heads, c.head_dim),
             pool.page_tokens(),
             &sequences,
         )
         .map_err(ModelError::Input)?;
+        attention.prepare(&self.device)?;
         Ok(TensorStep {
             cos: table(cos)?,
             sin: table(sin)?,
-            slots,
+            slots: StepSlots::new(slots, &self.device)?,
             attention,
         })
     }
@@ -93,7 +94,7 @@ impl Model {
         }
         let q = self.rotate(&q, c.heads, step)?;
         let k = self.rotate(&k, c.kv_heads, step)?;
-        rows.write(
+        rows.write_step(
             layer,
             &step.slots,
             &k.reshape((total, c.kv_heads * c.head_dim))?,

@@ -30,6 +30,9 @@ pub struct PagedAttention {
     pub seq_lens: Vec<u32>,
     /// Query rows of sequence s are `q_starts[s] .. q_starts[s + 1]`.
     pub q_starts: Vec<u32>,
+    /// The same tables on the GPU, uploaded once per step by [`PagedAttention::prepare`].
+    #[cfg(feature = "cuda")]
+    meta: Option<std::sync::Arc<crate::gpu::kernels::AttentionMeta>>,
 }
 
 /// One sequence of a paged attention call.
@@ -78,7 +81,26 @@ impl PagedAttention {
             max_pages: max_pages.max(1),
             seq_lens: sequences.iter().map(|s| s.len as u32).collect(),
             q_starts,
+            #[cfg(feature = "cuda")]
+            meta: None,
         })
+    }
+
+    /// Upload the tables to `device` once, when it is a GPU, for every layer's call to share.
+    pub fn prepare(&mut self, device: &candle_core::Device) -> candle_core::Result<()> {
+        #[cfg(feature = "cuda")]
+        if let candle_core::Device::Cuda(d) = device {
+            let meta = crate::gpu::kernels::AttentionMeta::upload(self, d)?;
+            self.meta = Some(std::sync::Arc::new(meta));
+        }
+        let _ = device;
+        Ok(())
+    }
+
+    /// The uploaded tables, if [`PagedAttention::prepare`] ran on a GPU.
+    #[cfg(feature = "cuda")]
+    pub(crate) fn meta(&self) -> Option<&crate::gpu::kernels::AttentionMeta> {
+        self.meta.as_deref()
     }
 
     /// Query rows in all.

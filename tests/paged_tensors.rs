@@ -189,3 +189,97 @@ fn a_batch_on_the_tensor_pool_decodes_what_host_runs_decode() {
         assert_eq!(summary.end, alone_summary.end);
     }
 }
+
+fn memento() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_memento"))
+}
+
+/// `--device` on a model command: a CPU build refuses a GPU by name and says how to get one;
+/// a bad spelling is refused by the parser.
+#[test]
+fn a_cpu_build_refuses_a_gpu_with_the_way_to_build_one() {
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    let out = memento()
+        .args([
+            "generate",
+            "--model",
+            "organism",
+            "--device",
+            "cuda:1",
+            "--max-tokens",
+            "4",
+        ])
+        .arg("2+2?")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("--device cuda:1") && err.contains("scripts/build-cuda"),
+        "{err}"
+    );
+    let out = memento()
+        .args(["generate", "--device", "tpu", "x"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("expected cpu, cuda, cuda:N or auto"),
+        "{err}"
+    );
+}
+
+/// `memento gpu-check --device cpu` runs the model and token sections on the tensor path's
+/// CPU halves and passes; `bench serve --shape` serves a random model of a named shape.
+#[test]
+fn gpu_check_on_the_cpu_and_a_random_shape_under_bench_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("check.json");
+    let out = memento()
+        .args(["gpu-check", "--device", "cpu", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("0 failed, on cpu"), "{stdout}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let checks = report["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 3, "two KV types and the tokens");
+    assert!(checks.iter().all(|c| c["passed"] == true));
+
+    let out = memento()
+        .args([
+            "bench",
+            "serve",
+            "--shape",
+            "tiny-qwen3",
+            "--device",
+            "cpu",
+            "--requests",
+            "2",
+        ])
+        .args(["--rounds", "1", "--budgets", "200", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["model"], "random:tiny-qwen3");
+    let modes: Vec<&str> = doc["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["mode"].as_str().unwrap())
+        .collect();
+    assert_eq!(modes, ["full", "memento"]);
+}

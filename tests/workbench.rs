@@ -461,6 +461,21 @@ fn compare_finished() -> Bench {
     b
 }
 
+/// An engine with a model names its device beside the decode speed in the status bar (the
+/// scripted engine has none, so the snapshots show only the speed).
+#[test]
+fn the_status_bar_names_the_device_beside_the_decode_speed() {
+    let mut b = after_first_eviction();
+    let status = |b: &Bench| screen(b, 160, 48).lines().last().unwrap().to_string();
+    assert!(status(&b).contains(" decode 100.0 tok/s"), "{}", status(&b));
+    b.wb.device = Some("cuda:0 NVIDIA H200".into());
+    assert!(
+        status(&b).contains("cuda:0 NVIDIA H200 decode 100.0 tok/s"),
+        "{}",
+        status(&b)
+    );
+}
+
 #[test]
 fn snapshot_workbench_80x24() {
     let b = after_first_eviction();

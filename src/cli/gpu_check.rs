@@ -184,8 +184,8 @@ fn kernel_checks(device: &Device, report: &mut Report) -> anyhow::Result<()> {
     let slots = pages * page_tokens;
     for (dtype, kv, bound) in [
         (DType::F32, KvDtype::F32, 1e-4),
-        (DType::F16, KvDtype::F16, 2e-3),
-        (DType::BF16, KvDtype::Bf16, 1.5e-2),
+        (DType::F16, KvDtype::F16, 1e-3),
+        (DType::BF16, KvDtype::Bf16, 5e-3),
     ] {
         for head_dim in crate_head_dims() {
             let row = kv_heads * head_dim;

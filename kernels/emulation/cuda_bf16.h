@@ -1,0 +1,1 @@
+// Empty: cuda_host.h defines the half types.

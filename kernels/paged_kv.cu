@@ -11,8 +11,9 @@
 //                    partial edge pages left, every layer in one launch;
 //   paged_attention_part_* / paged_attention_reduce_*
 //                    attention of new queries through the page table, split into partitions of
-//                    PART keys (one block per query row, KV head and partition, so one decoding
-//                    sequence still fills the GPU), then merged per (row, head) in partition order.
+//                    `part_keys` keys (one block per query row, KV head and partition; the host
+//                    picks small partitions when there are few rows, so one decoding sequence
+//                    still fills the GPU), then merged per (row, head) in partition order.
 // Grouped-query attention: a block serves every query head of its KV head, so each K and V row
 // is read once per query, not once per query head.
 
@@ -35,7 +36,6 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float
 
 constexpr int WARPS = 4;       // warps per attention block
 constexpr int MAX_GROUP = 8;   // query heads per KV head the kernel serves
-constexpr int PART = 256;      // keys per partition
 
 template <typename T>
 __device__ void kv_write(T* cache, size_t cache_offset, const T* src, const uint32_t* slots,
@@ -81,7 +81,8 @@ __device__ void paged_attention_part(const T* __restrict__ q, const T* __restric
                                      const uint32_t* __restrict__ q_starts,
                                      const uint32_t* __restrict__ row_seq, uint32_t heads,
                                      uint32_t kv_heads, uint32_t page_tokens, float scale,
-                                     uint32_t parts, float* __restrict__ part_max,
+                                     uint32_t part_keys, uint32_t parts,
+                                     float* __restrict__ part_max,
                                      float* __restrict__ part_sum, float* __restrict__ part_acc) {
   constexpr int E = D / 32;  // values of a head each lane holds
   __shared__ float sm_max[WARPS][MAX_GROUP];
@@ -95,8 +96,8 @@ __device__ void paged_attention_part(const T* __restrict__ q, const T* __restric
   const uint32_t j = row - q_starts[seq];
   // Causal: the j-th new token sees every older slot and the new ones up to itself.
   const uint32_t visible = seq_lens[seq] - t + j + 1;
-  const uint32_t start = part * PART;
-  const uint32_t end = min(start + PART, visible);
+  const uint32_t start = part * part_keys;
+  const uint32_t end = min(start + part_keys, visible);
   const int group = (int)(heads / kv_heads);
   const T* kc = k_cache + cache_offset;
   const T* vc = v_cache + cache_offset;
@@ -220,11 +221,11 @@ __device__ void paged_attention_reduce(const float* __restrict__ part_max,
       const T* q, const T* k_cache, const T* v_cache, size_t cache_offset,                       \
       const uint32_t* block_tables, uint32_t max_pages, const uint32_t* seq_lens,               \
       const uint32_t* q_starts, const uint32_t* row_seq, uint32_t heads, uint32_t kv_heads,     \
-      uint32_t page_tokens, float scale, uint32_t parts, float* part_max, float* part_sum,      \
-      float* part_acc) {                                                                         \
+      uint32_t page_tokens, float scale, uint32_t part_keys, uint32_t parts, float* part_max,   \
+      float* part_sum, float* part_acc) {                                                        \
     paged_attention_part<T, D>(q, k_cache, v_cache, cache_offset, block_tables, max_pages,      \
                                seq_lens, q_starts, row_seq, heads, kv_heads, page_tokens, scale, \
-                               parts, part_max, part_sum, part_acc);                            \
+                               part_keys, parts, part_max, part_sum, part_acc);                 \
   }                                                                                              \
   extern "C" __global__ void paged_attention_reduce_##NAME##_##D(                                \
       const float* part_max, const float* part_sum, const float* part_acc, uint32_t parts,      \

@@ -3,6 +3,9 @@
 //! eviction and through preemption; requests that cannot fit are refused; the pool is empty
 //! when the batch ends.
 
+mod common;
+
+use common::batch::submitted;
 use memento::engine::batch::{Batch, BatchConfig, Request};
 use memento::engine::{Run, RunOptions, RunSummary};
 use memento::kv::{KvDtype, KvPolicy};
@@ -72,35 +75,6 @@ fn each_alone(
         .iter()
         .map(|p| alone(model, tok, p, o.clone()))
         .collect()
-}
-
-/// A batch of `pages` pages (16 tokens each) with `prompts` submitted as requests 0, 1, ….
-fn submitted<'m>(
-    model: &'m Model,
-    tok: &'m ModelTokenizer,
-    prompts: &[String],
-    o: &RunOptions,
-    pages: usize,
-) -> Batch<'m, MemorySink> {
-    let config = BatchConfig {
-        pages,
-        page_tokens: 16,
-        dtype: o.kv_dtype,
-        max_running: 64,
-    };
-    let mut batch = Batch::new(model, tok, config).unwrap();
-    for (i, p) in prompts.iter().enumerate() {
-        batch
-            .submit(Request {
-                id: i as u64,
-                prompt: p.clone(),
-                options: o.clone(),
-                forced: Vec::new(),
-                sink: MemorySink::default(),
-            })
-            .unwrap();
-    }
-    batch
 }
 
 /// Decode `prompts` in one batch; returns each request's trace and summary, in request order,

@@ -6,7 +6,6 @@
 
 mod common;
 
-use memento::engine::batch::{Batch, BatchConfig, Request};
 use memento::engine::{Run, RunOptions};
 use memento::kv::{KvDtype, KvPlacement, KvPolicy};
 use memento::model::{AttentionKernel, LogitRows, Model, ModelTokenizer};
@@ -64,17 +63,22 @@ fn paths_agree(host: &Model, tensors: &Model, rerotate: bool) -> f32 {
     worst
 }
 
-#[test]
-fn tensor_path_equals_host_path_on_a_qwen3_through_an_eviction() {
-    let (dir, host, _) = common::tiny_model(3);
-    let tensors = paged(dir.path());
+/// [`paths_agree`] with and without re-rotation, within 1e-4.
+fn assert_paths_agree(host: &Model, tensors: &Model) {
     for rerotate in [false, true] {
-        let worst = paths_agree(&host, &tensors, rerotate);
+        let worst = paths_agree(host, tensors, rerotate);
         assert!(
             worst < 1e-4,
             "rerotate {rerotate}: logits differ by {worst}"
         );
     }
+}
+
+#[test]
+fn tensor_path_equals_host_path_on_a_qwen3_through_an_eviction() {
+    let (dir, host, _) = common::tiny_model(3);
+    let tensors = paged(dir.path());
+    assert_paths_agree(&host, &tensors);
 }
 
 /// A Llama-family GGUF: interleaved RoPE (llama.cpp's layout), GQA 4/2, f32 weights. (Not
@@ -91,13 +95,7 @@ fn tensor_path_equals_host_path_on_a_llama_gguf() {
         memento::model::RopeStyle::Interleaved
     );
     let tensors = paged(&path);
-    for rerotate in [false, true] {
-        let worst = paths_agree(&host, &tensors, rerotate);
-        assert!(
-            worst < 1e-4,
-            "rerotate {rerotate}: logits differ by {worst}"
-        );
-    }
+    assert_paths_agree(&host, &tensors);
 }
 
 #[test]
@@ -150,24 +148,7 @@ fn a_batch_on_the_tensor_pool_decodes_what_host_runs_decode() {
     let prompts: Vec<String> = (0..4)
         .map(|i| task.problem(Split::Heldout, 21, i).prompt)
         .collect();
-    let config = BatchConfig {
-        pages: 2048,
-        page_tokens: 16,
-        dtype: KvDtype::F16,
-        max_running: 8,
-    };
-    let mut batch = Batch::new(&tensors, &tok, config).unwrap();
-    for (i, p) in prompts.iter().enumerate() {
-        batch
-            .submit(Request {
-                id: i as u64,
-                prompt: p.clone(),
-                options: o.clone(),
-                forced: Vec::new(),
-                sink: MemorySink::default(),
-            })
-            .unwrap();
-    }
+    let mut batch = common::batch::submitted(&tensors, &tok, &prompts, &o, 2048);
     batch.run_to_end(|_| {}).unwrap();
     assert_eq!(batch.pool().used_pages(), 0);
     assert!(batch.pool().tensors().is_some());
@@ -282,4 +263,49 @@ fn gpu_check_on_the_cpu_and_a_random_shape_under_bench_serve() {
         .map(|r| r["mode"].as_str().unwrap())
         .collect();
     assert_eq!(modes, ["full", "memento"]);
+}
+
+/// A prefill longer than the tensor path's chunk goes in rounds and computes what one pass
+/// computes: every row's logits, or the last row's; and a cache that holds it decodes on alike.
+#[test]
+fn a_long_prefill_goes_in_rounds_with_the_same_logits() {
+    // A random model of a shape with a 4096-token context, made twice from one seed.
+    let make = || {
+        let config = memento::model::named_shape("tiny-qwen3").unwrap();
+        Model::random(
+            config,
+            "tiny",
+            &candle_core::Device::Cpu,
+            candle_core::DType::F32,
+            5,
+        )
+        .unwrap()
+    };
+    let host = make();
+    let mut tensors = make();
+    tensors.set_attention(AttentionKernel::Paged);
+    let n = 2 * memento::model::TENSOR_CHUNK + 77;
+    let vocab = host.config.vocab as u32;
+    let ids: Vec<u32> = (0..n as u32).map(|i| (i * 13 + 1) % vocab).collect();
+    let positions: Vec<u64> = (0..n as u64).collect();
+    for rows in [LogitRows::All, LogitRows::Last] {
+        let (mut a, mut b) = (host.new_store(), tensors.new_store());
+        let la = host.forward(&mut a, &ids, &positions, rows).unwrap();
+        let lb = tensors.forward(&mut b, &ids, &positions, rows).unwrap();
+        assert_eq!(la.len(), lb.len(), "{rows:?}");
+        assert_eq!(la.len(), if rows == LogitRows::All { n } else { 1 });
+        let worst = la
+            .iter()
+            .zip(&lb)
+            .fold(0f32, |m, (x, y)| m.max(max_abs(x, y)));
+        assert!(worst < 1e-4, "{rows:?}: logits differ by {worst}");
+        assert_eq!(b.len(), n);
+        let x = host
+            .forward(&mut a, &[3], &[n as u64], LogitRows::Last)
+            .unwrap();
+        let y = tensors
+            .forward(&mut b, &[3], &[n as u64], LogitRows::Last)
+            .unwrap();
+        assert!(max_abs(&x[0], &y[0]) < 1e-4);
+    }
 }

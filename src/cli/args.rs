@@ -144,6 +144,17 @@ pub fn load_model(
     let model = crate::model::Model::load_on(path, Default::default(), &device)?;
     if !device.is_cpu() {
         eprintln!("device: {}", crate::gpu::describe_device(&device));
+        if let crate::kv::KvPlacement::Host = model.kv_placement() {
+            let c = &model.config;
+            eprintln!(
+                "warning: the GPU's paged attention serves head dims {:?} and up to {} query heads per KV head; this model's are {} and {}/{}, so its KV cache and attention stay on the host",
+                crate::gpu::HEAD_DIMS,
+                crate::gpu::MAX_GROUP,
+                c.head_dim,
+                c.heads,
+                c.kv_heads
+            );
+        }
     }
     let tokenizer = crate::model::ModelTokenizer::load(path)?;
     tokenizer.check_against(model.config.vocab)?;

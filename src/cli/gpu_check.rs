@@ -263,14 +263,7 @@ fn kernel_checks(device: &Device, report: &mut Report) -> anyhow::Result<()> {
 }
 
 fn crate_head_dims() -> Vec<usize> {
-    #[cfg(feature = "cuda")]
-    {
-        crate::gpu::kernels::HEAD_DIMS.to_vec()
-    }
-    #[cfg(not(feature = "cuda"))]
-    {
-        vec![32, 64, 128]
-    }
+    crate::gpu::HEAD_DIMS.to_vec()
 }
 
 fn shuffle<T>(rng: &mut rand_chacha::ChaCha8Rng, v: &mut [T]) {

@@ -13,14 +13,9 @@ use crate::model::PagedAttention;
 
 const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/paged_kv.ptx"));
 const MODULE: &str = "memento_paged_kv";
-/// Keys per partition: `PART` in paged_kv.cu.
-const PART: usize = 256;
 /// Threads per attention block: 32 × `WARPS` in paged_kv.cu.
 const ATTENTION_THREADS: u32 = 128;
-/// Query heads per KV head the attention kernel serves: `MAX_GROUP` in paged_kv.cu.
-pub const MAX_GROUP: usize = 8;
-/// Head dims the attention kernel is built for.
-pub const HEAD_DIMS: [usize; 3] = [32, 64, 128];
+use super::{HEAD_DIMS, MAX_GROUP, part_keys};
 
 /// A u32 array on the device: per-step metadata uploaded once and read by every layer's
 /// kernels (one upload per step, not one per layer and kernel).
@@ -64,6 +59,18 @@ impl AttentionMeta {
     }
 }
 
+/// Call `$f::<T>($args)` with T the Rust type of `$dtype` (f32, f16 or bf16).
+macro_rules! by_dtype {
+    ($what:literal, $dtype:expr, $f:ident($($arg:expr),*)) => {
+        match $dtype {
+            DType::F32 => $f::<f32>($($arg),*),
+            DType::F16 => $f::<f16>($($arg),*),
+            DType::BF16 => $f::<bf16>($($arg),*),
+            other => bail!("{}: {other:?} is not a KV type", $what),
+        }
+    };
+}
+
 fn suffix(dtype: DType) -> Result<&'static str> {
     match dtype {
         DType::F32 => Ok("f32"),
@@ -101,12 +108,11 @@ pub fn kv_write(
             source.dtype()
         )
     }
-    match target.dtype() {
-        DType::F32 => write_typed::<f32>(target, offset, source, source_offset, slots, row),
-        DType::F16 => write_typed::<f16>(target, offset, source, source_offset, slots, row),
-        DType::BF16 => write_typed::<bf16>(target, offset, source, source_offset, slots, row),
-        other => bail!("kv_write: {other:?} is not a KV type"),
-    }
+    by_dtype!(
+        "kv_write",
+        target.dtype(),
+        write_typed(target, offset, source, source_offset, slots, row)
+    )
 }
 
 fn write_typed<T: CudaDType + DeviceRepr>(
@@ -161,12 +167,11 @@ pub fn kv_copy_slots(
     slots: usize,
     row: usize,
 ) -> Result<()> {
-    match storage.dtype() {
-        DType::F32 => copy_typed::<f32>(storage, offset, moves, layers, slots, row),
-        DType::F16 => copy_typed::<f16>(storage, offset, moves, layers, slots, row),
-        DType::BF16 => copy_typed::<bf16>(storage, offset, moves, layers, slots, row),
-        other => bail!("kv_copy_slots: {other:?} is not a KV type"),
-    }
+    by_dtype!(
+        "kv_copy_slots",
+        storage.dtype(),
+        copy_typed(storage, offset, moves, layers, slots, row)
+    )
 }
 
 fn copy_typed<T: CudaDType + DeviceRepr>(
@@ -235,12 +240,11 @@ pub fn paged_attention(
             op.heads / op.kv_heads
         )
     }
-    match q.dtype() {
-        DType::F32 => attention_typed::<f32>(op, slots, q, ql, k, kl, v, vl),
-        DType::F16 => attention_typed::<f16>(op, slots, q, ql, k, kl, v, vl),
-        DType::BF16 => attention_typed::<bf16>(op, slots, q, ql, k, kl, v, vl),
-        other => bail!("paged attention: {other:?} is not a KV type"),
-    }
+    by_dtype!(
+        "paged attention",
+        q.dtype(),
+        attention_typed(op, slots, q, ql, k, kl, v, vl)
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -258,9 +262,12 @@ fn attention_typed<T: CudaDType + DeviceRepr>(
     let name = suffix(q.dtype())?;
     let d = op.head_dim;
     let rows = op.rows();
-    let parts = (op.seq_lens.iter().copied().max().unwrap_or(1) as usize)
-        .div_ceil(PART)
-        .max(1);
+    if rows == 0 {
+        bail!("paged attention with no query rows")
+    }
+    let longest = op.seq_lens.iter().copied().max().unwrap_or(1) as usize;
+    let keys = part_keys(rows, op.kv_heads, longest);
+    let parts = longest.div_ceil(keys).max(1);
     let items = rows * op.heads;
     let part_fn =
         dev.get_or_load_custom_func(&format!("paged_attention_part_{name}_{d}"), MODULE, PTX)?;
@@ -314,6 +321,8 @@ fn attention_typed<T: CudaDType + DeviceRepr>(
     launch.arg(&kv_heads);
     launch.arg(&page_tokens);
     launch.arg(&op.scale);
+    let keys32 = keys as u32;
+    launch.arg(&keys32);
     launch.arg(&parts32);
     launch.arg(&part_max);
     launch.arg(&part_sum);

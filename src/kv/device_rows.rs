@@ -92,8 +92,10 @@ impl DeviceRows {
             self.dtype(),
             self.device(),
         )?;
-        self.keys = Tensor::cat(&[&self.keys, &extra], 1)?;
-        self.values = Tensor::cat(&[&self.values, &extra], 1)?;
+        // Both or neither: a failure (out of memory) leaves the pool as it was.
+        let keys = Tensor::cat(&[&self.keys, &extra], 1)?;
+        let values = Tensor::cat(&[&self.values, &extra], 1)?;
+        (self.keys, self.values) = (keys, values);
         Ok(())
     }
 
@@ -118,6 +120,10 @@ impl DeviceRows {
         k: &Tensor,
         v: &Tensor,
     ) -> candle_core::Result<()> {
+        // Nothing to launch (and a CUDA launch of zero blocks is an error).
+        if slots.is_empty() {
+            return Ok(());
+        }
         let op = KvWrite { layer, slots };
         self.keys
             .inplace_op2(&k.to_dtype(self.dtype())?.contiguous()?, &op)?;
@@ -138,6 +144,9 @@ impl DeviceRows {
 
     /// `layer`'s K and V rows of `slots`, as f32 (`slots.len() × row` each).
     pub fn read(&self, layer: usize, slots: &[u32]) -> candle_core::Result<(Vec<f32>, Vec<f32>)> {
+        if slots.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
         let index = Tensor::new(slots, self.device())?;
         let read = |t: &Tensor| -> candle_core::Result<Vec<f32>> {
             t.get(layer)?

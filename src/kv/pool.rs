@@ -518,6 +518,9 @@ impl SeqCache {
         let later: Vec<usize> = (0..self.logical.len())
             .filter(|&i| self.logical[i] >= span.end)
             .collect();
+        if later.is_empty() {
+            return;
+        }
         let slots: Vec<u32> = later.iter().map(|&i| physical[i] as u32).collect();
         let t = pool.tensors.as_ref().expect("a pool of device tensors");
         let row = pool.row;

@@ -32,6 +32,11 @@ pub struct BatchInput<'a> {
     pub rows: LogitRows,
 }
 
+/// Tokens per sequence a forward pass on the tensor path takes at once: a longer prefill goes
+/// in rounds, which bounds paged attention's scratch (rows × heads × partitions × head_dim
+/// floats; a whole 32k-token prompt at once would want tens of GB).
+pub const TENSOR_CHUNK: usize = 512;
+
 /// Where one sequence's rows sit in a batch, and what it needs per layer.
 pub(super) struct BatchRows {
     pub(super) first: usize,
@@ -67,6 +72,71 @@ impl Model {
     /// Errors: a bad id or position, or a pool that cannot hold the new tokens (then no
     /// sequence's cache changes).
     pub fn forward_batch(
+        &self,
+        pool: &mut KvPool,
+        batch: &mut [BatchInput<'_>],
+    ) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
+        if pool.tensors().is_some() && batch.iter().any(|b| b.ids.len() > TENSOR_CHUNK) {
+            return self.forward_in_chunks(pool, batch);
+        }
+        self.forward_batch_once(pool, batch)
+    }
+
+    /// [`Model::forward_batch`] on the tensor path in rounds of at most [`TENSOR_CHUNK`] tokens
+    /// per sequence: the same result (each round appends to the caches what causal attention
+    /// would have seen), with attention's scratch bounded. On an error every sequence's new
+    /// tokens are dropped again.
+    fn forward_in_chunks(
+        &self,
+        pool: &mut KvPool,
+        batch: &mut [BatchInput<'_>],
+    ) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
+        let longest = batch.iter().map(|b| b.ids.len()).max().unwrap_or(0);
+        let mut out: Vec<Vec<Vec<f32>>> = batch.iter().map(|_| Vec::new()).collect();
+        for round in 0..longest.div_ceil(TENSOR_CHUNK) {
+            let mut part: Vec<BatchInput<'_>> = batch
+                .iter_mut()
+                .map(|b| {
+                    let n = b.ids.len();
+                    let (from, to) = (
+                        (round * TENSOR_CHUNK).min(n),
+                        ((round + 1) * TENSOR_CHUNK).min(n),
+                    );
+                    let rows = match b.rows {
+                        LogitRows::All => LogitRows::All,
+                        LogitRows::Last if from < to && to == n => LogitRows::Last,
+                        _ => LogitRows::None,
+                    };
+                    BatchInput {
+                        seq: &mut *b.seq,
+                        ids: &b.ids[from..to],
+                        positions: &b.positions[from..to],
+                        rows,
+                    }
+                })
+                .collect();
+            let done = self.forward_batch_once(pool, &mut part);
+            drop(part);
+            match done {
+                Ok(rows) => {
+                    for (o, r) in out.iter_mut().zip(rows) {
+                        o.extend(r);
+                    }
+                }
+                Err(e) => {
+                    for b in batch.iter_mut() {
+                        if let Some(&from) = b.positions.first() {
+                            b.seq.truncate_from(pool, from);
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn forward_batch_once(
         &self,
         pool: &mut KvPool,
         batch: &mut [BatchInput<'_>],
@@ -119,7 +189,7 @@ impl Model {
         let ids_t = Tensor::new(ids.as_slice(), &self.device)?;
         let mut x = self.weights.embedding.index_select(&ids_t, 0)?;
         if let Some(rows) = pool.tensors() {
-            let step = self.tensor_step(pool, batch, &placed, x.dtype())?;
+            let step = self.tensor_step(pool, batch, &placed)?;
             for (layer, w) in self.weights.layers.iter().enumerate() {
                 x = self.layer_tensors(layer, w, &x, &step, rows)?;
             }

@@ -29,7 +29,6 @@ impl Model {
         pool: &KvPool,
         batch: &[BatchInput<'_>],
         placed: &[BatchRows],
-        dtype: DType,
     ) -> Result<TensorStep, ModelError> {
         let c = &self.config;
         let mut cos = Vec::new();
@@ -44,7 +43,7 @@ impl Model {
         let total = slots.len();
         let half = c.head_dim / 2;
         let table = |v: Vec<f32>| -> Result<Tensor, ModelError> {
-            Ok(Tensor::from_vec(v, (total, half), &self.device)?.to_dtype(dtype)?)
+            Ok(Tensor::from_vec(v, (total, half), &self.device)?)
         };
         let sequences: Vec<PagedSequence> = batch
             .iter()
@@ -124,13 +123,16 @@ impl Model {
             .reshape((1, total, heads, d))?
             .transpose(1, 2)?
             .contiguous()?;
-        let cos = step.cos.to_dtype(x.dtype())?;
-        let sin = step.sin.to_dtype(x.dtype())?;
+        // In f32 whatever the model's type: bf16 angles would lose the position's low digits
+        // at long contexts.
+        let dtype = x.dtype();
+        let x = x.to_dtype(DType::F32)?;
         let y = match self.rope.style() {
-            RopeStyle::Halves => candle_nn::rotary_emb::rope(&x, &cos, &sin)?,
-            RopeStyle::Interleaved => candle_nn::rotary_emb::rope_i(&x, &cos, &sin)?,
+            RopeStyle::Halves => candle_nn::rotary_emb::rope(&x, &step.cos, &step.sin)?,
+            RopeStyle::Interleaved => candle_nn::rotary_emb::rope_i(&x, &step.cos, &step.sin)?,
         };
-        Ok(y.transpose(1, 2)?
+        Ok(y.to_dtype(dtype)?
+            .transpose(1, 2)?
             .reshape((total, heads, d))?
             .contiguous()?)
     }

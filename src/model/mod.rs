@@ -28,7 +28,7 @@ use candle_core::Device;
 pub use config::{Arch, ModelConfig, RopeStyle};
 pub use error::ModelError;
 pub(crate) use error::candle_message;
-pub use forward::{BatchInput, LogitRows, argmax};
+pub use forward::{BatchInput, LogitRows, TENSOR_CHUNK, argmax};
 pub use paged_attention::{PagedAttention, PagedSequence};
 pub use random::shape as named_shape;
 pub use rope::{Rope, RopeScaling};
@@ -55,6 +55,17 @@ pub enum AttentionKernel {
     /// The GPU path's: the pool in device tensors, attended through the page tables by the
     /// paged kernels (on the CPU, their CPU reference). A CUDA model always takes it.
     Paged,
+}
+
+impl AttentionKernel {
+    /// The kernel a model on `device` starts with: the host kernel on the CPU, else the paged.
+    pub fn for_device(device: &Device) -> AttentionKernel {
+        if device.is_cpu() {
+            AttentionKernel::default()
+        } else {
+            AttentionKernel::Paged
+        }
+    }
 }
 
 /// Which implementation multiplies by quantized weights.
@@ -123,11 +134,7 @@ impl Model {
             path: path.to_path_buf(),
             weights,
             rope,
-            attention: if device.is_cpu() {
-                AttentionKernel::default()
-            } else {
-                AttentionKernel::Paged
-            },
+            attention: AttentionKernel::for_device(&device),
             device,
         })
     }
@@ -139,8 +146,14 @@ impl Model {
 
     /// Where this model's KV pools keep their rows: device tensors on the paged path, else
     /// host rows.
+    ///
+    /// On a GPU, a model whose shape the paged kernels do not serve
+    /// ([`crate::gpu::paged_kernels_serve`]) keeps host rows and the host kernel.
     pub fn kv_placement(&self) -> KvPlacement {
+        let c = &self.config;
+        let served = crate::gpu::paged_kernels_serve(c.head_dim, c.heads, c.kv_heads);
         match (self.attention, &self.device) {
+            (_, d) if !d.is_cpu() && !served => KvPlacement::Host,
             (AttentionKernel::Paged, d) => KvPlacement::Tensors(d.clone()),
             (_, d) if !d.is_cpu() => KvPlacement::Tensors(d.clone()),
             _ => KvPlacement::Host,

@@ -136,11 +136,7 @@ impl Model {
             path: std::path::PathBuf::from(format!("random:{name}")),
             weights,
             rope,
-            attention: if device.is_cpu() {
-                AttentionKernel::default()
-            } else {
-                AttentionKernel::Paged
-            },
+            attention: AttentionKernel::for_device(device),
             device: device.clone(),
         })
     }

@@ -1,6 +1,7 @@
 //! Shared test helpers: tiny random models written as real safetensors directories.
 #![allow(dead_code)]
 
+pub mod batch;
 pub mod gguf;
 
 use std::collections::HashMap;

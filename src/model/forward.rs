@@ -276,9 +276,14 @@ impl Model {
             q = head_norm(&q, qn, total, c.heads, c.head_dim, eps)?;
             k = head_norm(&k, kn, total, c.kv_heads, c.head_dim, eps)?;
         }
-        let mut q = q.flatten_all()?.to_vec1::<f32>()?;
-        let mut k = k.flatten_all()?.to_vec1::<f32>()?;
-        let v = v.flatten_all()?.to_vec1::<f32>()?;
+        // The host kernels work in f32 (a half-precision model on a GPU whose shape the paged
+        // kernels do not serve comes here too).
+        let host = |t: &Tensor| -> Result<Vec<f32>, ModelError> {
+            Ok(t.flatten_all()?
+                .to_dtype(candle_core::DType::F32)?
+                .to_vec1::<f32>()?)
+        };
+        let (mut q, mut k, v) = (host(&q)?, host(&k)?, host(&v)?);
         let (qw, kw) = (c.heads * c.head_dim, c.kv_heads * c.head_dim);
         for (input, rows) in batch.iter().zip(placed) {
             let (from, to) = (rows.first, rows.first + rows.t);
@@ -317,7 +322,7 @@ impl Model {
                 }
             }
         }
-        let att = Tensor::from_vec(att, (total, qw), &self.device)?;
+        let att = Tensor::from_vec(att, (total, qw), &self.device)?.to_dtype(x.dtype())?;
         let x = (x + w.o.forward(&att)?)?;
         let h = candle_nn::ops::rms_norm(&x, &w.ffn_norm, eps)?;
         let gate = candle_nn::ops::silu(&w.gate.forward(&h)?)?;

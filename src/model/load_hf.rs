@@ -122,6 +122,10 @@ struct HfTensors<'a> {
     route: HashMap<String, usize>,
     used: HashSet<String>,
     device: &'a Device,
+    /// The type every weight is held in: f32 on the CPU (the host kernels'); on a GPU the
+    /// checkpoint's own half type when its embedding has one (a bf16 Qwen3-8B takes 16 GB,
+    /// not 32).
+    dtype: DType,
 }
 
 impl<'a> HfTensors<'a> {
@@ -171,12 +175,22 @@ impl<'a> HfTensors<'a> {
                 route
             }
         };
+        let embedding = "model.embed_tokens.weight";
+        let stored = route
+            .get(embedding)
+            .and_then(|&at| maps[at].get(embedding).ok())
+            .and_then(|view| DType::try_from(view.dtype()).ok());
+        let dtype = match stored {
+            Some(half @ (DType::BF16 | DType::F16)) if !device.is_cpu() => half,
+            _ => DType::F32,
+        };
         Ok(HfTensors {
             files,
             maps,
             route,
             used: HashSet::new(),
             device,
+            dtype,
         })
     }
 
@@ -208,7 +222,7 @@ impl<'a> HfTensors<'a> {
             return Err(file_err(format!("shape {:?}, expected {dims:?}", t.dims())));
         }
         self.used.insert(name.to_string());
-        Ok(t.to_dtype(DType::F32)?)
+        Ok(t.to_dtype(self.dtype)?)
     }
 
     fn linear(

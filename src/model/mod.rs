@@ -100,7 +100,8 @@ impl Model {
     }
 
     /// Load onto `device`. On a GPU every weight is a device tensor (candle's quantized matmul
-    /// for GGUF types; dense f32 for safetensors) and the KV cache takes the paged path.
+    /// for GGUF types; safetensors in their own bf16/f16, else f32) and the KV cache takes the
+    /// paged path.
     pub fn load_on(
         path: &Path,
         matmul: MatmulKernel,

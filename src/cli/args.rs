@@ -133,14 +133,17 @@ impl ModelArgs {
     }
 }
 
+/// The device `--device` names, or why it cannot be had.
+pub fn open_device(choice: crate::gpu::DeviceChoice) -> anyhow::Result<candle_core::Device> {
+    choice.open().map_err(|e| anyhow!("--device {choice}: {e}"))
+}
+
 /// Load the model at `path` onto `device`, and its tokenizer, checked against each other.
 pub fn load_model(
     path: &std::path::Path,
     device: crate::gpu::DeviceChoice,
 ) -> anyhow::Result<(crate::model::Model, crate::model::ModelTokenizer)> {
-    let device = device
-        .open()
-        .map_err(|e| anyhow!("--device {device}: {e}"))?;
+    let device = open_device(device)?;
     let model = crate::model::Model::load_on(path, Default::default(), &device)?;
     if !device.is_cpu() {
         eprintln!("device: {}", crate::gpu::describe_device(&device));

@@ -105,9 +105,7 @@ fn random_model(
     device: crate::gpu::DeviceChoice,
 ) -> anyhow::Result<(crate::model::Model, crate::model::ModelTokenizer)> {
     let config = crate::model::named_shape(shape)?;
-    let device = device
-        .open()
-        .map_err(|e| anyhow!("--device {device}: {e}"))?;
+    let device = super::args::open_device(device)?;
     let dtype = if device.is_cpu() {
         candle_core::DType::F32
     } else {

@@ -21,9 +21,11 @@ use std::time::Instant;
 use anyhow::{Context, anyhow};
 use candle_core::{DType, Device, Tensor};
 use clap::Args;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
+use super::bench_decode::Spread;
 use crate::engine::{Run, RunOptions};
 use crate::gpu::{DeviceChoice, describe_device};
 use crate::kv::{DeviceRows, KvDtype, KvPolicy};
@@ -109,10 +111,7 @@ impl Report {
 }
 
 pub fn run(args: GpuCheckArgs) -> anyhow::Result<()> {
-    let device = args
-        .device
-        .open()
-        .map_err(|e| anyhow!("--device {}: {e}", args.device))?;
+    let device = super::args::open_device(args.device)?;
     let mut report = Report {
         device: describe_device(&device),
         ..Report::default()
@@ -187,14 +186,14 @@ fn kernel_checks(device: &Device, report: &mut Report) -> anyhow::Result<()> {
         (DType::F16, KvDtype::F16, 1e-3),
         (DType::BF16, KvDtype::Bf16, 5e-3),
     ] {
-        for head_dim in crate_head_dims() {
+        for head_dim in crate::gpu::HEAD_DIMS {
             let row = kv_heads * head_dim;
             // Writes and slot copies: the same bits on both.
             let on =
                 |d: &Device| DeviceRows::new(d, kv, layers, slots, row).map_err(|e| anyhow!(e));
             let (gpu, cpu) = (on(device)?, on(&Device::Cpu)?);
             let mut ids: Vec<u32> = (0..slots as u32).collect();
-            shuffle(&mut rng, &mut ids);
+            ids.shuffle(&mut rng);
             for layer in 0..layers {
                 let (k, v) = (
                     random(&mut rng, &[slots, row], &Device::Cpu)?,
@@ -227,7 +226,7 @@ fn kernel_checks(device: &Device, report: &mut Report) -> anyhow::Result<()> {
                 // Three sequences on shuffled pages: one long decode (3 partitions), one
                 // 5-token prefill chunk, one single token.
                 let mut page_ids: Vec<u32> = (0..pages as u32).collect();
-                shuffle(&mut rng, &mut page_ids);
+                page_ids.shuffle(&mut rng);
                 let specs = [(700usize, 1usize), (37, 5), (1, 1)];
                 let mut tables = Vec::new();
                 let mut next = 0;
@@ -260,17 +259,6 @@ fn kernel_checks(device: &Device, report: &mut Report) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-fn crate_head_dims() -> Vec<usize> {
-    crate::gpu::HEAD_DIMS.to_vec()
-}
-
-fn shuffle<T>(rng: &mut rand_chacha::ChaCha8Rng, v: &mut [T]) {
-    for i in (1..v.len()).rev() {
-        let j = rng.random_range(0..=i);
-        v.swap(i, j);
-    }
 }
 
 /// Section 2: one model on the device against the CPU host path, in f32 and f16 KV.
@@ -392,7 +380,7 @@ fn timing(device: &Device, shape: &str, context: usize) -> anyhow::Result<Timing
         drop(copy);
     }
     let bytes = 2.0 * (source.elem_count() * 4) as f64;
-    let copy_gb_s = bytes / median(&mut copy_s) / 1e9;
+    let copy_gb_s = bytes / Spread::of(&copy_s).expect("10 timed copies").median / 1e9;
     drop(source);
     println!("timing   copy bandwidth {copy_gb_s:.0} GB/s (read + write, median of 10)");
 
@@ -407,29 +395,32 @@ fn timing(device: &Device, shape: &str, context: usize) -> anyhow::Result<Timing
     }
     let mut next = 1u32;
     let mut step_s = Vec::new();
-    for (i, pos) in (context as u64..).take(40).enumerate() {
+    const WARM_UP: usize = 8;
+    const STEPS: usize = 40;
+    for (i, pos) in (context as u64..).take(STEPS).enumerate() {
         device.synchronize()?;
         let t0 = Instant::now();
         let logits = model.forward(&mut store, &[next], &[pos], LogitRows::Last)?;
-        if i >= 8 {
+        if i >= WARM_UP {
             step_s.push(t0.elapsed().as_secs_f64());
         }
         next = crate::model::argmax(&logits[0]);
     }
     let tok_s: Vec<f64> = step_s.iter().map(|s| 1.0 / s).collect();
-    let median_s = median(&mut step_s);
+    let tok_s = Spread::of(&tok_s).expect("32 timed steps");
     let weight_bytes = model.weight_bytes_per_step();
-    let c = &model.config;
-    let kv_bytes_per_token = (2 * c.layers * c.kv_heads * c.head_dim * 2) as u64;
-    let per_token = weight_bytes as f64 + (context as f64 + 20.0) * kv_bytes_per_token as f64;
-    let fraction = per_token / median_s / (copy_gb_s * 1e9);
+    let kv_bytes_per_token = store.pool().slot_bytes();
+    // The KV a timed step reads: the prefill and the tokens decoded before it, on average.
+    let cached = context as f64 + (WARM_UP + STEPS) as f64 / 2.0;
+    let per_token = weight_bytes as f64 + cached * kv_bytes_per_token as f64;
+    let fraction = per_token * tok_s.median / (copy_gb_s * 1e9);
     let timing = Timing {
         shape: shape.into(),
         copy_gb_s,
         context,
-        decode_tok_s_median: 1.0 / median_s,
-        decode_tok_s_min: tok_s.iter().copied().fold(f64::INFINITY, f64::min),
-        decode_tok_s_max: tok_s.iter().copied().fold(0.0, f64::max),
+        decode_tok_s_median: tok_s.median,
+        decode_tok_s_min: tok_s.min,
+        decode_tok_s_max: tok_s.max,
         weight_bytes,
         kv_bytes_per_token,
         bandwidth_fraction: fraction,
@@ -443,15 +434,6 @@ fn timing(device: &Device, shape: &str, context: usize) -> anyhow::Result<Timing
         100.0 * fraction
     );
     Ok(timing)
-}
-
-pub(crate) fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        f64::NAN
-    } else {
-        v[v.len() / 2]
-    }
 }
 
 #[cfg(test)]

@@ -582,12 +582,13 @@ impl SeqCache {
                     pool.fault
                         .get_or_insert_with(|| crate::model::candle_message(&err).to_string());
                 }
-            }
-            for m in e.moves.iter().filter(|_| pool.tensors.is_none()) {
-                let (from, to) = (pool.physical(m.from_slot), pool.physical(m.to_slot));
-                for layer in 0..pool.layers {
-                    pool.keys[layer].copy_slot(from, to, row);
-                    pool.values[layer].copy_slot(from, to, row);
+            } else {
+                for m in &e.moves {
+                    let (from, to) = (pool.physical(m.from_slot), pool.physical(m.to_slot));
+                    for layer in 0..pool.layers {
+                        pool.keys[layer].copy_slot(from, to, row);
+                        pool.values[layer].copy_slot(from, to, row);
+                    }
                 }
             }
             e.apply_to(&mut self.logical);

@@ -151,12 +151,13 @@ impl Model {
     /// On a GPU, a model whose shape the paged kernels do not serve
     /// ([`crate::gpu::paged_kernels_serve`]) keeps host rows and the host kernel.
     pub fn kv_placement(&self) -> KvPlacement {
+        // A model on a GPU always has the paged kernel (`for_device`, `set_attention`); on
+        // the CPU the paged kernel's CPU half serves any shape.
         let c = &self.config;
-        let served = crate::gpu::paged_kernels_serve(c.head_dim, c.heads, c.kv_heads);
-        match (self.attention, &self.device) {
-            (_, d) if !d.is_cpu() && !served => KvPlacement::Host,
-            (AttentionKernel::Paged, d) => KvPlacement::Tensors(d.clone()),
-            (_, d) if !d.is_cpu() => KvPlacement::Tensors(d.clone()),
+        let served = self.device.is_cpu()
+            || crate::gpu::paged_kernels_serve(c.head_dim, c.heads, c.kv_heads);
+        match self.attention {
+            AttentionKernel::Paged if served => KvPlacement::Tensors(self.device.clone()),
             _ => KvPlacement::Host,
         }
     }
